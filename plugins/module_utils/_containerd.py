@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# Apache License 2.0 (see LICENSE)
+"""The one place that builds containerd command lines (ctr or nerdctl).
+
+Every command is an argv list run through ``module.run_command``; nothing here
+goes through a shell.  Containers created here carry a ``kf-`` name with the
+run id and labels naming their owner process and expiry, so a later run can
+tell an orphan (its owner is gone or it expired) from a neighbour's live probe.
+"""
+
+import json
+import os
+import re
+import time
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
+
+NAME_PREFIX = "kf-"
+LABEL_RUN_ID = "io.kata-fleet.run-id"
+LABEL_OWNER = "io.kata-fleet.owner"
+LABEL_EXPIRES = "io.kata-fleet.expires"
+# coreutils timeout(1) exits 124 when the limit ran out (137 after --kill-after).
+TIMEOUT_EXIT_CODES = (124, 137)
+KILL_GRACE_SECONDS = 5
+CRI_PLUGIN_IDS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime")
+
+
+class ContainerdError(Exception):
+    """A failure whose message already tells the user what is wrong and what to do."""
+
+
+class ProbeRun(object):
+    """What one container run returned."""
+
+    def __init__(self, rc, stdout, stderr, timed_out, seconds):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timed_out = timed_out
+        self.seconds = seconds
+
+
+def _split_dotted_key(key):
+    """Split a TOML dotted key, honouring "double" and 'single' quoted parts."""
+    parts, current, quote = [], "", None
+    for char in key:
+        if quote:
+            if char == quote:
+                quote = None
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return parts
+
+
+def _toml_scalar(text):
+    """A quoted string or a boolean; numbers and arrays are not needed here (None)."""
+    text = text.strip()
+    if text[:1] in "\"'" and text[-1:] == text[:1]:
+        return text[1:-1]
+    if text in ("true", "false"):
+        return text == "true"
+    return None
+
+
+def parse_runtime_handlers(config_dump):
+    """Return {handler: {runtime_type, runtime_path?, options}} from ``containerd config dump``.
+
+    Only the CRI runtimes tables are read, which is all that is needed, so no
+    TOML library is required on targets older than Python 3.11.  Both the
+    version 2 (containerd 1.x) and version 3 (2.x) plugin ids are understood.
+    """
+    handlers = {}
+    handler = kind = None
+    for raw in config_dump.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            path = _split_dotted_key(line.strip("[]"))
+            handler = kind = None
+            if (len(path) in (5, 6) and path[0] == "plugins" and path[1] in CRI_PLUGIN_IDS
+                    and path[2:4] == ["containerd", "runtimes"]):
+                handler = handlers.setdefault(path[4], {"options": {}})
+                kind = "handler" if len(path) == 5 else path[5]
+            continue
+        key, sep, value = line.partition("=")
+        if handler is None or not sep or line.startswith("#"):
+            continue
+        key, value = key.strip().strip("\"'"), _toml_scalar(value)
+        if value in ("", None):
+            continue
+        if kind == "handler" and key in ("runtime_type", "runtime_path"):
+            handler[key] = value
+        elif kind == "options":
+            handler["options"][key] = value
+    return dict((name, h) for name, h in handlers.items() if h.get("runtime_type"))
+
+
+def safe_name_part(text):
+    """Container ids allow [A-Za-z0-9_.-]; map anything else to '-'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:40]
+
+
+class ContainerdClient(object):
+    """ctr or nerdctl against one containerd instance and namespace."""
+
+    def __init__(self, module, address, namespace, config_path, client="auto"):
+        self.module = module
+        self.address = address
+        self.namespace = namespace
+        self.config_path = config_path
+        self.ctr = module.get_bin_path("ctr")
+        nerdctl = module.get_bin_path("nerdctl") if client in ("auto", "nerdctl") else None
+        if client == "nerdctl" and not nerdctl:
+            raise ContainerdError("client=nerdctl was asked for but nerdctl is not on the PATH: "
+                                  "install it (role kata_fleet.runtimes.nerdctl) or use client=auto")
+        if not self.ctr:
+            raise ContainerdError("ctr is not on the PATH: containerd is not installed on this host; "
+                                  "run playbooks/bootstrap.yml (role kata_fleet.runtimes.containerd) first")
+        self.nerdctl = nerdctl
+
+    # -- argv builders -------------------------------------------------
+    def ctr_argv(self, *args):
+        return [self.ctr, "--address", self.address, "--namespace", self.namespace] + list(args)
+
+    def nerdctl_argv(self, *args):
+        return [self.nerdctl, "--address", self.address, "--namespace", self.namespace] + list(args)
+
+    def uses_nerdctl(self, handler):
+        """nerdctl takes a runtime type but no per-handler config file; ctr takes both."""
+        return bool(self.nerdctl) and "ConfigPath" not in handler.get("options", {})
+
+    def run_argv(self, name, image, handler, command, labels):
+        """The argv that runs ``command`` once in a new container and removes it."""
+        label_args = []
+        for key in sorted(labels):
+            label_args += ["--label", "%s=%s" % (key, labels[key])]
+        if self.uses_nerdctl(handler):
+            return self.nerdctl_argv("run", "--rm", "--name", name, "--network", "none",
+                                     "--runtime", handler["runtime_type"], *label_args) + [image] + list(command)
+        options = handler.get("options", {})
+        runtime_args = ["--runtime", handler["runtime_type"]]
+        if options.get("ConfigPath"):
+            runtime_args += ["--runtime-config-path", options["ConfigPath"]]
+        if options.get("BinaryName"):
+            runtime_args += ["--runc-binary", options["BinaryName"]]
+        return self.ctr_argv("run", "--rm", *(runtime_args + label_args)) + [image, name] + list(command)
+
+    # -- plain commands --------------------------------------------------
+    def _run(self, argv, check=True, what=None):
+        rc, out, err = self.module.run_command(argv)
+        if check and rc != 0:
+            raise ContainerdError("%s failed (rc=%d): %s" % (what or " ".join(argv[:4]), rc, (err or out).strip()))
+        return rc, out, err
+
+    def ping(self):
+        """Fail with the address and the fix when containerd does not answer."""
+        rc, out, err = self.module.run_command(self.ctr_argv("version"))
+        if rc != 0:
+            raise ContainerdError(
+                "containerd does not answer at %s: %s. Start containerd (make verify, or role "
+                "kata_fleet.runtimes.containerd) or set kata_fleet_containerd_address to the socket "
+                "of a running instance." % (self.address, (err or out).strip().splitlines()[-1:] or "no output"))
+        match = re.search(r"Server:\s*\n\s*Version:\s*(\S+)", out)
+        return match.group(1) if match else None
+
+    def runtime_handlers(self):
+        """The CRI runtime handlers this instance's configuration declares."""
+        containerd = self.module.get_bin_path("containerd")
+        if not containerd:
+            raise ContainerdError("the containerd binary is not on the PATH, so its runtime handlers cannot be read")
+        argv = [containerd]
+        if self.config_path and os.path.exists(self.config_path):
+            argv += ["--config", self.config_path]
+        rc, out, err = self._run(argv + ["config", "dump"], what="containerd config dump")
+        return parse_runtime_handlers(out)
+
+    def image_digest(self, ref):
+        """The digest of ``ref`` in this namespace, or None when it is not there."""
+        rc, out, err = self.module.run_command(self.ctr_argv("images", "ls", "name==%s" % ref))
+        for line in out.splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == ref:
+                return fields[2]
+        return None
+
+    def import_image(self, archive):
+        self._run(self.ctr_argv("images", "import", archive), what="ctr images import")
+
+    def pull(self, ref, timeout):
+        rc, out, err = self.module.run_command(
+            ["timeout", "%ds" % timeout] + self.ctr_argv("images", "pull", ref))
+        if rc != 0:
+            raise ContainerdError(
+                "could not pull %s (rc=%d): %s. On hosts without registry access leave image unset so "
+                "the probe image is built locally from busybox" % (ref, rc, (err or out).strip()))
+
+    # -- probe containers --------------------------------------------------
+    def owner_labels(self, run_id, timeout):
+        pid = os.getpid()
+        return {
+            LABEL_RUN_ID: run_id,
+            LABEL_OWNER: "%d:%s" % (pid, process_start_ticks(pid)),
+            LABEL_EXPIRES: str(int(time.time() + timeout + 60)),
+        }
+
+    def run_once(self, name, image, handler, command, run_id, timeout):
+        """Run ``command`` in a new container; remove it whatever happens."""
+        labels = self.owner_labels(run_id, timeout)
+        argv = ["timeout", "--kill-after=%d" % KILL_GRACE_SECONDS, "%ds" % timeout] + \
+            self.run_argv(name, image, handler, command, labels)
+        started = time.monotonic()
+        try:
+            rc, out, err = self.module.run_command(argv)
+        finally:
+            seconds = time.monotonic() - started
+        result = ProbeRun(rc, out, err, rc in TIMEOUT_EXIT_CODES, seconds)
+        if rc != 0:
+            self.remove(name)
+        return result
+
+    def remove(self, name):
+        """Kill and delete the task, then the container and its snapshot; absent parts are fine."""
+        if self.nerdctl:
+            self.module.run_command(self.nerdctl_argv("rm", "--force", name))
+        self.module.run_command(self.ctr_argv("tasks", "kill", "--signal", "SIGKILL", name))
+        self.module.run_command(self.ctr_argv("tasks", "delete", "--force", name))
+        self.module.run_command(self.ctr_argv("containers", "delete", name))
+        self.module.run_command(self.ctr_argv("snapshots", "delete", name))
+
+    def _labels(self, name):
+        rc, out, err = self.module.run_command(self.ctr_argv("containers", "info", name))
+        if rc != 0:
+            return {}
+        try:
+            return json.loads(out).get("Labels") or {}
+        except ValueError:
+            return {}
+
+    def sweep(self, now=None):
+        """Remove kata-fleet containers and snapshots whose owner is gone or whose time is up.
+
+        Returns the names removed, so the module can report what an earlier,
+        interrupted run left behind.
+        """
+        now = time.time() if now is None else now
+        removed = []
+        rc, out, err = self.module.run_command(self.ctr_argv("containers", "list", "--quiet"))
+        containers = [c for c in out.split() if c.startswith(NAME_PREFIX)] if rc == 0 else []
+        for name in containers:
+            if is_orphan(self._labels(name), now):
+                self.remove(name)
+                removed.append(name)
+        rc, out, err = self.module.run_command(self.ctr_argv("snapshots", "list"))
+        for line in out.splitlines()[1:] if rc == 0 else []:
+            key = line.split()[0] if line.split() else ""
+            if key.startswith(NAME_PREFIX) and key not in containers:
+                self.module.run_command(self.ctr_argv("snapshots", "delete", key))
+                removed.append(key)
+        return removed
+
+
+def is_orphan(labels, now):
+    """True when the owning process is gone (or was replaced) or the expiry passed."""
+    expires = labels.get(LABEL_EXPIRES, "")
+    if not expires.isdigit() or int(expires) < now:
+        return True
+    pid, _sep, ticks = labels.get(LABEL_OWNER, "").partition(":")
+    if not pid.isdigit():
+        return True
+    return process_start_ticks(int(pid)) != ticks

@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# Apache License 2.0 (see LICENSE)
+"""Parsers for the Linux text formats that both sides of a comparison read.
+
+The host side reads these files directly and the probe container prints them,
+so one parser per format keeps the two views comparable field for field.
+"""
+
+# The CPU flags that show hardware virtualization support on the host, and the
+# flag a guest kernel sets when it runs under a hypervisor.
+VIRT_FLAGS = ("vmx", "svm")
+HYPERVISOR_FLAG = "hypervisor"
+
+
+def parse_cpuinfo(text):
+    """Return the CPU model, the logical CPU count and the flags of CPU 0.
+
+    x86 calls the model "model name"; arm64 has no model line, so its
+    "CPU implementer"/"CPU part" pair is kept instead of inventing a name.
+    """
+    model = None
+    implementer = part = None
+    flags = []
+    processors = 0
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip()
+        value = value.strip()
+        if key == "processor":
+            processors += 1
+        elif key == "model name" and model is None:
+            model = value
+        elif key in ("flags", "Features") and not flags:
+            flags = value.split()
+        elif key == "CPU implementer" and implementer is None:
+            implementer = value
+        elif key == "CPU part" and part is None:
+            part = value
+    if model is None and implementer is not None:
+        model = "implementer %s part %s" % (implementer, part)
+    return {
+        "model": model,
+        "processors": processors,
+        "flags": flags,
+        "hypervisor_flag": HYPERVISOR_FLAG in flags,
+        "virtualization_flags": sorted(set(flags) & set(VIRT_FLAGS)),
+    }
+
+
+def parse_meminfo_total_kib(text):
+    """Return MemTotal in KiB, or None when the line is missing."""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                return int(fields[1])
+    return None
+
+
+def count_lines(text):
+    """Count the non-empty lines: one loaded module per line of /proc/modules."""
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def parse_ip_addr_oneline(text):
+    """Map interface name to its addresses from ``ip -o addr`` output.
+
+    Both iproute2 and busybox print ``<idx>: <name> <family> <cidr> ...``.
+    """
+    addresses = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[2] not in ("inet", "inet6"):
+            continue
+        name = fields[1].split("@", 1)[0]
+        addresses.setdefault(name, []).append(fields[3])
+    return addresses
+
+
+def interfaces_from(names, addresses):
+    """Combine interface names with their addresses, sorted by name."""
+    return [
+        {"name": name, "addresses": addresses.get(name, [])}
+        for name in sorted(set(names) | set(addresses))
+    ]
+
+
+def process_start_ticks(pid):
+    """The start time of ``pid`` in clock ticks since boot, or None if it is gone.
+
+    A pid alone can be reused; pid plus start time names one process.
+    """
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            text = stat.read()
+    except (IOError, OSError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = text.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None

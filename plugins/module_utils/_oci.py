@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# Apache License 2.0 (see LICENSE)
+"""Write the probe image: one layer holding a static busybox, as an OCI archive.
+
+Fleets are often air-gapped, so the image is made on the target from the
+distribution's busybox-static package instead of being pulled.  The output is
+byte-for-byte reproducible (fixed mtimes, owners and ordering), so the image
+reference can carry a content hash and a second run knows it has nothing to do.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+# Every applet the probe scripts call, in the probe image and in alpine alike.
+APPLETS = (
+    "cat", "date", "dmesg", "echo", "grep", "head", "httpd", "ip", "ls", "mkdir",
+    "nproc", "printf", "sh", "sleep", "true", "uname", "wc",
+)
+DIRECTORIES = ("bin", "dev", "etc", "proc", "sys", "tmp", "www")
+BUILDER_VERSION = "1"
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
+REPOSITORY = "localhost/kata-fleet/probe"
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+class ImageBuildError(Exception):
+    """The image cannot be built; the message says why and what to install."""
+
+
+def is_static_elf(data):
+    """True when ``data`` is an ELF executable without a PT_INTERP (dynamic loader) header."""
+    if data[:4] != b"\x7fELF":
+        return False
+    is64 = data[4] == 2
+    endian = "little" if data[5] == 1 else "big"
+
+    def number(offset, size):
+        return int.from_bytes(data[offset:offset + size], endian)
+
+    phoff = number(0x20, 8) if is64 else number(0x1C, 4)
+    phentsize = number(0x36, 2) if is64 else number(0x2A, 2)
+    phnum = number(0x38, 2) if is64 else number(0x2C, 2)
+    for index in range(phnum):
+        if number(phoff + index * phentsize, 4) == 3:  # PT_INTERP
+            return False
+    return True
+
+
+def _entry(name, **attributes):
+    info = tarfile.TarInfo(name)
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    for key, value in attributes.items():
+        setattr(info, key, value)
+    return info
+
+
+def _digest(blob):
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def layer_tar(busybox):
+    """The uncompressed root filesystem layer."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in DIRECTORIES:
+            tar.addfile(_entry(directory, type=tarfile.DIRTYPE, mode=0o755))
+        tar.addfile(_entry("bin/busybox", size=len(busybox), mode=0o755), io.BytesIO(busybox))
+        for applet in APPLETS:
+            tar.addfile(_entry("bin/" + applet, type=tarfile.SYMTYPE, linkname="busybox", mode=0o777))
+    return raw.getvalue()
+
+
+def image_reference(busybox):
+    """A tag derived from the busybox binary and the builder, so changing either makes a new image."""
+    tag = hashlib.sha256(busybox + BUILDER_VERSION.encode()).hexdigest()[:12]
+    return "%s:%s" % (REPOSITORY, tag)
+
+
+def build_archive(busybox_path, machine, destination):
+    """Write the OCI archive to ``destination``; return its image reference."""
+    try:
+        with open(busybox_path, "rb") as handle:
+            busybox = handle.read()
+    except (IOError, OSError) as error:
+        raise ImageBuildError("cannot read busybox at %s (%s): install the busybox-static package "
+                              "or set busybox_path" % (busybox_path, error))
+    if not is_static_elf(busybox):
+        raise ImageBuildError("%s is not a statically linked executable, so it cannot run alone in the "
+                              "probe image: install busybox-static (Debian/Ubuntu) or point busybox_path at a "
+                              "static busybox" % busybox_path)
+    architecture = GO_ARCH.get(machine)
+    if architecture is None:
+        raise ImageBuildError("unsupported architecture %s (supported: %s)" % (machine, ", ".join(sorted(GO_ARCH))))
+    reference = image_reference(busybox)
+    layer = layer_tar(busybox)
+    compressed = gzip.compress(layer, mtime=0)
+    config = json.dumps({
+        "architecture": architecture,
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
+    }, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {"mediaType": MEDIA_CONFIG, "digest": _digest(config), "size": len(config)},
+        "layers": [{"mediaType": MEDIA_LAYER, "digest": _digest(compressed), "size": len(compressed)}],
+    }, sort_keys=True).encode()
+    index = json.dumps({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": MEDIA_MANIFEST,
+            "digest": _digest(manifest),
+            "size": len(manifest),
+            "platform": {"architecture": architecture, "os": "linux"},
+            "annotations": {
+                "io.containerd.image.name": reference,
+                "org.opencontainers.image.ref.name": reference.rpartition(":")[2],
+            },
+        }],
+    }, sort_keys=True).encode()
+    with tarfile.open(destination, "w") as archive:
+        files = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
+        files += [("blobs/sha256/" + _digest(blob)[7:], blob) for blob in (compressed, config, manifest)]
+        for name, blob in files:
+            archive.addfile(_entry(name, size=len(blob), mode=0o644), io.BytesIO(blob))
+    return {"reference": reference, "manifest_digest": _digest(manifest), "size": os.path.getsize(destination)}

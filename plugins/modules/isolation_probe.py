@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+module: isolation_probe
+short_description: Prove what isolation each containerd runtime handler gives, from inside a container
+version_added: 0.1.0
+description:
+  - For each runtime handler, runs ONE container from the probe image that gathers every isolation
+    fact at once, that is the kernel release and C(uname -a), the boot id, the CPU model and hypervisor
+    flag, the count of C(/proc) entries and of loaded modules, the network interfaces, the head of
+    C(dmesg) or the fact that it was refused, the kernel command line, memory and CPUs.
+  - Compares each view with the host's and gives a verdict, V(shared-kernel) when the boot id equals
+    the host's (the same running kernel), V(vm-isolated) when the boot id differs and the guest shows
+    a separately booted kernel and a hypervisor, V(unknown) with the reason otherwise. Version strings
+    alone never decide.
+  - Every container it creates is removed on success, failure and timeout. Names carry the run id
+    and labels name the owning process and an expiry, and each run first sweeps what an interrupted
+    earlier run left behind (reported in RV(swept)).
+  - The probe container gets a network namespace of its own with no interfaces but loopback; the
+    module creates no network, so no network namespace or IP reservation can leak.
+  - Fails when any requested handler could not be probed, after probing all of them; the per-handler
+    results, failures included, are still returned.
+author:
+  - kata-fleet developers
+extends_documentation_fragment:
+  - kata_fleet.runtimes.containerd
+options:
+  runtimes:
+    description:
+      - The runtime handlers to probe, by their names in containerd's configuration (for example
+        V(runc), V(kata), V(kata-dragonball)). Empty means every handler containerd has configured.
+    type: list
+    elements: str
+    default: []
+  image:
+    description: The image to run, as returned by M(kata_fleet.runtimes.probe_image).
+    type: str
+    required: true
+  timeout:
+    description:
+      - Seconds one probe container may take, start to removal. Past it the container is killed
+        and removed and the handler is reported as failed.
+    type: int
+    default: 60
+  run_id:
+    description:
+      - Names this run in container names and labels. Letters, digits, C(.), C(_) and C(-) only.
+      - Defaults to a UTC timestamp plus a random suffix.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: A probe changes nothing that outlives it, so it runs in check mode too.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  facts:
+    support: full
+    description: Returns its result under C(ansible_facts.kata_fleet_isolation).
+"""
+
+EXAMPLES = r"""
+- name: Probe every configured handler
+  kata_fleet.runtimes.isolation_probe:
+    image: "{{ probe.image }}"
+
+- name: Probe runc and kata only, on a second containerd instance
+  kata_fleet.runtimes.isolation_probe:
+    image: "{{ probe.image }}"
+    runtimes: [runc, kata]
+    address: /run/containerd-2/containerd.sock
+    config_path: /etc/containerd-2/config.toml
+"""
+
+RETURN = r"""
+swept:
+  description: Leftovers of interrupted earlier runs that this run removed.
+  returned: always
+  type: list
+  elements: str
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: success
+  type: dict
+  contains:
+    kata_fleet_isolation:
+      description:
+        - C(run_id), C(image), C(host) (the host's view) and C(runtimes), one entry per handler with
+          C(status) (V(ok) or V(failed)), C(error), C(runtime_type), C(client), C(seconds), the
+          container's view (the same keys as the host's), C(verdict), C(verdict_reason) and
+          C(evidence).
+      returned: success
+      type: dict
+      sample:
+        run_id: 20261201T040000-1a2b
+        runtimes:
+          runc:
+            status: ok
+            kernel_release: 6.1.0-18-amd64
+            proc_entries: 55
+            verdict: shared-kernel
+            evidence: ["boot id 5d1f... equals the host's: the container runs on the host kernel"]
+isolation:
+  description: The same data as RV(ansible_facts.kata_fleet_isolation), also returned when the module fails.
+  returned: always
+  type: dict
+"""
+
+import os
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
+    ContainerdError,
+    safe_name_part,
+)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    client_from_params,
+    containerd_argument_spec,
+)
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def default_run_id():
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
+
+
+def probe_handler(client, name, handler, image, run_id, timeout, host):
+    """One container run under ``handler``; its facts, or the reason there are none."""
+    container = "kf-%s-%s-iso" % (run_id, safe_name_part(name))
+    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script()], run_id, timeout)
+    entry = {"handler": name, "runtime_type": handler["runtime_type"], "seconds": round(run.seconds, 3),
+             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None}
+    if run.timed_out:
+        entry["error"] = ("the probe container did not finish within %ds; it was killed and removed "
+                          "(raise timeout if this runtime is just slow to start)" % timeout)
+    elif run.rc != 0:
+        tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
+        entry["error"] = "the probe container failed (rc=%d): %s" % (run.rc, tail or "no output")
+    else:
+        entry.update(_probe.parse_output(run.stdout))
+        entry["verdict"], entry["verdict_reason"], entry["evidence"] = _probe.verdict(host, entry)
+        entry["status"] = "ok"
+    return entry
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=containerd_argument_spec(
+            runtimes=dict(type="list", elements="str", default=[]),
+            image=dict(type="str", required=True),
+            timeout=dict(type="int", default=60),
+            run_id=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    run_id = params["run_id"] or default_run_id()
+    if not RUN_ID_PATTERN.match(run_id):
+        module.fail_json(msg="run_id %r may only hold letters, digits, '.', '_' and '-' (at most 40)" % run_id)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
+    try:
+        client = client_from_params(module)
+        client.ping()
+        handlers = client.runtime_handlers()
+        requested = params["runtimes"] or sorted(handlers)
+        unknown = [name for name in requested if name not in handlers]
+        if unknown:
+            raise ContainerdError(
+                "runtime handler(s) %s not configured in containerd (config %s, socket %s); it knows: %s. "
+                "Add them (role kata_fleet.runtimes.containerd, containerd_runtimes) or remove them from "
+                "kata_fleet_runtimes." % (", ".join(unknown), params["config_path"], params["address"],
+                                          ", ".join(sorted(handlers)) or "none"))
+        if not client.image_digest(params["image"]):
+            raise ContainerdError(
+                "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
+                "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
+        swept = client.sweep()
+    except ContainerdError as error:
+        module.fail_json(msg=str(error), swept=[], isolation={})
+    host = _probe.facts_from_sections(host_sections(module))
+    runtimes = dict(
+        (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host))
+        for name in requested)
+    isolation = {"run_id": run_id, "image": params["image"], "host": host, "runtimes": runtimes}
+    failed = sorted(name for name, entry in runtimes.items() if entry["status"] != "ok")
+    if failed:
+        module.fail_json(msg="; ".join("%s: %s" % (name, runtimes[name]["error"]) for name in failed),
+                         swept=swept, isolation=isolation)
+    module.exit_json(changed=False, swept=swept, isolation=isolation,
+                     ansible_facts={"kata_fleet_isolation": isolation})
+
+
+if __name__ == "__main__":
+    main()
