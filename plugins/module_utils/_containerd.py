@@ -14,7 +14,7 @@ import os
 import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import find_processes, kill_tree, process_start_ticks
 
 NAME_PREFIX = "kf-"
 LABEL_RUN_ID = "io.kata-fleet.run-id"
@@ -161,13 +161,15 @@ class ContainerdClient(object):
         return rc, out, err
 
     def ping(self):
-        """Fail with the address and the fix when containerd does not answer."""
+        """The server version; fails with the address and the fix when containerd does not answer."""
+        fix = ("Start containerd (make verify, or role kata_fleet.runtimes.containerd) or set "
+               "kata_fleet_containerd_address to the socket of a running instance.")
+        if not os.path.exists(self.address):
+            raise ContainerdError("containerd does not answer at %s: there is no socket there. %s" % (self.address, fix))
         rc, out, err = self.module.run_command(self.ctr_argv("version"))
         if rc != 0:
-            raise ContainerdError(
-                "containerd does not answer at %s: %s. Start containerd (make verify, or role "
-                "kata_fleet.runtimes.containerd) or set kata_fleet_containerd_address to the socket "
-                "of a running instance." % (self.address, (err or out).strip().splitlines()[-1:] or "no output"))
+            last = ((err or out).strip().splitlines() or ["no output"])[-1]
+            raise ContainerdError("containerd does not answer at %s: %s. %s" % (self.address, last, fix))
         match = re.search(r"Server:\s*\n\s*Version:\s*(\S+)", out)
         return match.group(1) if match else None
 
@@ -234,6 +236,9 @@ class ContainerdClient(object):
         self.module.run_command(self.ctr_argv("tasks", "delete", "--force", name))
         self.module.run_command(self.ctr_argv("containers", "delete", name))
         self.module.run_command(self.ctr_argv("snapshots", "delete", name))
+        # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
+        for shim in find_processes("-namespace", self.namespace, "-id", name):
+            kill_tree(shim)
 
     def _labels(self, name):
         rc, out, err = self.module.run_command(self.ctr_argv("containers", "info", name))

@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
 # Apache License 2.0 (see LICENSE)
-"""Parsers for the Linux text formats that both sides of a comparison read.
+"""Linux /proc readers and parsers that both sides of a comparison share.
 
 The host side reads these files directly and the probe container prints them,
 so one parser per format keeps the two views comparable field for field.
 """
+
+import os
+import signal
 
 # The CPU flags that show hardware virtualization support on the host, and the
 # flag a guest kernel sets when it runs under a hypervisor.
@@ -101,3 +104,41 @@ def process_start_ticks(pid):
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
     fields = text.rpartition(")")[2].split()
     return fields[19] if len(fields) > 19 else None
+
+
+def _cmdlines():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    argv = handle.read().split(b"\0")
+                with open("/proc/%s/stat" % entry) as handle:
+                    ppid = int(handle.read().rpartition(")")[2].split()[1])
+            except (IOError, OSError, ValueError, IndexError):
+                continue
+            yield int(entry), ppid, [arg.decode("utf-8", "replace") for arg in argv if arg]
+
+
+def find_processes(*required_args):
+    """Pids whose argv contains every one of ``required_args``."""
+    return [pid for pid, _ppid, argv in _cmdlines() if all(arg in argv for arg in required_args)]
+
+
+def kill_tree(root):
+    """SIGKILL ``root`` and all its descendants, children first; returns the pids signalled."""
+    children = {}
+    for pid, ppid, _argv in _cmdlines():
+        children.setdefault(ppid, []).append(pid)
+    order, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        order.append(pid)
+        stack.extend(children.get(pid, []))
+    killed = []
+    for pid in reversed(order):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except OSError:
+            pass
+    return killed

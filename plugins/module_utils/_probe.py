@@ -118,7 +118,7 @@ def verdict(host, guest):
         booted_separately.append("guest kernel %s, host %s" % (guest["kernel_release"], host.get("kernel_release")))
     if guest.get("boot_time") and host.get("boot_time") and guest["boot_time"] != host["boot_time"]:
         booted_separately.append("guest booted at %d, host at %d (epoch seconds)" % (guest["boot_time"], host["boot_time"]))
-    if guest.get("kernel_cmdline") and guest.get("kernel_cmdline") != host.get("kernel_cmdline"):
+    if guest.get("kernel_cmdline") and host.get("kernel_cmdline") and guest["kernel_cmdline"] != host["kernel_cmdline"]:
         booted_separately.append("kernel command line differs from the host's")
     hypervisor_signs = []
     if guest.get("hypervisor_flag"):
