@@ -1,0 +1,47 @@
+# kata-fleet: the README's two commands are `make verify` and `make test`.
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PYTHON ?= python3
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+INVENTORY ?= inventories/local
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+
+.PHONY: help venv bootstrap verify test sanity lint unit integration clean
+
+help:
+	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
+	@echo "make test     sanity, lint, unit and integration tests"
+
+# The venv is rebuilt whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Fresh-node bootstrap of the hosts in $(INVENTORY) (localhost by default).
+bootstrap: venv
+	ansible-playbook -i $(INVENTORY) playbooks/bootstrap.yml
+
+verify: bootstrap
+	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
+
+test: sanity lint unit integration
+
+sanity: venv
+	tools/sanity.sh
+
+lint: venv
+	tools/lint.sh
+
+unit: venv
+	$(PYTEST) tests/unit
+
+integration: venv
+	$(PYTEST) tests/integration
+
+clean:
+	rm -rf build tests/output .pytest_cache

@@ -1,0 +1,116 @@
+"""playbooks/verify.yml against real containerd and runc on localhost, through ansible-runner."""
+
+import os
+import time
+
+from conftest import NAMESPACE, local_inventory
+
+
+def _host_kernel():
+    return os.uname().release
+
+
+def _assert_nothing_left(containerd):
+    assert containerd.leftovers() == {"containers": [], "tasks": [], "snapshots": [], "shims": []}
+
+
+def test_verify_runc_is_shared_kernel(containerd, run_playbook):
+    run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"]))
+    assert run.status == "successful", run.stdout
+
+    host = run.results("host_facts")["localhost"]["ansible_facts"]["kata_fleet_host"]
+    assert host["kernel_release"] == _host_kernel()
+    assert host["containerd"]["answers"] is True
+    assert host["containerd"]["handlers"]["runc"]["runtime_type"] == "io.containerd.runc.v2"
+    assert host["tools"]["runc"]["version"]
+
+    isolation = run.results("isolation_probe")["localhost"]["ansible_facts"]["kata_fleet_isolation"]
+    runc = isolation["runtimes"]["runc"]
+    assert runc["status"] == "ok"
+    assert runc["verdict"] == "shared-kernel"
+    assert runc["kernel_release"] == _host_kernel()
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        assert runc["boot_id"] == handle.read().strip()
+    # A fresh network namespace of its own: loopback only, unlike the host.
+    assert [i["name"] for i in runc["interfaces"]] == ["lo"]
+    assert 0 < runc["proc_entries"] < host["proc_entries"]
+
+    assert "KATA-FLEET RUNTIME COMPARISON" in run.stdout
+    assert "| localhost | runc | %s |" % _host_kernel() in run.stdout
+    runc_row = [line for line in run.stdout.splitlines() if line.startswith("| localhost | runc |")]
+    assert len(runc_row) == 1 and runc_row[0].endswith("| shared-kernel |")
+    _assert_nothing_left(containerd)
+
+
+def test_second_run_changes_nothing(containerd, run_playbook):
+    inventory = local_inventory(containerd, kata_fleet_runtimes=["runc"])
+    run_playbook("verify.yml", inventory)
+    again = run_playbook("verify.yml", inventory)
+    assert again.status == "successful"
+    assert again.results("probe_image")["localhost"]["changed"] is False
+    assert "changed=0" in again.stdout
+
+
+def test_hung_runtime_times_out_and_leaves_nothing(containerd, run_playbook):
+    started = time.monotonic()
+    run = run_playbook("verify.yml", local_inventory(
+        containerd, kata_fleet_runtimes=["runc", "hang"], kata_fleet_probe_timeout=3))
+    assert run.status == "failed"
+    assert time.monotonic() - started < 60
+    result = run.results("isolation_probe")["localhost"]
+    hang = result["isolation"]["runtimes"]["hang"]
+    assert hang["status"] == "failed"
+    assert "did not finish within 3s" in hang["error"]
+    # The other handler is still probed and reported.
+    assert result["isolation"]["runtimes"]["runc"]["verdict"] == "shared-kernel"
+    hang_row = [line for line in run.stdout.splitlines() if line.startswith("| localhost | hang |")]
+    assert hang_row and "FAILED: the probe container did not finish within 3s" in hang_row[0]
+    _assert_nothing_left(containerd)
+
+
+def test_unknown_runtime_names_the_known_ones(containerd, run_playbook):
+    run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["kata"]))
+    assert run.status == "failed"
+    msg = run.results("isolation_probe")["localhost"]["msg"]
+    assert "kata not configured" in msg and "it knows: hang, runc" in msg
+    assert "Traceback" not in run.stdout
+    assert "| localhost | - |" in run.stdout and "FAILED" in run.stdout
+
+
+def test_containerd_that_does_not_answer(containerd, run_playbook, tmp_path):
+    inventory = local_inventory(containerd, kata_fleet_containerd_address=str(tmp_path / "absent.sock"))
+    run = run_playbook("verify.yml", inventory)
+    assert run.status == "failed"
+    host = run.results("host_facts")["localhost"]["ansible_facts"]["kata_fleet_host"]
+    assert host["containerd"]["answers"] is False
+    msg = run.results("probe_image")["localhost"]["msg"]
+    assert "does not answer at %s" % (tmp_path / "absent.sock") in msg
+    assert "kata_fleet_containerd_address" in msg
+    assert "Traceback" not in run.stdout
+
+
+def test_orphans_of_an_interrupted_run_are_swept(containerd, run_playbook):
+    # A container as an interrupted run leaves it: kf- name, owner long gone, expired.
+    image_run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"]))
+    image = image_run.results("probe_image")["localhost"]["image"]
+    orphan = "kf-19700101T000000-dead-runc-iso"
+    created = containerd.ctr("containers", "create", "--label", "io.kata-fleet.owner=999999:1",
+                             "--label", "io.kata-fleet.expires=1", image, orphan, "true")
+    assert created.returncode == 0, created.stderr
+    run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"]))
+    assert run.status == "successful"
+    assert orphan in run.results("isolation_probe")["localhost"]["swept"]
+    _assert_nothing_left(containerd)
+
+
+def test_unreachable_host_gets_a_row(containerd, run_playbook):
+    inventory = local_inventory(containerd, kata_fleet_runtimes=["runc"])
+    # Nothing listens on this loopback port: the connection is refused at once.
+    inventory["all"]["hosts"]["ghost"] = {"ansible_host": "127.0.0.1", "ansible_port": 1,
+                                          "ansible_connection": "ssh"}
+    run = run_playbook("verify.yml", inventory)
+    assert run.status == "failed"
+    ghost_row = [line for line in run.stdout.splitlines() if line.startswith("| ghost |")]
+    assert ghost_row and "UNREACHABLE" in ghost_row[0]
+    assert any(line.startswith("| localhost | runc |") for line in run.stdout.splitlines())
+    assert NAMESPACE
