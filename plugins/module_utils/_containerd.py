@@ -9,6 +9,7 @@ run id and labels naming their owner process and expiry, so a later run can
 tell an orphan (its owner is gone or it expired) from a neighbour's live probe.
 """
 
+import calendar
 import json
 import os
 import re
@@ -24,6 +25,7 @@ LABEL_EXPIRES = "io.kata-fleet.expires"
 TIMEOUT_EXIT_CODES = (124, 137)
 KILL_GRACE_SECONDS = 5
 CRI_PLUGIN_IDS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime")
+ORPHAN_SNAPSHOT_AGE = 120
 
 
 class ContainerdError(Exception):
@@ -104,8 +106,9 @@ def parse_runtime_handlers(config_dump):
 
 
 def safe_name_part(text):
-    """Container ids allow [A-Za-z0-9_.-]; map anything else to '-'."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:40]
+    """containerd ids are alphanumeric runs joined by single '.', '_' or '-': map anything else to one '-'."""
+    name = re.sub(r"[._-]{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "-", text)).strip("._-")
+    return name[:40].rstrip("._-") or "x"
 
 
 class ContainerdClient(object):
@@ -134,8 +137,10 @@ class ContainerdClient(object):
         return [self.nerdctl, "--address", self.address, "--namespace", self.namespace] + list(args)
 
     def uses_nerdctl(self, handler):
-        """nerdctl takes a runtime type but no per-handler config file; ctr takes both."""
-        return bool(self.nerdctl) and "ConfigPath" not in handler.get("options", {})
+        """nerdctl takes a runtime type only; a handler that names a config file or binary needs ctr."""
+        options = handler.get("options", {})
+        return (bool(self.nerdctl) and not handler.get("runtime_path")
+                and not options.get("ConfigPath") and not options.get("BinaryName"))
 
     def run_argv(self, name, image, handler, command, labels):
         """The argv that runs ``command`` once in a new container and removes it."""
@@ -146,7 +151,8 @@ class ContainerdClient(object):
             return self.nerdctl_argv("run", "--rm", "--name", name, "--network", "none",
                                      "--runtime", handler["runtime_type"], *label_args) + [image] + list(command)
         options = handler.get("options", {})
-        runtime_args = ["--runtime", handler["runtime_type"]]
+        # As CRI does: a runtime_path names the shim binary itself, overriding the type's lookup.
+        runtime_args = ["--runtime", handler.get("runtime_path") or handler["runtime_type"]]
         if options.get("ConfigPath"):
             runtime_args += ["--runtime-config-path", options["ConfigPath"]]
         if options.get("BinaryName"):
@@ -240,14 +246,15 @@ class ContainerdClient(object):
         for shim in find_processes("-namespace", self.namespace, "-id", name):
             kill_tree(shim)
 
-    def _labels(self, name):
-        rc, out, err = self.module.run_command(self.ctr_argv("containers", "info", name))
+    def _info(self, kind, name):
+        """``ctr <kind> info`` as a dict, or None when it cannot be read (then nothing is removed)."""
+        rc, out, err = self.module.run_command(self.ctr_argv(kind, "info", name))
         if rc != 0:
-            return {}
+            return None
         try:
-            return json.loads(out).get("Labels") or {}
+            return json.loads(out)
         except ValueError:
-            return {}
+            return None
 
     def sweep(self, now=None):
         """Remove kata-fleet containers and snapshots whose owner is gone or whose time is up.
@@ -260,13 +267,19 @@ class ContainerdClient(object):
         rc, out, err = self.module.run_command(self.ctr_argv("containers", "list", "--quiet"))
         containers = [c for c in out.split() if c.startswith(NAME_PREFIX)] if rc == 0 else []
         for name in containers:
-            if is_orphan(self._labels(name), now):
+            info = self._info("containers", name)
+            if info is not None and is_orphan(info.get("Labels") or {}, now):
                 self.remove(name)
                 removed.append(name)
         rc, out, err = self.module.run_command(self.ctr_argv("snapshots", "list"))
         for line in out.splitlines()[1:] if rc == 0 else []:
             key = line.split()[0] if line.split() else ""
-            if key.startswith(NAME_PREFIX) and key not in containers:
+            if not key.startswith(NAME_PREFIX) or key in containers:
+                continue
+            # A snapshot is made just before its container: only an old one without a container is an orphan.
+            info = self._info("snapshots", key)
+            if info is not None and snapshot_age(info, now) > ORPHAN_SNAPSHOT_AGE \
+                    and self._info("containers", key) is None:
                 self.module.run_command(self.ctr_argv("snapshots", "delete", key))
                 removed.append(key)
         return removed
@@ -281,3 +294,11 @@ def is_orphan(labels, now):
     if not pid.isdigit():
         return True
     return process_start_ticks(int(pid)) != ticks
+
+
+def snapshot_age(info, now):
+    """Seconds since ``ctr snapshots info`` says the snapshot was created (0 when unknown)."""
+    created = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", info.get("Created") or "")
+    if not created:
+        return 0
+    return now - calendar.timegm(tuple(int(part) for part in created.groups()) + (0, 0, 0))

@@ -96,11 +96,14 @@ def host_sections(module):
     uname = os.uname()
     ip_rc, ip_out, ip_err = module.run_command(["ip", "-o", "addr"]) if module.get_bin_path("ip") else (1, "", "")
     dmesg = module.get_bin_path("dmesg")
+    log = []
     if dmesg:
         rc, out, err = module.run_command([dmesg])
-        dmesg_section = "rc=%d\n%s" % (rc, "\n".join((out if rc == 0 else err).splitlines()[:_probe.DMESG_HEAD_LINES]))
+        log = out.splitlines() if rc == 0 else []
+        dmesg_section = "rc=%d\n%s" % (rc, "\n".join(log[:_probe.DMESG_HEAD_LINES] if rc == 0 else err.splitlines()))
     else:
         dmesg_section = "rc=127\ndmesg is not installed"
+    hypervisor_pattern = re.compile("|".join(_probe.HYPERVISOR_LOG_PATTERNS), re.IGNORECASE)
     modules = _read("/proc/modules")
     return {
         "uname_r": uname.release,
@@ -116,6 +119,7 @@ def host_sections(module):
         "ip_addr": ip_out if ip_rc == 0 else "",
         "cmdline": _read("/proc/cmdline"),
         "dmesg": dmesg_section,
+        "dmesg_hypervisor": "\n".join([line for line in log if hypervisor_pattern.search(line)][:3]),
     }
 
 

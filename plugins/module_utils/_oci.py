@@ -36,8 +36,8 @@ class ImageBuildError(Exception):
 
 
 def is_static_elf(data):
-    """True when ``data`` is an ELF executable without a PT_INTERP (dynamic loader) header."""
-    if data[:4] != b"\x7fELF":
+    """True when ``data`` is a whole ELF executable without a PT_INTERP (dynamic loader) header."""
+    if len(data) < 0x40 or data[:4] != b"\x7fELF":
         return False
     is64 = data[4] == 2
     endian = "little" if data[5] == 1 else "big"
@@ -48,6 +48,8 @@ def is_static_elf(data):
     phoff = number(0x20, 8) if is64 else number(0x1C, 4)
     phentsize = number(0x36, 2) if is64 else number(0x2A, 2)
     phnum = number(0x38, 2) if is64 else number(0x2C, 2)
+    if phnum == 0 or phoff + phnum * phentsize > len(data):
+        return False
     for index in range(phnum):
         if number(phoff + index * phentsize, 4) == 3:  # PT_INTERP
             return False

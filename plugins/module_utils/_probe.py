@@ -12,6 +12,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _linux
 
 DMESG_HEAD_LINES = 20
 MARKER = "@@kata-fleet@@"
+HYPERVISOR_LOG_PATTERNS = ("Hypervisor detected", "paravirtualized kernel on", "DMI: .*(QEMU|Cloud Hypervisor|Firecracker|Dragonball)")
 
 # Each section prints one fact; the parser splits the output on the marker lines.
 SECTIONS = (
@@ -25,9 +26,11 @@ SECTIONS = (
     ("proc_entries", "ls /proc | wc -l"),
     ("modules", "if [ -r /proc/modules ]; then wc -l < /proc/modules; else echo absent; fi"),
     ("net_names", "ls /sys/class/net"),
-    ("ip_addr", "ip -o addr 2>/dev/null"),
+    ("ip_addr", "ip -o addr"),
     ("cmdline", "cat /proc/cmdline"),
     ("dmesg", "out=$(dmesg 2>&1); echo \"rc=$?\"; printf '%%s\\n' \"$out\" | head -n %d" % DMESG_HEAD_LINES),
+    # What a kernel says when it boots under a hypervisor, wherever it sits in the log.
+    ("dmesg_hypervisor", "dmesg 2>/dev/null | grep -m 3 -i -E '%s'" % "|".join(HYPERVISOR_LOG_PATTERNS)),
 )
 
 
@@ -36,7 +39,7 @@ def script():
     lines = []
     for name, command in SECTIONS:
         lines.append("echo '%s %s'" % (MARKER, name))
-        lines.append("%s 2>&1" % command if name != "dmesg" else command)
+        lines.append(command if name.startswith("dmesg") else "%s 2>&1" % command)
     return "\n".join(lines) + "\n"
 
 
@@ -63,6 +66,8 @@ def parse_dmesg(section):
     body = lines[1:] if rc is not None else lines
     if rc == "0":
         return {"readable": True, "head": body, "error": None}
+    if rc is None:
+        return {"readable": False, "head": [], "error": " ".join(body).strip() or "dmesg produced no output"}
     return {"readable": False, "head": [], "error": " ".join(body).strip() or "dmesg exited %s" % rc}
 
 
@@ -87,6 +92,7 @@ def facts_from_sections(sections):
         "interfaces": _linux.interfaces_from(names, _linux.parse_ip_addr_oneline(sections.get("ip_addr", ""))),
         "kernel_cmdline": sections.get("cmdline", "").strip() or None,
         "dmesg": parse_dmesg(sections.get("dmesg", "")),
+        "hypervisor_log": [line for line in sections.get("dmesg_hypervisor", "").splitlines() if line.strip()],
     }
 
 
@@ -121,15 +127,19 @@ def verdict(host, guest):
     if guest.get("kernel_cmdline") and host.get("kernel_cmdline") and guest["kernel_cmdline"] != host["kernel_cmdline"]:
         booted_separately.append("kernel command line differs from the host's")
     hypervisor_signs = []
-    if guest.get("hypervisor_flag"):
-        hypervisor_signs.append("guest CPU shows the hypervisor flag")
-    if guest.get("cpu_model") and guest.get("cpu_model") != host.get("cpu_model"):
-        hypervisor_signs.append("guest CPU model %r, host %r" % (guest["cpu_model"], host.get("cpu_model")))
+    # On a host that is itself a VM the guest inherits the flag, so it only counts where the host lacks it.
+    if guest.get("hypervisor_flag") and not host.get("hypervisor_flag"):
+        hypervisor_signs.append("guest CPU shows the hypervisor flag, the host's does not")
+    if guest.get("cpu_model") and host.get("cpu_model") and guest["cpu_model"] != host["cpu_model"]:
+        hypervisor_signs.append("guest CPU model %r, host %r" % (guest["cpu_model"], host["cpu_model"]))
+    if guest.get("hypervisor_log"):
+        hypervisor_signs.append("guest kernel log: %s" % guest["hypervisor_log"][0].strip())
     evidence = ["boot id %s differs from the host's %s" % (guest["boot_id"], host["boot_id"])]
     evidence += booted_separately + hypervisor_signs
     if booted_separately and hypervisor_signs:
         return "vm-isolated", None, evidence
     if booted_separately:
         return ("unknown", "the kernel booted separately but shows no sign of a hypervisor "
-                "(no hypervisor CPU flag, same CPU model): a user-space kernel such as gVisor?", evidence)
+                "(no hypervisor CPU flag of its own, same CPU model, no hypervisor in its kernel log): "
+                "a user-space kernel such as gVisor?", evidence)
     return "unknown", "the boot id differs but nothing else shows a separately booted kernel", evidence

@@ -47,7 +47,8 @@ options:
     default: 60
   run_id:
     description:
-      - Names this run in container names and labels. Letters, digits, C(.), C(_) and C(-) only.
+      - Names this run in container names and labels. At most 40 letters and digits, joined by single
+        C(.), C(_) or C(-).
       - Defaults to a UTC timestamp plus a random suffix.
     type: str
 attributes:
@@ -126,7 +127,8 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
     containerd_argument_spec,
 )
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# containerd ids: alphanumeric runs joined by single '.', '_' or '-'.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
 
 
 def default_run_id():
@@ -164,8 +166,9 @@ def main():
     )
     params = module.params
     run_id = params["run_id"] or default_run_id()
-    if not RUN_ID_PATTERN.match(run_id):
-        module.fail_json(msg="run_id %r may only hold letters, digits, '.', '_' and '-' (at most 40)" % run_id)
+    if len(run_id) > 40 or not RUN_ID_PATTERN.match(run_id):
+        module.fail_json(msg="run_id %r must be at most 40 letters and digits, joined by single '.', '_' or '-'"
+                         % run_id)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
     try:

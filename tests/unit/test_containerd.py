@@ -1,0 +1,592 @@
+# -*- coding: utf-8 -*-
+"""plugins/module_utils/_containerd.py: handler parsing, argv building, cleanup and sweep.
+
+No containerd is contacted: a FakeModule (conftest.py) records every argv and
+answers from a script.  The ctr/containerd outputs scripted here are real
+outputs of containerd 1.6.20 on the development machine unless said otherwise.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+import tomllib
+
+import pytest
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
+    ContainerdClient,
+    ContainerdError,
+    is_orphan,
+    parse_runtime_handlers,
+    safe_name_part,
+)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
+
+CTR = "/usr/bin/ctr"
+NERDCTL = "/usr/local/bin/nerdctl"
+CONTAINERD = "/usr/bin/containerd"
+ADDRESS = "/run/kf-unit/containerd.sock"
+# A namespace no real shim uses, so remove()'s shim search never matches a live process.
+NAMESPACE = "kf-unit-ns"
+IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
+NAME = "kf-20261201T040000-1a2b-runc-iso"
+COMMAND = ["/bin/sh", "-c", "uname -r"]
+LABELS = {
+    "io.kata-fleet.run-id": "20261201T040000-1a2b",
+    "io.kata-fleet.owner": "4242:98765",
+    "io.kata-fleet.expires": "1800000000",
+}
+LABEL_ARGS = [
+    "--label", "io.kata-fleet.expires=1800000000",
+    "--label", "io.kata-fleet.owner=4242:98765",
+    "--label", "io.kata-fleet.run-id=20261201T040000-1a2b",
+]
+RUNC = {"runtime_type": "io.containerd.runc.v2", "options": {}}
+KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
+KATA_DRAGONBALL = {"runtime_type": "io.containerd.kata.v2", "options": {"ConfigPath": KATA_CONFIG}}
+KATA = {"runtime_type": "io.containerd.kata.v2", "options": {}}
+
+KATA_TABLES = '''\
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+          base_runtime_spec = ""
+          cni_conf_dir = ""
+          cni_max_conf_num = 0
+          container_annotations = []
+          pod_annotations = ["io.katacontainers.*"]
+          privileged_without_host_devices = true
+          runtime_engine = ""
+          runtime_path = ""
+          runtime_root = ""
+          runtime_type = "io.containerd.kata.v2"
+
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata.options]
+
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball]
+          base_runtime_spec = ""
+          cni_conf_dir = ""
+          cni_max_conf_num = 0
+          container_annotations = []
+          pod_annotations = ["io.katacontainers.*"]
+          privileged_without_host_devices = true
+          runtime_engine = ""
+          runtime_path = ""
+          runtime_root = ""
+          runtime_type = "io.containerd.kata.v2"
+
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball.options]
+            ConfigPath = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
+
+'''
+RUNC_TABLE = '        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+
+RUNC_OPTIONS_1_6 = {"NoNewKeyring": False, "NoPivotRoot": False, "SystemdCgroup": False}
+
+
+def _with_kata(dump):
+    """The real dump as containerd would print it with two Kata handlers added (sorted before runc)."""
+    assert dump.count(RUNC_TABLE) == 1
+    return dump.replace(RUNC_TABLE, KATA_TABLES + RUNC_TABLE)
+
+
+def _handlers_by_tomllib(text):
+    """What a full TOML parser says, reduced the way parse_runtime_handlers reduces values."""
+    def keep(value):
+        return isinstance(value, bool) or (isinstance(value, str) and value != "")
+
+    plugins = tomllib.loads(text).get("plugins", {})
+    expected = {}
+    for plugin_id in _containerd.CRI_PLUGIN_IDS:
+        runtimes = plugins.get(plugin_id, {}).get("containerd", {}).get("runtimes", {})
+        for name, table in runtimes.items():
+            if not table.get("runtime_type"):
+                continue
+            entry = dict((key, table[key]) for key in ("runtime_type", "runtime_path") if keep(table.get(key)))
+            entry["options"] = dict((k, v) for k, v in (table.get("options") or {}).items() if keep(v))
+            expected[name] = entry
+    return expected
+
+
+# -- parse_runtime_handlers ---------------------------------------------------
+
+def test_parse_real_containerd_1_6_dump(fixture_text):
+    dump = fixture_text("containerd_1.6_config_dump.toml")
+    assert dump.startswith("# ")  # provenance header; still valid TOML
+    handlers = parse_runtime_handlers(dump)
+    assert handlers == {"runc": {"runtime_type": "io.containerd.runc.v2", "options": RUNC_OPTIONS_1_6}}
+    # default_runtime / untrusted_workload_runtime (runtime_type "") are not handlers
+    assert handlers == _handlers_by_tomllib(dump)
+
+
+def test_parse_real_dump_with_kata_handlers(fixture_text):
+    dump = _with_kata(fixture_text("containerd_1.6_config_dump.toml"))
+    handlers = parse_runtime_handlers(dump)
+    assert sorted(handlers) == ["kata", "kata-dragonball", "runc"]
+    assert handlers["kata"] == {"runtime_type": "io.containerd.kata.v2", "options": {}}
+    assert handlers["kata-dragonball"] == {"runtime_type": "io.containerd.kata.v2",
+                                           "options": {"ConfigPath": KATA_CONFIG}}
+    assert handlers["runc"]["options"] == RUNC_OPTIONS_1_6
+    assert handlers == _handlers_by_tomllib(dump)
+
+
+def test_parse_kata_handlers_appended_after_other_tables(fixture_text):
+    # hand-edited configs put new tables at the end of the file: order must not matter
+    dump = fixture_text("containerd_1.6_config_dump.toml") + "\n" + KATA_TABLES
+    handlers = parse_runtime_handlers(dump)
+    assert handlers["kata-dragonball"]["options"] == {"ConfigPath": KATA_CONFIG}
+    assert handlers == _handlers_by_tomllib(dump)
+
+
+def test_parse_containerd_2_version_3_single_quoted(fixture_text):
+    dump = fixture_text("containerd_2.x_v3_config_dump.toml")
+    handlers = parse_runtime_handlers(dump)
+    assert handlers == {
+        "runc": {"runtime_type": "io.containerd.runc.v2",
+                 "options": {"NoNewKeyring": False, "SystemdCgroup": True}},
+        "kata": {"runtime_type": "io.containerd.kata.v2",
+                 "runtime_path": "/opt/kata/runtime-rs/bin/containerd-shim-kata-v2",
+                 "options": {"ConfigPath": "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration.toml"}},
+    }
+    assert handlers == _handlers_by_tomllib(dump)
+
+
+QUOTED_NAMES = '''\
+version = 2
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes."kata-qemu"]
+    runtime_type = "io.containerd.kata-qemu.v2"
+    privileged_without_host_devices = true
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes."kata-qemu".options]
+      ConfigPath = "/opt/kata/share/defaults/kata-containers/configuration-qemu.toml"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes."kata.fc"]
+    runtime_type = "io.containerd.kata-fc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.'kata-clh']
+    runtime_type = 'io.containerd.kata-clh.v2'
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.incomplete]
+    runtime_path = "/usr/local/bin/shim"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+      BinaryName = "/usr/bin/crun"
+      SystemdCgroup = true
+      IoUid = 0
+'''
+
+
+def test_parse_quoted_handler_names():
+    handlers = parse_runtime_handlers(QUOTED_NAMES)
+    assert handlers == {
+        "kata-qemu": {"runtime_type": "io.containerd.kata-qemu.v2",
+                      "options": {"ConfigPath": "/opt/kata/share/defaults/kata-containers/configuration-qemu.toml"}},
+        # a dot inside quotes is part of the name, not a key separator
+        "kata.fc": {"runtime_type": "io.containerd.kata-fc.v2", "options": {}},
+        "kata-clh": {"runtime_type": "io.containerd.kata-clh.v2", "options": {}},
+        # numbers are not needed and are dropped; a table without runtime_type is no handler
+        "crun": {"runtime_type": "io.containerd.runc.v2",
+                 "options": {"BinaryName": "/usr/bin/crun", "SystemdCgroup": True}},
+    }
+    assert handlers == _handlers_by_tomllib(QUOTED_NAMES)
+
+
+def test_parse_ignores_other_plugins_and_empty_input():
+    assert parse_runtime_handlers("") == {}
+    other = '[plugins."io.containerd.other.v1".containerd.runtimes.x]\nruntime_type = "io.containerd.x.v1"\n'
+    assert parse_runtime_handlers(other) == {}
+
+
+# -- safe_name_part -----------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("runc", "runc"),
+    ("kata-dragonball", "kata-dragonball"),
+    ("kata.fc_2", "kata.fc_2"),
+    ("kata qemu/x:y", "kata-qemu-x-y"),
+    ("kätä", "k-t"),
+    ("kata_", "kata"),
+    ("a..b", "a-b"),
+    ("x" * 60, "x" * 40),
+])
+def test_safe_name_part(text, expected):
+    assert safe_name_part(text) == expected
+
+
+# -- the client: construction ---------------------------------------------------
+
+def _client(fake_module, nerdctl=False, client="auto", ctr=True):
+    bins = {"containerd": CONTAINERD}
+    if ctr:
+        bins["ctr"] = CTR
+    if nerdctl:
+        bins["nerdctl"] = NERDCTL
+    module = fake_module(bins=bins)
+    return module, ContainerdClient(module, ADDRESS, NAMESPACE, "/etc/containerd/config.toml", client)
+
+
+def test_client_nerdctl_requested_but_missing(fake_module):
+    with pytest.raises(ContainerdError) as error:
+        _client(fake_module, nerdctl=False, client="nerdctl")
+    message = str(error.value)
+    assert "nerdctl" in message and "not on the PATH" in message
+    # names the fix
+    assert "kata_fleet.runtimes.nerdctl" in message and "client=auto" in message
+
+
+def test_client_ctr_missing(fake_module):
+    with pytest.raises(ContainerdError) as error:
+        _client(fake_module, ctr=False)
+    assert "ctr is not on the PATH" in str(error.value)
+    assert "bootstrap" in str(error.value)
+
+
+def test_client_ctr_forced_ignores_nerdctl(fake_module):
+    module, client = _client(fake_module, nerdctl=True, client="ctr")
+    assert client.nerdctl is None
+    assert client.run_argv(NAME, IMAGE, RUNC, COMMAND, LABELS)[0] == CTR
+
+
+# -- run_argv -------------------------------------------------------------------
+
+def test_run_argv_ctr_exact(fake_module):
+    _module, client = _client(fake_module)
+    assert client.run_argv(NAME, IMAGE, RUNC, COMMAND, LABELS) == [
+        CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
+        "run", "--rm", "--runtime", "io.containerd.runc.v2",
+    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+
+
+def test_run_argv_ctr_with_config_path(fake_module):
+    _module, client = _client(fake_module)
+    assert client.run_argv(NAME, IMAGE, KATA_DRAGONBALL, COMMAND, LABELS) == [
+        CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
+        "run", "--rm", "--runtime", "io.containerd.kata.v2", "--runtime-config-path", KATA_CONFIG,
+    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+
+
+def test_run_argv_ctr_with_binary_name(fake_module):
+    _module, client = _client(fake_module)
+    crun = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/crun"}}
+    assert client.run_argv(NAME, IMAGE, crun, COMMAND, LABELS) == [
+        CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
+        "run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", "/usr/bin/crun",
+    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+
+
+def test_run_argv_nerdctl_exact(fake_module):
+    _module, client = _client(fake_module, nerdctl=True)
+    assert client.uses_nerdctl(KATA)
+    assert client.run_argv(NAME, IMAGE, KATA, COMMAND, LABELS) == [
+        NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE,
+        "run", "--rm", "--name", NAME, "--network", "none", "--runtime", "io.containerd.kata.v2",
+    ] + LABEL_ARGS + [IMAGE] + COMMAND
+
+
+def test_run_argv_nerdctl_present_but_config_path_falls_back_to_ctr(fake_module):
+    _module, client = _client(fake_module, nerdctl=True)
+    assert not client.uses_nerdctl(KATA_DRAGONBALL)
+    argv = client.run_argv(NAME, IMAGE, KATA_DRAGONBALL, COMMAND, LABELS)
+    assert argv[0] == CTR
+    assert argv[argv.index("--runtime-config-path") + 1] == KATA_CONFIG
+
+
+def test_run_argv_empty_labels_and_no_options_key(fake_module):
+    _module, client = _client(fake_module)
+    argv = client.run_argv(NAME, IMAGE, {"runtime_type": "io.containerd.runc.v2"}, ["true"], {})
+    assert argv == [CTR, "--address", ADDRESS, "--namespace", NAMESPACE, "run", "--rm",
+                    "--runtime", "io.containerd.runc.v2", IMAGE, NAME, "true"]
+
+
+def test_run_argv_nerdctl_keeps_binary_name(fake_module):
+    _module, client = _client(fake_module, nerdctl=True)
+    crun = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/crun"}}
+    argv = client.run_argv(NAME, IMAGE, crun, COMMAND, LABELS)
+    assert "/usr/bin/crun" in argv
+
+
+def test_run_argv_honours_runtime_path(fake_module):
+    _module, client = _client(fake_module)
+    handler = {"runtime_type": "io.containerd.kata.v2",
+               "runtime_path": "/opt/kata/runtime-rs/bin/containerd-shim-kata-v2", "options": {}}
+    argv = client.run_argv(NAME, IMAGE, handler, COMMAND, LABELS)
+    assert argv[argv.index("--runtime") + 1] == "/opt/kata/runtime-rs/bin/containerd-shim-kata-v2"
+
+
+# -- ping -------------------------------------------------------------------------
+
+def test_ping_without_socket(fake_module, tmp_path):
+    module = fake_module(bins={"ctr": CTR})
+    missing = str(tmp_path / "nowhere" / "containerd.sock")
+    client = ContainerdClient(module, missing, NAMESPACE, "/etc/containerd/config.toml")
+    with pytest.raises(ContainerdError) as error:
+        client.ping()
+    message = str(error.value)
+    assert missing in message
+    assert "kata_fleet_containerd_address" in message
+    assert module.calls == []  # nothing was run against a socket that is not there
+
+
+def test_ping_parses_real_ctr_version(fake_module, fixture_text, socket_path):
+    module = fake_module(bins={"ctr": CTR})
+    module.on("version", out=fixture_text("ctr_1.6_version.txt"))
+    client = ContainerdClient(module, socket_path, NAMESPACE, "/etc/containerd/config.toml")
+    assert client.ping() == "1.6.20~ds1"
+    assert module.calls == [[CTR, "--address", socket_path, "--namespace", NAMESPACE, "version"]]
+
+
+def test_ping_daemon_not_answering(fake_module, socket_path):
+    module = fake_module(bins={"ctr": CTR})
+    # what ctr 1.6 prints when the socket exists but nobody listens (the client half still prints)
+    module.on("version", rc=1, out="Client:\n  Version:  1.6.20~ds1\n\n",
+              err="ctr: failed to dial \"%s\": context deadline exceeded\n" % socket_path)
+    client = ContainerdClient(module, socket_path, NAMESPACE, "/etc/containerd/config.toml")
+    with pytest.raises(ContainerdError) as error:
+        client.ping()
+    message = str(error.value)
+    assert socket_path in message and "context deadline exceeded" in message
+    assert "kata_fleet_containerd_address" in message
+
+
+# -- runtime_handlers / image_digest ------------------------------------------------
+
+def test_runtime_handlers_uses_config_when_present(fake_module, fixture_text, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n")
+    module = fake_module(bins={"ctr": CTR, "containerd": CONTAINERD})
+    module.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml"))
+    client = ContainerdClient(module, ADDRESS, NAMESPACE, str(config))
+    assert sorted(client.runtime_handlers()) == ["runc"]
+    assert module.calls == [[CONTAINERD, "--config", str(config), "config", "dump"]]
+
+
+def test_runtime_handlers_failure_is_a_containerd_error(fake_module, tmp_path):
+    module = fake_module(bins={"ctr": CTR, "containerd": CONTAINERD})
+    module.on("config", "dump", rc=1, err="containerd: failed to load TOML: near line 3\n")
+    client = ContainerdClient(module, ADDRESS, NAMESPACE, str(tmp_path / "absent.toml"))
+    with pytest.raises(ContainerdError) as error:
+        client.runtime_handlers()
+    assert "near line 3" in str(error.value)
+    assert module.calls == [[CONTAINERD, "config", "dump"]]  # no --config for a missing file
+
+
+REAL_IMAGES_LS = (
+    "REF                                     TYPE                                       DIGEST"
+    "                                                                  SIZE       PLATFORMS   LABELS \n"
+    "localhost/kata-fleet/probe:090a4352f97b application/vnd.oci.image.manifest.v1+json "
+    "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4 1004.6 KiB linux/amd64 -      \n"
+)
+
+
+def test_image_digest_from_real_images_ls(fake_module):
+    module, client = _client(fake_module)
+    module.on("images", "ls", out=REAL_IMAGES_LS)
+    assert client.image_digest(IMAGE) == "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
+    assert module.calls == [[CTR, "--address", ADDRESS, "--namespace", NAMESPACE, "images", "ls", "name==" + IMAGE]]
+    module.on("images", "ls", out=REAL_IMAGES_LS.splitlines()[0] + "\n")
+    assert client.image_digest(IMAGE) is None
+
+
+# -- owner labels, run_once, remove -----------------------------------------------------
+
+CLEANUP = [
+    ["tasks", "kill", "--signal", "SIGKILL", NAME],
+    ["tasks", "delete", "--force", NAME],
+    ["containers", "delete", NAME],
+    ["snapshots", "delete", NAME],
+]
+
+
+def _ctr(*args):
+    return [CTR, "--address", ADDRESS, "--namespace", NAMESPACE] + list(args)
+
+
+def test_owner_labels_name_this_process_and_an_expiry(fake_module):
+    _module, client = _client(fake_module)
+    before = time.time()
+    labels = client.owner_labels("run1", 60)
+    assert labels[_containerd.LABEL_RUN_ID] == "run1"
+    assert labels[_containerd.LABEL_OWNER] == "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    assert int(before) + 120 <= int(labels[_containerd.LABEL_EXPIRES]) <= time.time() + 120
+    assert not is_orphan(labels, time.time())
+
+
+def test_run_once_timeout_cleans_up(fake_module):
+    module, client = _client(fake_module)
+    module.on("timeout", rc=124, out="", err="")
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
+    assert run.timed_out is True and run.rc == 124
+    assert run.seconds >= 0
+    first = module.calls[0]
+    assert first[:3] == ["timeout", "--kill-after=%d" % _containerd.KILL_GRACE_SECONDS, "30s"]
+    labels = [first[i + 1] for i, word in enumerate(first) if word == "--label"]
+    assert [label.partition("=")[0] for label in labels] == sorted(
+        [_containerd.LABEL_EXPIRES, _containerd.LABEL_OWNER, _containerd.LABEL_RUN_ID])
+    assert first[3:] == client.run_argv(NAME, IMAGE, RUNC, COMMAND, dict(label.split("=", 1) for label in labels))
+    # then exactly the cleanup sequence, in this order
+    assert module.calls[1:] == [_ctr(*step) for step in CLEANUP]
+
+
+def test_run_once_killed_after_grace_is_a_timeout_too(fake_module):
+    module, client = _client(fake_module)
+    module.on("timeout", rc=137)
+    assert client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30).timed_out is True
+    assert module.calls[1:] == [_ctr(*step) for step in CLEANUP]
+
+
+def test_run_once_success_issues_no_cleanup(fake_module):
+    module, client = _client(fake_module)
+    module.on("timeout", rc=0, out="6.18.44\n")
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
+    assert (run.rc, run.stdout, run.timed_out) == (0, "6.18.44\n", False)
+    assert len(module.calls) == 1 and module.calls[0][0] == "timeout"
+
+
+def test_run_once_failure_cleans_up_but_is_no_timeout(fake_module):
+    module, client = _client(fake_module)
+    module.on("timeout", rc=1, err="ctr: failed to create shim task: OCI runtime create failed\n")
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
+    assert run.timed_out is False and run.rc == 1
+    assert module.calls[1:] == [_ctr(*step) for step in CLEANUP]
+
+
+def test_remove_with_nerdctl_removes_through_nerdctl_first(fake_module):
+    module, client = _client(fake_module, nerdctl=True)
+    client.remove(NAME)
+    assert module.calls == [[NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NAME]] + \
+        [_ctr(*step) for step in CLEANUP]
+
+
+def test_remove_kills_a_hung_shim_tree(fake_module):
+    """A process whose argv looks like this container's shim is killed with its children."""
+    module, client = _client(fake_module)
+    name = "kf-unit-%d-hung" % os.getpid()
+    shim = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60", "-namespace", NAMESPACE, "-id", name])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not _containerd.find_processes("-id", name):
+            time.sleep(0.02)
+        client.remove(name)
+        # -9: SIGKILL reached the shell; 137: its sleep died first and the shell exited on its own
+        assert shim.wait(timeout=5) in (-9, 137)
+    finally:
+        if shim.poll() is None:
+            shim.kill()
+            shim.wait()
+    assert _containerd.find_processes("-id", name) == []
+
+
+# -- is_orphan ----------------------------------------------------------------------
+
+def _labels(owner, expires):
+    return {_containerd.LABEL_RUN_ID: "r", _containerd.LABEL_OWNER: owner, _containerd.LABEL_EXPIRES: str(expires)}
+
+
+def _dead_pid():
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_is_orphan_expired():
+    me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    now = time.time()
+    assert is_orphan(_labels(me, int(now) - 1), now) is True
+
+
+def test_is_orphan_owner_dead():
+    now = time.time()
+    assert is_orphan(_labels("%d:12345" % _dead_pid(), int(now) + 600), now) is True
+
+
+def test_is_orphan_owner_alive_same_start():
+    now = time.time()
+    me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    assert is_orphan(_labels(me, int(now) + 600), now) is False
+
+
+def test_is_orphan_pid_reused():
+    now = time.time()
+    ticks = int(process_start_ticks(os.getpid()))
+    assert is_orphan(_labels("%d:%d" % (os.getpid(), ticks + 1), int(now) + 600), now) is True
+
+
+@pytest.mark.parametrize("labels", [
+    {},
+    {_containerd.LABEL_EXPIRES: "9999999999"},
+    {_containerd.LABEL_EXPIRES: "9999999999", _containerd.LABEL_OWNER: "garbage"},
+    {_containerd.LABEL_EXPIRES: "soon", _containerd.LABEL_OWNER: "1:1"},
+    {_containerd.LABEL_OWNER: "%d:1" % os.getpid()},
+])
+def test_is_orphan_missing_or_bad_labels(labels):
+    assert is_orphan(labels, time.time()) is True
+
+
+# -- sweep --------------------------------------------------------------------------
+
+def test_sweep_removes_only_orphaned_kf_containers_and_lonely_kf_snapshots(fake_module):
+    module, client = _client(fake_module)
+    now = time.time()
+    me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    module.on("containers", "list", "--quiet",
+              out="kf-old-runc-iso\nkf-live-runc-iso\nneighbour-web\nkf-dead-kata-iso\n")
+    module.on("containers", "info", "kf-old-runc-iso",
+              out=json.dumps({"ID": "kf-old-runc-iso", "Labels": _labels(me, int(now) - 10)}))
+    module.on("containers", "info", "kf-live-runc-iso",
+              out=json.dumps({"ID": "kf-live-runc-iso", "Labels": _labels(me, int(now) + 600)}))
+    module.on("containers", "info", "kf-dead-kata-iso",
+              out=json.dumps({"ID": "kf-dead-kata-iso", "Labels": _labels("%d:1" % _dead_pid(), int(now) + 600)}))
+    module.on("snapshots", "list", out=(
+        "KEY                                                                     PARENT KIND      \n"
+        "kf-live-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
+        "kf-lost-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
+        "kf-young-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
+        "neighbour-web sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
+        "sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a        Committed \n"))
+
+    # A lonely snapshot is an orphan only once it is old: a new one may be a probe being created.
+    module.on("snapshots", "info", "kf-lost-runc-iso", out=json.dumps(
+        {"Kind": "Active", "Name": "kf-lost-runc-iso",
+         "Created": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - 600))}))
+    module.on("snapshots", "info", "kf-young-runc-iso", out=json.dumps(
+        {"Kind": "Active", "Name": "kf-young-runc-iso",
+         "Created": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - 5))}))
+    module.on("containers", "info", "kf-lost-runc-iso", rc=1, err="ctr: container not found\n")
+
+    removed = client.sweep(now=now)
+
+    assert removed == ["kf-old-runc-iso", "kf-dead-kata-iso", "kf-lost-runc-iso"]
+    destructive = [argv for argv in module.calls if {"kill", "delete"} & set(argv)]
+    assert destructive == (
+        [_ctr(*[w if w != NAME else "kf-old-runc-iso" for w in step]) for step in CLEANUP]
+        + [_ctr(*[w if w != NAME else "kf-dead-kata-iso" for w in step]) for step in CLEANUP]
+        + [_ctr("snapshots", "delete", "kf-lost-runc-iso")])
+    # a neighbour's container is not even inspected
+    assert module.calls_with("neighbour-web") == []
+
+
+def test_sweep_leaves_a_container_whose_labels_cannot_be_read(fake_module):
+    # Unknown is not orphaned: a passing ctr error must not kill another run's live probe.
+    module, client = _client(fake_module)
+    module.on("containers", "list", "--quiet", out="kf-x\n")
+    module.on("containers", "info", rc=1, err="ctr: context deadline exceeded\n")
+    module.on("snapshots", "list", out="KEY PARENT KIND\n")
+    assert client.sweep(now=time.time()) == []
+    assert [argv for argv in module.calls if "delete" in argv] == []
+
+
+def test_sweep_with_ctr_failing_removes_nothing(fake_module):
+    module, client = _client(fake_module)
+    module.on("containers", "list", rc=1, out="", err="ctr: namespace not found\n")
+    module.on("snapshots", "list", rc=1, out="", err="ctr: namespace not found\n")
+    assert client.sweep() == []
+    assert [argv for argv in module.calls if "delete" in argv] == []
+
+
+def test_no_argv_is_ever_a_shell_string(fake_module):
+    module, client = _client(fake_module, nerdctl=True)
+    module.on("timeout", rc=124)
+    client.run_once(NAME, IMAGE, KATA_DRAGONBALL, COMMAND, "run1", 5)
+    client.sweep()
+    for argv in module.calls:
+        assert isinstance(argv, list) and all(isinstance(word, str) for word in argv)
+        assert not re.match(r"^(/bin/)?(ba)?sh$", argv[0])
