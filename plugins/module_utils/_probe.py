@@ -12,6 +12,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _linux
 
 DMESG_HEAD_LINES = 20
 MARKER = "@@kata-fleet@@"
+END_SECTION = "end"
 HYPERVISOR_LOG_PATTERNS = ("Hypervisor detected", "paravirtualized kernel on", "DMI: .*(QEMU|Cloud Hypervisor|Firecracker|Dragonball)")
 
 # Each section prints one fact; the parser splits the output on the marker lines.
@@ -40,7 +41,14 @@ def script():
     for name, command in SECTIONS:
         lines.append("echo '%s %s'" % (MARKER, name))
         lines.append(command if name.startswith("dmesg") else "%s 2>&1" % command)
+    # The end marker proves the output is whole, and makes the script's exit status 0.
+    lines.append("echo '%s %s'" % (MARKER, END_SECTION))
     return "\n".join(lines) + "\n"
+
+
+def is_complete(output):
+    """True when the probe's output reached its end marker."""
+    return "%s %s" % (MARKER, END_SECTION) in output.splitlines()
 
 
 def split_sections(output):

@@ -144,7 +144,7 @@ def probe_handler(client, name, handler, image, run_id, timeout, host):
     if run.timed_out:
         entry["error"] = ("the probe container did not finish within %ds; it was killed and removed "
                           "(raise timeout if this runtime is just slow to start)" % timeout)
-    elif run.rc != 0:
+    elif run.rc != 0 or not _probe.is_complete(run.stdout):
         tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
         entry["error"] = "the probe container failed (rc=%d): %s" % (run.rc, tail or "no output")
     else:

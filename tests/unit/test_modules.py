@@ -351,3 +351,14 @@ def test_host_facts_containerd_answering(containerd, run_module):
     assert (view["answers"], view["version"], view["error"]) == (True, "1.6.20~ds1", None)
     assert sorted(view["handlers"]) == ["kata", "kata-dragonball", "runc"]
     assert view["handlers"]["kata-dragonball"]["options"] == {"ConfigPath": KATA_CONFIG}
+
+
+def test_isolation_probe_truncated_output_is_a_failure(containerd, host_view, run_module, fixture_text):
+    # rc 0 but no end marker: the output is not whole, so no verdict is drawn from it.
+    whole = fixture_text("runc_probe_output.txt")
+    containerd.on(_container("runc"), out=whole[:len(whole) // 2])
+    code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"]))
+    assert code == 1
+    runc = result["isolation"]["runtimes"]["runc"]
+    assert runc["status"] == "failed" and "verdict" not in runc
+    assert runc["error"].startswith("the probe container failed (rc=0)")

@@ -26,8 +26,16 @@ SHELL_WORDS = {"if", "then", "else", "elif", "fi", "[", "test", ":"}
 def test_script_has_one_marker_line_per_section_in_order():
     text = _probe.script()
     markers = [line for line in text.splitlines() if _probe.MARKER in line]
-    assert markers == ["echo '%s %s'" % (_probe.MARKER, name) for name, _command in _probe.SECTIONS]
+    names = [name for name, _command in _probe.SECTIONS] + [_probe.END_SECTION]
+    assert markers == ["echo '%s %s'" % (_probe.MARKER, name) for name in names]
     assert text.endswith("\n")
+
+
+def test_output_is_complete_only_with_its_end_marker(fixture_text):
+    whole = fixture_text("runc_probe_output.txt")
+    assert _probe.is_complete(whole)
+    # A container killed half-way through prints part of the sections and no end marker.
+    assert not _probe.is_complete(whole[:len(whole) // 2])
 
 
 def _command_words(script):
