@@ -21,6 +21,7 @@ Keep it runnable on old Pythons (no f-strings): ansible-test may run it with
 any interpreter it finds.
 """
 
+import os
 import subprocess
 import sys
 
@@ -29,20 +30,26 @@ OWN_OPTIONS = ('--no-setuptools', '--no-wheel')
 
 
 def run(*args):
-    """Run this interpreter with the given arguments; stop on failure."""
-    command = [sys.executable] + list(args)
-    status = subprocess.call(command)
+    """Run this interpreter with the given arguments; stop on failure.
 
-    if status != 0:
-        sys.stderr.write('get_pip_offline: failed (exit %d): %s\n' % (status, ' '.join(command)))
-        sys.exit(status)
+    Output is shown only on failure: ansible-test prints the bootstrap of
+    every sanity venv, and ensurepip/pip chatter would bury the test output.
+    """
+    command = [sys.executable] + list(args)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.communicate()[0]
+
+    if process.returncode != 0:
+        sys.stderr.write(output.decode('utf-8', 'replace'))
+        sys.stderr.write('get_pip_offline: failed (exit %d): %s\n' % (process.returncode, ' '.join(command)))
+        sys.exit(process.returncode)
 
 
 def installed(name):
     """Return True if the distribution is installed in this environment."""
     command = [sys.executable, '-m', 'pip', 'show', '--quiet', name]
 
-    with open('/dev/null', 'wb') as devnull:
+    with open(os.devnull, 'wb') as devnull:
         return subprocess.call(command, stdout=devnull, stderr=devnull) == 0
 
 
@@ -79,7 +86,9 @@ def main():
         unwanted.append('wheel')
 
     if unwanted:
-        run('-m', 'pip', 'uninstall', '--yes', '--quiet', *unwanted)
+        run('-m', 'pip', 'uninstall', '--yes', *unwanted)
+
+    sys.stdout.write('get_pip_offline: installed %s\n' % ' '.join(arg for arg in pip_args if not arg.startswith('-')))
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one place that builds containerd command lines (ctr or nerdctl).
 
 Every command is an argv list run through ``module.run_command``; nothing here

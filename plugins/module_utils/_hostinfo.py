@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The host's own view: the probe's facts read from the host, plus what only the host can tell.
 
 The common facts go through the probe's own parser (``_probe.facts_from_sections``)

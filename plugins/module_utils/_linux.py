@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Linux /proc readers and parsers that both sides of a comparison share.
 
 The host side reads these files directly and the probe container prints them,

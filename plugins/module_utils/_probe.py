@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The isolation probe: one script run inside the container, its parser, the verdict.
 
 One container run per runtime gathers every fact at once (the lab report ran

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: host_facts
@@ -19,7 +19,7 @@ description:
   - A containerd that does not answer is reported in the facts, not as a failure, so the host's
     own view is still collected.
 author:
-  - kata-fleet developers
+  - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
 attributes:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: isolation_probe
@@ -24,7 +24,7 @@ description:
   - Fails when any requested handler could not be probed, after probing all of them; the per-handler
     results, failures included, are still returned.
 author:
-  - kata-fleet developers
+  - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
 options:

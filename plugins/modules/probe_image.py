@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: probe_image
@@ -16,7 +16,7 @@ description:
   - With O(image), pulls that image once (the lab report used C(alpine:3.19)) so that no later
     timing includes a pull.
 author:
-  - kata-fleet developers
+  - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
 options:

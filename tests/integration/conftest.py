@@ -69,7 +69,7 @@ class Containerd(object):
 
     def ctr(self, *args):
         return subprocess.run(["ctr", "--address", self.address, "--namespace", NAMESPACE] + list(args),
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
 
     def leftovers(self):
         """Everything of kata-fleet's that should not outlive a run."""
@@ -78,7 +78,7 @@ class Containerd(object):
         snapshots = [line.split()[0] for line in self.ctr("snapshots", "list").stdout.splitlines()[1:]
                      if line.split() and line.split()[0].startswith("kf-")]
         shims = subprocess.run(["pgrep", "-f", "containerd-shim.*-address %s" % self.address],
-                               capture_output=True, text=True).stdout.split()
+                               capture_output=True, text=True, check=False).stdout.split()
         return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims}
 
     def stop(self):
@@ -89,13 +89,13 @@ class Containerd(object):
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        subprocess.run(["pkill", "-9", "-f", "containerd-shim.*-address %s" % self.address])
+        subprocess.run(["pkill", "-9", "-f", "containerd-shim.*-address %s" % self.address], check=False)
         # Snapshot mounts of a crashed run would make rmtree fail; unmount what is left.
         with open("/proc/mounts") as mounts:
             for line in mounts:
                 target = line.split()[1]
                 if target.startswith(self.base):
-                    subprocess.run(["umount", "-l", target])
+                    subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
