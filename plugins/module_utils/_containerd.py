@@ -142,22 +142,38 @@ class ContainerdClient(object):
         return (bool(self.nerdctl) and not handler.get("runtime_path")
                 and not options.get("ConfigPath") and not options.get("BinaryName"))
 
-    def run_argv(self, name, image, handler, command, labels):
-        """The argv that runs ``command`` once in a new container and removes it."""
-        label_args = []
+    @staticmethod
+    def label_args(labels):
+        args = []
         for key in sorted(labels):
-            label_args += ["--label", "%s=%s" % (key, labels[key])]
-        if self.uses_nerdctl(handler):
-            return self.nerdctl_argv("run", "--rm", "--name", name, "--network", "none",
-                                     "--runtime", handler["runtime_type"], *label_args) + [image] + list(command)
+            args += ["--label", "%s=%s" % (key, labels[key])]
+        return args
+
+    @staticmethod
+    def ctr_runtime_args(handler):
+        """ctr's flags for a CRI handler: its shim, and the options ctr can pass on."""
         options = handler.get("options", {})
         # As CRI does: a runtime_path names the shim binary itself, overriding the type's lookup.
-        runtime_args = ["--runtime", handler.get("runtime_path") or handler["runtime_type"]]
+        args = ["--runtime", handler.get("runtime_path") or handler["runtime_type"]]
         if options.get("ConfigPath"):
-            runtime_args += ["--runtime-config-path", options["ConfigPath"]]
+            args += ["--runtime-config-path", options["ConfigPath"]]
         if options.get("BinaryName"):
-            runtime_args += ["--runc-binary", options["BinaryName"]]
-        return self.ctr_argv("run", "--rm", *(runtime_args + label_args)) + [image, name] + list(command)
+            args += ["--runc-binary", options["BinaryName"]]
+        return args
+
+    def run_argv(self, name, image, handler, command, labels):
+        """The argv that runs ``command`` once in a new container and removes it."""
+        if self.uses_nerdctl(handler):
+            return self.nerdctl_argv("run", "--rm", "--name", name, "--network", "none",
+                                     "--runtime", handler["runtime_type"], *self.label_args(labels)) \
+                + [image] + list(command)
+        return self.ctr_argv("run", "--rm", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
+            + [image, name] + list(command)
+
+    def create_argv(self, name, image, handler, command, labels):
+        """``ctr containers create``: container record and snapshot, no task yet."""
+        return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
+            + [image, name] + list(command)
 
     # -- plain commands --------------------------------------------------
     def _run(self, argv, check=True, what=None):
@@ -233,6 +249,44 @@ class ContainerdClient(object):
         if rc != 0:
             self.remove(name)
         return result
+
+    def run_phases(self, name, image, handler, command, run_id, timeout):
+        """One container through ctr's separate steps, timing each.
+
+        Returns {create, start, task_delete, remove} in seconds, or raises
+        ContainerdError after removing whatever was made.  ``start`` is the shim
+        starting and the runtime creating and starting the task; ``task_delete``
+        waits for the exit and tears the task down.
+        """
+        labels = self.owner_labels(run_id, timeout)
+        deadline = time.monotonic() + timeout
+        steps = (
+            ("create", self.create_argv(name, image, handler, command, labels)),
+            ("start", self.ctr_argv("tasks", "start", "--detach", "--null-io", name)),
+            ("task_delete", self.ctr_argv("tasks", "delete", name)),
+            ("remove", self.ctr_argv("containers", "delete", name)),
+        )
+        phases = {}
+        try:
+            for phase, argv in steps:
+                started = time.monotonic()
+                while True:
+                    remaining = int(deadline - time.monotonic())
+                    if remaining <= 0:
+                        raise ContainerdError("phase %s did not finish within %ds" % (phase, timeout))
+                    rc, out, err = self.module.run_command(["timeout", "%ds" % remaining] + argv)
+                    # A task that has not exited yet cannot be deleted: wait for it.
+                    if rc != 0 and phase == "task_delete" and "running" in (err + out):
+                        time.sleep(0.01)
+                        continue
+                    break
+                if rc != 0:
+                    raise ContainerdError("phase %s failed (rc=%d): %s" % (phase, rc, (err or out).strip()))
+                phases[phase] = time.monotonic() - started
+        except ContainerdError:
+            self.remove(name)
+            raise
+        return phases
 
     def remove(self, name):
         """Kill and delete the task, then the container and its snapshot; absent parts are fine."""

@@ -31,6 +31,11 @@ def _read(path):
         return ""
 
 
+def read_boot_id():
+    """The running kernel's boot id: equal inside a container only when the kernel is shared."""
+    return _read("/proc/sys/kernel/random/boot_id").strip()
+
+
 def kvm_status(device=KVM_DEVICE):
     """Whether KVM is usable: open the device and ask its API version.
 
@@ -108,7 +113,7 @@ def host_sections(module):
     return {
         "uname_r": uname.release,
         "uname_a": " ".join([uname.sysname, uname.nodename, uname.release, uname.version, uname.machine]),
-        "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+        "boot_id": read_boot_id(),
         "btime": "\n".join(line for line in _read("/proc/stat").splitlines() if line.startswith("btime")),
         "cpuinfo": _read("/proc/cpuinfo"),
         "nproc": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "",

@@ -1,9 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The argument spec every containerd-facing module shares, and its client factory."""
+"""What every containerd-facing module shares: argument specs, validation, the client.
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient
+The probe modules (isolation_probe, startup_bench, http_latency) all take the
+same runtimes / image / timeout / run_id options and start the same way, so
+that preparation lives here once.
+"""
+
+import os
+import re
+import time
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 
 CONTAINERD_ARGUMENT_SPEC = dict(
     address=dict(type="path", default="/run/containerd/containerd.sock"),
@@ -11,6 +20,14 @@ CONTAINERD_ARGUMENT_SPEC = dict(
     config_path=dict(type="path", default="/etc/containerd/config.toml"),
     client=dict(type="str", default="auto", choices=["auto", "ctr", "nerdctl"]),
 )
+PROBE_RUN_ARGUMENT_SPEC = dict(
+    runtimes=dict(type="list", elements="str", default=[]),
+    image=dict(type="str", required=True),
+    timeout=dict(type="int", default=60),
+    run_id=dict(type="str"),
+)
+# containerd ids: alphanumeric runs joined by single '.', '_' or '-'.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
 
 
 def containerd_argument_spec(**extra):
@@ -19,6 +36,49 @@ def containerd_argument_spec(**extra):
     return spec
 
 
+def probe_run_argument_spec(**extra):
+    return containerd_argument_spec(**dict(PROBE_RUN_ARGUMENT_SPEC, **extra))
+
+
 def client_from_params(module):
     params = module.params
     return ContainerdClient(module, params["address"], params["namespace"], params["config_path"], params["client"])
+
+
+def default_run_id():
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
+
+
+def prepare_probe_run(module):
+    """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
+
+    Returns (client, handlers, requested handler names, run id, swept names);
+    any problem ends the module with a message that names the fix.
+    """
+    params = module.params
+    run_id = params["run_id"] or default_run_id()
+    if len(run_id) > 40 or not RUN_ID_PATTERN.match(run_id):
+        module.fail_json(msg="run_id %r must be at most 40 letters and digits, joined by single '.', '_' or '-'"
+                         % run_id)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
+    try:
+        client = client_from_params(module)
+        client.ping()
+        handlers = client.runtime_handlers()
+        requested = params["runtimes"] or sorted(handlers)
+        unknown = [name for name in requested if name not in handlers]
+        if unknown:
+            raise ContainerdError(
+                "runtime handler(s) %s not configured in containerd (config %s, socket %s); it knows: %s. "
+                "Add them (role kata_fleet.runtimes.containerd, containerd_runtimes) or remove them from "
+                "kata_fleet_runtimes." % (", ".join(unknown), params["config_path"], params["address"],
+                                          ", ".join(sorted(handlers)) or "none"))
+        if not client.image_digest(params["image"]):
+            raise ContainerdError(
+                "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
+                "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
+        swept = [] if module.check_mode else client.sweep()
+    except ContainerdError as error:
+        module.fail_json(msg=str(error), swept=[])
+    return client, handlers, requested, run_id, swept

@@ -151,3 +151,28 @@ def verdict(host, guest):
                 "(no hypervisor CPU flag of its own, same CPU model, no hypervisor in its kernel log): "
                 "a user-space kernel such as gVisor?", evidence)
     return "unknown", "the boot id differs but nothing else shows a separately booted kernel", evidence
+
+
+# The warm-up run of startup_bench prints the boot id and the guest kernel's
+# "Freeing unused kernel" line: its timestamp is the kernel's own boot time, as
+# Kata's launch-time metrics measure it.
+BOOT_TIME_SCRIPT = ("cat /proc/sys/kernel/random/boot_id; "
+                    "dmesg 2>/dev/null | grep -m 1 'Freeing unused kernel'; true")
+
+
+def guest_kernel_boot_seconds(output, host_boot_id):
+    """Seconds from the guest kernel's start to freeing its init memory, or None.
+
+    Only for a kernel of its own: a container on the host kernel that may read
+    dmesg would otherwise report the host's boot.
+    """
+    lines = output.splitlines()
+    if not lines or lines[0].strip() == host_boot_id:
+        return None
+    for line in lines[1:]:
+        stamp = line.strip().lstrip("[").partition("]")[0].strip()
+        try:
+            return float(stamp)
+        except ValueError:
+            continue
+    return None

@@ -27,30 +27,7 @@ author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
-options:
-  runtimes:
-    description:
-      - The runtime handlers to probe, by their names in containerd's configuration (for example
-        V(runc), V(kata), V(kata-dragonball)). Empty means every handler containerd has configured.
-    type: list
-    elements: str
-    default: []
-  image:
-    description: The image to run, as returned by M(kata_fleet.runtimes.probe_image).
-    type: str
-    required: true
-  timeout:
-    description:
-      - Seconds one probe container may take, start to removal. Past it the container is killed
-        and removed and the handler is reported as failed.
-    type: int
-    default: 60
-  run_id:
-    description:
-      - Names this run in container names and labels. At most 40 letters and digits, joined by single
-        C(.), C(_) or C(-).
-      - Defaults to a UTC timestamp plus a random suffix.
-    type: str
+  - kata_fleet.runtimes.probe_run
 attributes:
   check_mode:
     support: full
@@ -105,34 +82,20 @@ ansible_facts:
             verdict: shared-kernel
             evidence: ["boot id 5d1f... equals the host's: the container runs on the host kernel"]
 isolation:
-  description: The same data as RV(ansible_facts.kata_fleet_isolation), also returned when the module fails.
-  returned: always
+  description: The same data as RV(ansible_facts.kata_fleet_isolation), also returned when a handler failed.
+  returned: when the handlers were probed
   type: dict
 """
-
-import os
-import re
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
-    ContainerdError,
-    safe_name_part,
-)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import safe_name_part
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
-    client_from_params,
-    containerd_argument_spec,
+    prepare_probe_run,
+    probe_run_argument_spec,
 )
-
-# containerd ids: alphanumeric runs joined by single '.', '_' or '-'.
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
-
-
-def default_run_id():
-    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
 
 
 def probe_handler(client, name, handler, image, run_id, timeout, host):
@@ -155,41 +118,9 @@ def probe_handler(client, name, handler, image, run_id, timeout, host):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=containerd_argument_spec(
-            runtimes=dict(type="list", elements="str", default=[]),
-            image=dict(type="str", required=True),
-            timeout=dict(type="int", default=60),
-            run_id=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=probe_run_argument_spec(), supports_check_mode=True)
     params = module.params
-    run_id = params["run_id"] or default_run_id()
-    if len(run_id) > 40 or not RUN_ID_PATTERN.match(run_id):
-        module.fail_json(msg="run_id %r must be at most 40 letters and digits, joined by single '.', '_' or '-'"
-                         % run_id)
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
-    try:
-        client = client_from_params(module)
-        client.ping()
-        handlers = client.runtime_handlers()
-        requested = params["runtimes"] or sorted(handlers)
-        unknown = [name for name in requested if name not in handlers]
-        if unknown:
-            raise ContainerdError(
-                "runtime handler(s) %s not configured in containerd (config %s, socket %s); it knows: %s. "
-                "Add them (role kata_fleet.runtimes.containerd, containerd_runtimes) or remove them from "
-                "kata_fleet_runtimes." % (", ".join(unknown), params["config_path"], params["address"],
-                                          ", ".join(sorted(handlers)) or "none"))
-        if not client.image_digest(params["image"]):
-            raise ContainerdError(
-                "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
-                "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
-        swept = client.sweep()
-    except ContainerdError as error:
-        module.fail_json(msg=str(error), swept=[], isolation={})
+    client, handlers, requested, run_id, swept = prepare_probe_run(module)
     host = _probe.facts_from_sections(host_sections(module))
     runtimes = dict(
         (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host))

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: startup_bench
+short_description: Time container startup under each runtime handler
+version_added: 0.1.0
+description:
+  - For each runtime handler, runs O(warmup) uncounted containers, then O(runs) counted runs of a
+    no-op container (C(/bin/true)) from the probe image, each the same single command a user would
+    time (C(ctr run --rm), or C(nerdctl run --rm) where nerdctl is used). The image is already in
+    containerd (M(kata_fleet.runtimes.probe_image)), so no pull is timed.
+  - Reports n, min, median, mean, p95, p99, max, sample standard deviation and coefficient of
+    variation, in seconds.
+  - Then O(phase_runs) more containers go through ctr's separate steps to split the time into
+    phases, that is C(create) (container record and snapshot), C(start) (the shim starts, the runtime
+    creates and starts the task), C(task_delete) (waits for the exit, tears the task and shim down)
+    and C(remove) (container and snapshot). Each phase carries the cost of one ctr invocation, so
+    the phases add up to more than the single-command total. ctr cannot tell when the first output
+    appears, so that is not split.
+  - Where the guest's kernel log is readable and the kernel is not the host's (a VM runtime), also
+    the guest kernel's own boot time, taken from its C(Freeing unused kernel) line as Kata's
+    launch-time metrics do.
+  - Every container is removed on success, failure and timeout; the sweep of M(kata_fleet.runtimes.isolation_probe)
+    runs first.
+author:
+  - kata-fleet developers (@kata-fleet)
+extends_documentation_fragment:
+  - kata_fleet.runtimes.containerd
+  - kata_fleet.runtimes.probe_run
+options:
+  runs:
+    description: Counted runs per handler. At least 1.
+    type: int
+    default: 10
+  warmup:
+    description: Uncounted runs per handler before the counted ones (the first also reads the guest's boot time).
+    type: int
+    default: 2
+  phase_runs:
+    description: Extra runs per handler that time each phase separately; V(0) skips the phase split.
+    type: int
+    default: 3
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would measure (handlers, number of containers) and runs nothing.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  facts:
+    support: full
+    description: Returns its result under C(ansible_facts.kata_fleet_startup).
+"""
+
+EXAMPLES = r"""
+- name: Time startup of every configured handler
+  kata_fleet.runtimes.startup_bench:
+    image: "{{ probe.image }}"
+
+- name: A longer series for runc and kata
+  kata_fleet.runtimes.startup_bench:
+    image: "{{ probe.image }}"
+    runtimes: [runc, kata]
+    runs: 30
+    warmup: 3
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: success
+  type: dict
+  contains:
+    kata_fleet_startup:
+      description:
+        - C(run_id), C(image), C(check_mode), and C(runtimes), one entry per handler with C(status), C(error),
+          C(client), C(total) (statistics of the counted runs, seconds), C(samples), C(phases)
+          (statistics per phase) and C(guest_kernel_boot_seconds).
+      returned: success
+      type: dict
+      sample:
+        runtimes:
+          runc:
+            status: ok
+            client: ctr
+            total: {n: 10, min: 0.118, median: 0.124, mean: 0.126, p95: 0.137, p99: 0.139, max: 0.14,
+                    stdev: 0.006, cov: 0.048}
+            phases: {create: {median: 0.031}, start: {median: 0.069}, task_delete: {median: 0.027},
+                     remove: {median: 0.024}}
+            guest_kernel_boot_seconds: null
+startup:
+  description: The same data as RV(ansible_facts.kata_fleet_startup), also returned when a handler failed.
+  returned: when the handlers were probed
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError, safe_name_part
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import read_boot_id
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    prepare_probe_run,
+    probe_run_argument_spec,
+)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
+
+NOOP = ["/bin/true"]
+
+
+def bench_handler(client, name, handler, params, run_id, host_boot_id):
+    prefix = "kf-%s-%s-s" % (run_id, safe_name_part(name))
+    entry = {"handler": name, "runtime_type": handler["runtime_type"], "status": "failed", "error": None,
+             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "guest_kernel_boot_seconds": None}
+    image, timeout = params["image"], params["timeout"]
+    try:
+        for index in range(params["warmup"]):
+            command = ["/bin/sh", "-c", _probe.BOOT_TIME_SCRIPT] if index == 0 else NOOP
+            run = client.run_once("%sw%d" % (prefix, index), image, handler, command, run_id, timeout)
+            check_run(run, "warm-up run %d" % (index + 1), timeout)
+            if index == 0:
+                entry["guest_kernel_boot_seconds"] = _probe.guest_kernel_boot_seconds(run.stdout, host_boot_id)
+        samples = []
+        for index in range(params["runs"]):
+            run = client.run_once("%s%d" % (prefix, index), image, handler, NOOP, run_id, timeout)
+            check_run(run, "counted run %d" % (index + 1), timeout)
+            samples.append(run.seconds)
+        phases = [client.run_phases("%sp%d" % (prefix, index), image, handler, NOOP, run_id, timeout)
+                  for index in range(params["phase_runs"])]
+    except ContainerdError as error:
+        entry["error"] = str(error)
+        return entry
+    entry["samples"] = [round(sample, 6) for sample in samples]
+    entry["total"] = summarize(samples)
+    entry["phases"] = dict((phase, summarize([p[phase] for p in phases])) for phase in phases[0]) if phases else {}
+    entry["status"] = "ok"
+    return entry
+
+
+def check_run(run, what, timeout):
+    if run.timed_out:
+        raise ContainerdError("%s did not finish within %ds; it was killed and removed" % (what, timeout))
+    if run.rc != 0:
+        tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
+        raise ContainerdError("%s failed (rc=%d): %s" % (what, run.rc, tail or "no output"))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=probe_run_argument_spec(
+            runs=dict(type="int", default=10),
+            warmup=dict(type="int", default=2),
+            phase_runs=dict(type="int", default=3),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["runs"] < 1:
+        module.fail_json(msg="runs must be at least 1 (the number of counted samples), got %d" % params["runs"])
+    for count in ("warmup", "phase_runs"):
+        if params[count] < 0:
+            module.fail_json(msg="%s cannot be negative, got %d" % (count, params[count]))
+    client, handlers, requested, run_id, swept = prepare_probe_run(module)
+    startup = {"run_id": run_id, "image": params["image"], "check_mode": module.check_mode, "runtimes": {}}
+    if module.check_mode:
+        per_handler = params["warmup"] + params["runs"] + params["phase_runs"]
+        startup["runtimes"] = dict((name, {"status": "planned", "containers": per_handler}) for name in requested)
+        module.exit_json(changed=False, swept=swept, startup=startup, ansible_facts={"kata_fleet_startup": startup})
+    host_boot_id = read_boot_id()
+    for name in requested:
+        startup["runtimes"][name] = bench_handler(client, name, handlers[name], params, run_id, host_boot_id)
+    failed = sorted(name for name, entry in startup["runtimes"].items() if entry["status"] != "ok")
+    if failed:
+        module.fail_json(msg="; ".join("%s: %s" % (name, startup["runtimes"][name]["error"]) for name in failed),
+                         swept=swept, startup=startup)
+    module.exit_json(changed=False, swept=swept, startup=startup, ansible_facts={"kata_fleet_startup": startup})
+
+
+if __name__ == "__main__":
+    main()
