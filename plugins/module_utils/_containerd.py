@@ -250,6 +250,34 @@ class ContainerdClient(object):
             self.remove(name)
         return result
 
+    def start_detached(self, name, image, handler, command, run_id, timeout, netns_path, log_path):
+        """Start a long-running container in the network namespace at ``netns_path``.
+
+        Always through ctr: it joins an existing namespace with ``--with-ns``
+        and writes the container's output to ``log_path`` for the report.
+        """
+        argv = ["timeout", "%ds" % timeout] + self.ctr_argv(
+            "run", "--detach", "--with-ns", "network:%s" % netns_path, "--log-uri", "file://%s" % log_path,
+            *(self.ctr_runtime_args(handler) + self.label_args(self.owner_labels(run_id, timeout)))) \
+            + [image, name] + list(command)
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            self.remove(name)
+            raise ContainerdError("the server container did not start (rc=%d): %s" % (rc, (err or out).strip()))
+
+    def task_status(self, name):
+        """The task's status as ``ctr tasks list`` shows it (RUNNING, STOPPED, ...), or None."""
+        rc, out, err = self.module.run_command(self.ctr_argv("tasks", "list"))
+        for line in out.splitlines()[1:] if rc == 0 else []:
+            fields = line.split()
+            if len(fields) >= 3 and fields[0] == name:
+                return fields[2]
+        return None
+
+    def shim_pids(self, name):
+        """The shim process(es) serving container ``name`` in this namespace."""
+        return find_processes("-namespace", self.namespace, "-id", name)
+
     def run_phases(self, name, image, handler, command, run_id, timeout):
         """One container through ctr's separate steps, timing each.
 
@@ -297,7 +325,7 @@ class ContainerdClient(object):
         self.module.run_command(self.ctr_argv("containers", "delete", name))
         self.module.run_command(self.ctr_argv("snapshots", "delete", name))
         # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
-        for shim in find_processes("-namespace", self.namespace, "-id", name):
+        for shim in self.shim_pids(name):
             kill_tree(shim)
 
     def _info(self, kind, name):

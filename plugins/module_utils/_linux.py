@@ -124,8 +124,8 @@ def find_processes(*required_args):
     return [pid for pid, _ppid, argv in _cmdlines() if all(arg in argv for arg in required_args)]
 
 
-def kill_tree(root):
-    """SIGKILL ``root`` and all its descendants, children first; returns the pids signalled."""
+def descendants(root):
+    """``root`` and every process below it, parents before children."""
     children = {}
     for pid, ppid, _argv in _cmdlines():
         children.setdefault(ppid, []).append(pid)
@@ -134,11 +134,41 @@ def kill_tree(root):
         pid = stack.pop()
         order.append(pid)
         stack.extend(children.get(pid, []))
+    return order
+
+
+def kill_tree(root):
+    """SIGKILL ``root`` and all its descendants, children first; returns the pids signalled."""
     killed = []
-    for pid in reversed(order):
+    for pid in reversed(descendants(root)):
         try:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         except OSError:
             pass
     return killed
+
+
+def process_name(pid):
+    """The kernel's short name of ``pid`` (/proc/<pid>/comm), or None if it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def pss_kib(pid):
+    """Proportional set size of ``pid`` in KiB: shared pages split among their users.
+
+    PSS, not RSS, is what Kata's density metrics use: summing RSS over a shim,
+    a VMM and virtiofsd counts shared libraries several times.
+    """
+    for path in ("/proc/%d/smaps_rollup" % pid, "/proc/%d/smaps" % pid):
+        try:
+            with open(path) as handle:
+                text = handle.read()
+        except (IOError, OSError):
+            continue
+        return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
+    return None
