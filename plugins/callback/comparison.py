@@ -9,9 +9,10 @@ short_description: One runtime isolation comparison table for the whole fleet
 version_added: 0.1.0
 description:
   - Keeps what M(kata_fleet.runtimes.host_facts) and M(kata_fleet.runtimes.isolation_probe) return
-    on every host and, at the end of the play, prints one Markdown table with a row for each host's
-    own view and one per host and runtime handler (kernel, CPU model, C(/proc) entries, modules,
-    interfaces, verdict).
+    on every host, and what M(kata_fleet.runtimes.startup_bench) and M(kata_fleet.runtimes.http_latency)
+    measured, and at the end of the play prints one Markdown table with a row for each host's own view
+    and one per host and runtime handler (kernel, CPU model, C(/proc) entries, modules, interfaces,
+    verdict, startup median and p95, HTTP p50 and p99, host memory of an idle container).
   - Hosts that failed or were unreachable get a row that says so, with the error.
   - Enable it with C(callbacks_enabled = kata_fleet.runtimes.comparison) (the collection's
     C(ansible.cfg) does).
@@ -24,11 +25,17 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _report
 
 COLLECTION = "kata_fleet.runtimes."
+# The key each probe module returns its per-handler results under, also when it failed.
+PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 
 
 def _short_action(task):
     action = getattr(task, "resolved_action", None) or task.action
     return action[len(COLLECTION):] if action.startswith(COLLECTION) else action
+
+
+def new_record():
+    return {"status": "ok", "error": None, "host_facts": None, "isolation": None, "startup": None, "http": None}
 
 
 class CallbackModule(CallbackBase):
@@ -43,15 +50,15 @@ class CallbackModule(CallbackBase):
 
     def _record(self, result):
         name = result._host.get_name()
-        return self.hosts.setdefault(name, {"status": "ok", "error": None, "host_facts": None, "isolation": None})
+        return self.hosts.setdefault(name, new_record())
 
     def _keep(self, record, result):
         data = result._result
         action = _short_action(result._task)
         if action == "host_facts":
             record["host_facts"] = (data.get("ansible_facts") or {}).get("kata_fleet_host")
-        elif action == "isolation_probe" and data.get("isolation"):
-            record["isolation"] = data["isolation"]
+        elif action in PROBE_RESULTS and data.get(PROBE_RESULTS[action]):
+            record[PROBE_RESULTS[action]] = data[PROBE_RESULTS[action]]
 
     def v2_runner_on_ok(self, result):
         self._keep(self._record(result), result)
@@ -70,7 +77,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         for name in stats.processed:
-            self.hosts.setdefault(name, {"status": "ok", "error": None, "host_facts": None, "isolation": None})
+            self.hosts.setdefault(name, new_record())
         if not self.hosts:
             return
         self._display.banner("KATA-FLEET RUNTIME COMPARISON")

@@ -11,6 +11,7 @@ tell an orphan (its owner is gone or it expired) from a neighbour's live probe.
 
 import calendar
 import json
+import math
 import os
 import re
 import time
@@ -299,10 +300,10 @@ class ContainerdClient(object):
             for phase, argv in steps:
                 started = time.monotonic()
                 while True:
-                    remaining = int(deadline - time.monotonic())
+                    remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise ContainerdError("phase %s did not finish within %ds" % (phase, timeout))
-                    rc, out, err = self.module.run_command(["timeout", "%ds" % remaining] + argv)
+                    rc, out, err = self.module.run_command(["timeout", "%ds" % math.ceil(remaining)] + argv)
                     # A task that has not exited yet cannot be deleted: wait for it.
                     if rc != 0 and phase == "task_delete" and "running" in (err + out):
                         time.sleep(0.01)

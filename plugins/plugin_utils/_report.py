@@ -4,7 +4,9 @@
 """Controller side: turn the per-host results into the comparison table.
 
 Kept apart from the callback so it can be tested, and later reused by other
-renderers, without an Ansible run.
+renderers, without an Ansible run.  A host record is
+``{"status", "error", "host_facts", "isolation", "startup", "http"}``, each
+probe part being what the module returned.
 """
 
 COLUMNS = (
@@ -16,6 +18,9 @@ COLUMNS = (
     ("modules", "Modules"),
     ("interfaces", "Interfaces"),
     ("verdict", "Verdict"),
+    ("startup", "Startup med/p95"),
+    ("http", "HTTP p50/p99"),
+    ("memory", "Memory (PSS)"),
 )
 HOST_ROW = "(host)"
 
@@ -38,33 +43,66 @@ def _view_cells(host, runtime, view):
     }
 
 
+def seconds(value):
+    """A duration in the unit that keeps three significant figures readable."""
+    if value is None:
+        return "?"
+    if value < 1:
+        return "%.3gms" % (value * 1000)
+    return "%.3gs" % value
+
+
+def _pair(entry, key, low, high):
+    if not entry:
+        return "-"
+    if entry.get("status") not in ("ok", None):
+        return "failed"
+    stats = entry.get(key) or {}
+    if not stats.get("n"):
+        return "-"
+    return "%s / %s" % (seconds(stats.get(low)), seconds(stats.get(high)))
+
+
+def _memory(entry):
+    memory = (entry or {}).get("memory")
+    if not memory:
+        return "-"
+    return "%.1f MiB" % (memory["total_pss_kib"] / 1024.0)
+
+
+def _runtimes(record, part):
+    return (record.get(part) or {}).get("runtimes") or {}
+
+
 def rows(hosts):
     """One row for each host's own view, then one per runtime; failures get a row too."""
     table = []
+    blank = dict((key, "") for key, _title in COLUMNS)
     for name in sorted(hosts):
         record = hosts[name]
         host_view = record.get("host_facts") or (record.get("isolation") or {}).get("host")
         if host_view:
-            cells = _view_cells(name, HOST_ROW, host_view)
-            cells["verdict"] = "-"
-            table.append(cells)
-        runtimes = (record.get("isolation") or {}).get("runtimes") or {}
-        for runtime in sorted(runtimes):
-            entry = runtimes[runtime]
-            cells = _view_cells(name, runtime, entry)
+            table.append(dict(blank, verdict="-", startup="-", http="-", memory="-",
+                              **_view_cells(name, HOST_ROW, host_view)))
+        isolation, startup, http = (_runtimes(record, part) for part in ("isolation", "startup", "http"))
+        for runtime in sorted(set(isolation) | set(startup) | set(http)):
+            entry = isolation.get(runtime, {})
+            cells = dict(blank, **_view_cells(name, runtime, entry))
             if entry.get("status") == "ok":
                 cells["verdict"] = entry.get("verdict") or "?"
                 if entry.get("verdict_reason"):
                     cells["verdict"] += " (%s)" % entry["verdict_reason"]
-            else:
+            elif entry:
                 cells["verdict"] = "FAILED: %s" % entry.get("error")
+            cells["startup"] = _pair(startup.get(runtime), "total", "median", "p95")
+            cells["http"] = _pair(http.get(runtime), "latency", "p50", "p99")
+            cells["memory"] = _memory(http.get(runtime))
             table.append(cells)
-        if record.get("status") != "ok" and not runtimes:
-            table.append(dict(dict((key, "") for key, _title in COLUMNS), host=name, runtime="-",
-                              verdict="%s: %s" % (record.get("status", "no result").upper(), record.get("error") or "")))
-        elif record.get("status") == "ok" and not runtimes and not host_view:
-            table.append(dict(dict((key, "") for key, _title in COLUMNS), host=name, runtime="-",
-                              verdict="NO PROBE RESULTS"))
+        if record.get("status") != "ok" and not isolation:
+            table.append(dict(blank, host=name, runtime="-", verdict="%s: %s" % (
+                record.get("status", "no result").upper(), record.get("error") or "")))
+        elif record.get("status") == "ok" and not isolation and not host_view:
+            table.append(dict(blank, host=name, runtime="-", verdict="NO PROBE RESULTS"))
     return table
 
 

@@ -20,6 +20,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAND_INS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_ins")
 NAMESPACE = "kata-fleet-test"
+# What Containerd.leftovers() must show after every run, passed or failed.
+NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "netns": [], "links": [], "logs": []}
 
 
 def _require(binary):
@@ -79,7 +81,12 @@ class Containerd(object):
                      if line.split() and line.split()[0].startswith("kf-")]
         shims = subprocess.run(["pgrep", "-f", "containerd-shim.*-address %s" % self.address],
                                capture_output=True, text=True, check=False).stdout.split()
-        return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims}
+        netns = [name for name in os.listdir("/var/run/netns") if name.startswith("kf-")] \
+            if os.path.isdir("/var/run/netns") else []
+        links = [name for name in os.listdir("/sys/class/net") if name.startswith("kfh")]
+        logs = os.listdir("/run/kata-fleet/logs") if os.path.isdir("/run/kata-fleet/logs") else []
+        return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims,
+                "netns": netns, "links": links, "logs": logs}
 
     def stop(self):
         if self.process and self.process.poll() is None:

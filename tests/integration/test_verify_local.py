@@ -1,9 +1,10 @@
 """playbooks/verify.yml against real containerd and runc on localhost, through ansible-runner."""
 
 import os
+import re
 import time
 
-from conftest import NAMESPACE, local_inventory
+from conftest import NAMESPACE, NOTHING_LEFT, local_inventory
 
 
 def _host_kernel():
@@ -11,7 +12,7 @@ def _host_kernel():
 
 
 def _assert_nothing_left(containerd):
-    assert containerd.leftovers() == {"containers": [], "tasks": [], "snapshots": [], "shims": []}
+    assert containerd.leftovers() == NOTHING_LEFT
 
 
 def test_verify_runc_is_shared_kernel(containerd, run_playbook):
@@ -38,7 +39,20 @@ def test_verify_runc_is_shared_kernel(containerd, run_playbook):
     assert "KATA-FLEET RUNTIME COMPARISON" in run.stdout
     assert "| localhost | runc | %s |" % _host_kernel() in run.stdout
     runc_row = [line for line in run.stdout.splitlines() if line.startswith("| localhost | runc |")]
-    assert len(runc_row) == 1 and runc_row[0].endswith("| shared-kernel |")
+    assert len(runc_row) == 1
+    cells = [cell.strip() for cell in runc_row[0].strip("| ").split(" | ")]
+    assert cells[7] == "shared-kernel"
+    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", cells[8]) and re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", cells[9])
+    assert cells[10].endswith(" MiB")
+
+    startup = run.results("startup_bench")["localhost"]["startup"]["runtimes"]["runc"]
+    assert startup["status"] == "ok" and startup["total"]["n"] == 10
+    assert 0 < startup["total"]["min"] <= startup["total"]["median"] <= startup["total"]["p95"] < 10
+    assert startup["guest_kernel_boot_seconds"] is None  # the host's kernel did not boot for it
+    http = run.results("http_latency")["localhost"]["http"]["runtimes"]["runc"]
+    assert http["status"] == "ok" and http["succeeded"] == 50 and http["failures"] == {}
+    assert 0 < http["latency"]["p50"] <= http["latency"]["p99"] < 2
+    assert http["memory"]["pss_kib"]["shim"] > 0 and http["memory"]["pss_kib"]["vmm"] == 0
     _assert_nothing_left(containerd)
 
 

@@ -45,7 +45,7 @@ def test_rows(fixture_text, fixture_json):
     host_a = by_key[("node-a", _report.HOST_ROW)]
     assert host_a == {"host": "node-a", "runtime": "(host)", "kernel": "6.18.44-fc-v1045", "cpu_model": "AMD EPYC",
                       "proc_entries": "136", "modules": "n/a", "interfaces": "eth0, ifb0, ifb1, lo",
-                      "verdict": "-"}
+                      "verdict": "-", "startup": "-", "http": "-", "memory": "-"}
     runc = by_key[("node-a", "runc")]
     assert (runc["kernel"], runc["proc_entries"], runc["modules"], runc["interfaces"], runc["verdict"]) == \
         ("6.18.44-fc-v1045", "56", "n/a", "lo", "shared-kernel")
@@ -69,6 +69,21 @@ def test_rows(fixture_text, fixture_json):
     assert (kata_d["kernel"], kata_d["cpu_model"], kata_d["proc_entries"], kata_d["modules"]) == ("?", "?", "?", "?")
 
 
+def test_rows_carry_startup_http_and_memory_columns():
+    record = {"status": "ok", "host_facts": None, "isolation": None,
+              "startup": {"runtimes": {"runc": {"status": "ok", "total": {"n": 10, "median": 0.193, "p95": 0.231}},
+                                       "kata": {"status": "failed", "error": "warm-up run 1 timed out"}}},
+              "http": {"runtimes": {"runc": {"status": "ok", "latency": {"n": 50, "p50": 0.00124, "p99": 0.00452},
+                                             "memory": {"total_pss_kib": 13517}}}}}
+    by_runtime = dict((row["runtime"], row) for row in _report.rows({"h": record}))
+    assert (by_runtime["runc"]["startup"], by_runtime["runc"]["http"], by_runtime["runc"]["memory"]) == \
+        ("193ms / 231ms", "1.24ms / 4.52ms", "13.2 MiB")
+    # A runtime only measured, not probed, still gets its row; a failed measurement says so.
+    assert (by_runtime["kata"]["startup"], by_runtime["kata"]["http"], by_runtime["kata"]["memory"]) == \
+        ("failed", "-", "-")
+    assert _report.seconds(6.6) == "6.6s" and _report.seconds(None) == "?"
+
+
 def test_rows_ok_host_without_results_and_unknown_modules():
     table = _report.rows({
         "quiet": {"status": "ok", "error": None, "host_facts": None, "isolation": None},
@@ -89,13 +104,14 @@ def test_markdown_table(fixture_text, fixture_json):
     table = _report.rows(hosts)
     text = _report.markdown_table(table)
     lines = text.splitlines()
-    assert lines[0] == "| Host | Runtime | Kernel | CPU model | /proc | Modules | Interfaces | Verdict |"
-    assert lines[1] == "|---|---|---|---|---|---|---|---|"
+    assert lines[0] == ("| Host | Runtime | Kernel | CPU model | /proc | Modules | Interfaces | Verdict | Startup med/p95 | "
+                        "HTTP p50/p99 | Memory (PSS) |")
+    assert lines[1] == "|" + "---|" * 11
     assert len(lines) == 2 + len(table)
-    assert "| node-a | runc | 6.18.44-fc-v1045 | AMD EPYC | 56 | n/a | lo | shared-kernel |" in lines
-    assert "| node-a | kata | 6.12.47 | Intel(R) Xeon(R) Processor | 53 | 72 | eth0, lo | vm-isolated |" in lines
-    assert "| node-c | - |  |  |  |  |  | UNREACHABLE: Failed to connect to the host via ssh: Connection refused |" \
-        in lines
+    assert "| node-a | runc | 6.18.44-fc-v1045 | AMD EPYC | 56 | n/a | lo | shared-kernel | - | - | - |" in lines
+    assert "| node-a | kata | 6.12.47 | Intel(R) Xeon(R) Processor | 53 | 72 | eth0, lo | vm-isolated | - | - | - |" in lines
+    assert ("| node-c | - |  |  |  |  |  | UNREACHABLE: Failed to connect to the host via ssh: Connection refused"
+            " |  |  |  |") in lines
     for line in lines:
         assert line.startswith("| ") or line.startswith("|---")
         assert line.endswith(" |") or line.endswith("---|")
@@ -107,8 +123,8 @@ def test_markdown_table_escapes_pipes_and_newlines():
         "interfaces": [{"name": "eth|0", "addresses": []}]}}}
     text = _report.markdown_table(_report.rows(hosts))
     lines = text.splitlines()
-    assert lines[2] == ("| weird\\|host | (host) | 6.1\\|x | ACME \\| Virtual CPU | 0 | 0 | eth\\|0 | - |")
-    assert lines[3] == "| weird\\|host | - |  |  |  |  |  | FAILED: rc=1: a \\| b second line |"
+    assert lines[2] == ("| weird\\|host | (host) | 6.1\\|x | ACME \\| Virtual CPU | 0 | 0 | eth\\|0 | - | - | - | - |")
+    assert lines[3] == "| weird\\|host | - |  |  |  |  |  | FAILED: rc=1: a \\| b second line |  |  |  |"
     # every row still has exactly as many unescaped separators as the header
     header_pipes = lines[0].count("|")
     for line in lines[2:]:
@@ -117,5 +133,6 @@ def test_markdown_table_escapes_pipes_and_newlines():
 
 def test_markdown_table_empty():
     assert _report.markdown_table([]).splitlines() == [
-        "| Host | Runtime | Kernel | CPU model | /proc | Modules | Interfaces | Verdict |",
-        "|---|---|---|---|---|---|---|---|"]
+        "| Host | Runtime | Kernel | CPU model | /proc | Modules | Interfaces | Verdict | Startup med/p95 | "
+        "HTTP p50/p99 | Memory (PSS) |",
+        "|" + "---|" * 11]
