@@ -309,6 +309,8 @@ class ContainerdClient(object):
                         time.sleep(0.01)
                         continue
                     break
+                if rc in TIMEOUT_EXIT_CODES:
+                    raise ContainerdError("phase %s did not finish within %ds" % (phase, timeout))
                 if rc != 0:
                     raise ContainerdError("phase %s failed (rc=%d): %s" % (phase, rc, (err or out).strip()))
                 phases[phase] = time.monotonic() - started
