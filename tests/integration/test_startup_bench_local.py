@@ -14,7 +14,6 @@ from conftest import NOTHING_LEFT, local_inventory
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "startup_bench.yml")
 
 
-
 def test_runc_startup_is_measured(containerd, run_playbook):
     run = run_playbook(PLAYBOOK, local_inventory(
         containerd, kata_fleet_runtimes=["runc"], kata_fleet_bench_runs=5, kata_fleet_bench_warmup=1,
