@@ -49,8 +49,14 @@ def parse_url(url):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("url %r must be an http:// or https:// URL with a host" % url)
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise ValueError("url %r has a bad port: %s" % (url, error))
+    if port == 0:
+        raise ValueError("url %r has port 0, which nothing can listen on" % url)
     connection = http_client.HTTPSConnection if parts.scheme == "https" else http_client.HTTPConnection
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = port or (443 if parts.scheme == "https" else 80)
     return connection, parts.hostname, port, (parts.path or "/") + ("?" + parts.query if parts.query else "")
 
 

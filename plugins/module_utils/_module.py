@@ -49,12 +49,8 @@ def default_run_id():
     return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
 
 
-def prepare_probe_run(module):
-    """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
-
-    Returns (client, handlers, requested handler names, run id, swept names);
-    any problem ends the module with a message that names the fix.
-    """
+def validated_run_id(module):
+    """Check the run id and timeout every probe module takes; return the run id to use."""
     params = module.params
     run_id = params["run_id"] or default_run_id()
     if len(run_id) > 40 or not RUN_ID_PATTERN.match(run_id):
@@ -62,6 +58,17 @@ def prepare_probe_run(module):
                          % run_id)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
+    return run_id
+
+
+def prepare_probe_run(module):
+    """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
+
+    Returns (client, handlers, requested handler names, run id, swept names);
+    any problem ends the module with a message that names the fix.
+    """
+    params = module.params
+    run_id = validated_run_id(module)
     try:
         client = client_from_params(module)
         client.ping()

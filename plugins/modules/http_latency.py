@@ -131,6 +131,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._footprint imp
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
     probe_run_argument_spec,
+    validated_run_id,
 )
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 
@@ -153,6 +154,15 @@ def explain_no_answer(failure, detail):
         return "no request was sent before the time ran out"
     meaning = _http.CLASS_MEANING.get(failure, "HTTP status %s" % failure[5:] if failure.startswith("http_") else failure)
     return "%s (%s: %s)" % (failure, meaning, detail)
+
+
+def failure_summary(entry):
+    """Why no request succeeded: counts per class with their meaning, and what was not sent."""
+    parts = ["%d %s" % (count, explain_no_answer(cls, entry["failure_examples"].get(cls)))
+             for cls, count in sorted(entry["failures"].items())]
+    if entry["not_sent"]:
+        parts.append("%d not sent: the time ran out" % entry["not_sent"])
+    return "no request succeeded: " + (", ".join(parts) or "none sent")
 
 
 def log_tail(path):
@@ -193,15 +203,17 @@ def serve_and_measure(module, client, index, name, handler, run_id):
         entry["memory"] = footprint(client.shim_pids(container))
         entry.update(measure(url, params, deadline))
         if not entry["succeeded"]:
-            entry["error"] = "no request succeeded: %s; container task %s; log tail: %s" % (
-                ", ".join("%d %s" % (count, explain_no_answer(cls, entry["failure_examples"].get(cls)))
-                          for cls, count in sorted(entry["failures"].items())) or "none sent",
-                client.task_status(container) or "gone", " | ".join(log_tail(log_path)) or "(empty)")
+            entry["error"] = "%s; container task %s; log tail: %s" % (
+                failure_summary(entry), client.task_status(container) or "gone",
+                " | ".join(log_tail(log_path)) or "(empty)")
         else:
             entry["status"] = "ok"
         return entry
     except (ContainerdError, _netns.NetworkError) as error:
         entry["error"] = str(error)
+        return entry
+    except OSError as error:
+        entry["error"] = "cannot prepare the probe network or its log under /run/kata-fleet: %s" % error
         return entry
     finally:
         client.remove(container)
@@ -250,13 +262,11 @@ def main():
     params = module.params
     validate(module)
     if params["url"]:
-        result = {"run_id": params["run_id"], "check_mode": module.check_mode, "target": None}
+        result = {"run_id": validated_run_id(module), "check_mode": module.check_mode, "target": None}
         if not module.check_mode:
             entry = measure(params["url"], params, time.monotonic() + params["timeout"])
             entry["status"] = "ok" if entry["succeeded"] else "failed"
-            entry["error"] = None if entry["succeeded"] else "no request succeeded: " + ", ".join(
-                "%d %s" % (count, explain_no_answer(cls, entry["failure_examples"].get(cls)))
-                for cls, count in sorted(entry["failures"].items()))
+            entry["error"] = None if entry["succeeded"] else failure_summary(entry)
             result["target"] = entry
             if entry["status"] != "ok":
                 module.fail_json(msg=entry["error"], http=result, swept=[])
