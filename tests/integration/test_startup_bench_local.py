@@ -9,7 +9,7 @@ returns from create, so its run must time out and be cleaned up.
 import os
 import time
 
-from conftest import NOTHING_LEFT, local_inventory
+from harness import NOTHING_LEFT, local_inventory
 
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "startup_bench.yml")
 

@@ -4,7 +4,7 @@ import os
 import re
 import time
 
-from conftest import NAMESPACE, NOTHING_LEFT, local_inventory
+from harness import NAMESPACE, NOTHING_LEFT, local_inventory
 
 
 def _host_kernel():

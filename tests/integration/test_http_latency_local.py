@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import NOTHING_LEFT, REPO, local_inventory
+from harness import NOTHING_LEFT, REPO, local_inventory
 
 sys.path.insert(0, os.path.join(REPO, "collections"))
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _oci  # noqa: E402  pylint: disable=wrong-import-position

@@ -1,0 +1,130 @@
+"""The integration tests' harness: a containerd instance of their own, playbook runs, inventories.
+
+The instance has its own socket, root, state and namespace, so the tests never
+touch the host's containerd or its workloads, and exercise the
+kata_fleet_containerd_address / _config inventory variables on the way.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAND_INS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_ins")
+NAMESPACE = "kata-fleet-test"
+# What Containerd.leftovers() must show after every run, passed or failed.
+NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "netns": [], "links": [], "logs": []}
+
+
+class Containerd(object):
+    """One containerd daemon with its own directories; stopped and removed by ``stop``."""
+
+    def __init__(self, base):
+        self.base = base
+        self.address = os.path.join(base, "containerd.sock")
+        self.config = os.path.join(base, "config.toml")
+        self.log = os.path.join(base, "containerd.log")
+        self.process = None
+
+    def write_config(self):
+        # 'hang' is a clearly labelled stand-in runtime: runc behind a wrapper that
+        # never returns from `create`, to exercise the probe timeout for real.
+        with open(self.config, "w") as handle:
+            handle.write(textwrap.dedent("""\
+                version = 2
+                root = "{base}/root"
+                state = "{base}/state"
+                [grpc]
+                  address = "{address}"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+                  runtime_type = "io.containerd.runc.v2"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hang]
+                  runtime_type = "io.containerd.runc.v2"
+                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hang.options]
+                    BinaryName = "{stand_ins}/runc-hang"
+                """).format(base=self.base, address=self.address, stand_ins=STAND_INS))
+
+    def start(self):
+        self.write_config()
+        log = open(self.log, "w")
+        self.process = subprocess.Popen(["containerd", "--config", self.config], stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if os.path.exists(self.address) and self.ctr("version").returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("test containerd did not answer within 30 s; log: %s" % open(self.log).read()[-2000:])
+
+    def ctr(self, *args):
+        return subprocess.run(["ctr", "--address", self.address, "--namespace", NAMESPACE] + list(args),
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    def leftovers(self):
+        """Everything of kata-fleet's that should not outlive a run."""
+        containers = self.ctr("containers", "list", "--quiet").stdout.split()
+        tasks = [line.split()[0] for line in self.ctr("tasks", "list").stdout.splitlines()[1:] if line.strip()]
+        snapshots = [line.split()[0] for line in self.ctr("snapshots", "list").stdout.splitlines()[1:]
+                     if line.split() and line.split()[0].startswith("kf-")]
+        shims = subprocess.run(["pgrep", "-f", "containerd-shim.*-address %s" % self.address],
+                               capture_output=True, text=True, check=False).stdout.split()
+        netns = [name for name in os.listdir("/var/run/netns") if name.startswith("kf-")] \
+            if os.path.isdir("/var/run/netns") else []
+        links = [name for name in os.listdir("/sys/class/net") if name.startswith("kfh")]
+        logs = os.listdir("/run/kata-fleet/logs") if os.path.isdir("/run/kata-fleet/logs") else []
+        return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims,
+                "netns": netns, "links": links, "logs": logs}
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        subprocess.run(["pkill", "-9", "-f", "containerd-shim.*-address %s" % self.address], check=False)
+        # Snapshot mounts of a crashed run would make rmtree fail; unmount what is left.
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                target = line.split()[1]
+                if target.startswith(self.base):
+                    subprocess.run(["umount", "-l", target], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class PlaybookRun(object):
+    def __init__(self, runner):
+        self.runner = runner
+        self.status = runner.status
+        self.rc = runner.rc
+        self.stdout = runner.stdout.read()
+        self.events = list(runner.events)
+
+    def results(self, action):
+        """Every module result (ok or failed) of ``action``, keyed by host."""
+        found = {}
+        for event in self.events:
+            data = event.get("event_data", {})
+            if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
+                    data.get("task_action", "").endswith(action):
+                found[data["host"]] = data["res"]
+        return found
+
+
+def local_inventory(containerd, **hostvars):
+    """localhost, pointed at the tests' containerd instance."""
+    variables = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "kata_fleet_containerd_address": containerd.address,
+        "kata_fleet_containerd_config": containerd.config,
+        "kata_fleet_containerd_namespace": NAMESPACE,
+    }
+    variables.update(hostvars)
+    return {"all": {"hosts": {"localhost": variables}}}
