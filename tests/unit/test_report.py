@@ -1,8 +1,13 @@
 # -*- coding: utf-8 -*-
 """plugins/plugin_utils/_report.py: the comparison table's rows and its Markdown."""
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _report
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _evidence, _report
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+
+
+def _rows(records):
+    """Rows as the renderers see them: from report.json's hosts, built from callback records."""
+    return _report.rows(dict((name, _evidence.host_entry(record)) for name, record in records.items()))
 
 
 def _hosts(fixture_text, fixture_json):
@@ -33,12 +38,12 @@ def _hosts(fixture_text, fixture_json):
 
 
 def test_rows(fixture_text, fixture_json):
-    table = _report.rows(_hosts(fixture_text, fixture_json))
+    table = _rows(_hosts(fixture_text, fixture_json))
     assert [(row["host"], row["runtime"]) for row in table] == [
         ("node-a", _report.HOST_ROW), ("node-a", "gvisor"), ("node-a", "kata"), ("node-a", "runc"),
         ("node-b", "-"),
         ("node-c", "-"),
-        ("node-d", _report.HOST_ROW), ("node-d", "kata"),
+        ("node-d", _report.HOST_ROW), ("node-d", "kata"), ("node-d", "-"),
     ]
     by_key = dict(((row["host"], row["runtime"]), row) for row in table)
 
@@ -75,7 +80,7 @@ def test_rows_carry_startup_http_and_memory_columns():
                                        "kata": {"status": "failed", "error": "warm-up run 1 timed out"}}},
               "http": {"runtimes": {"runc": {"status": "ok", "latency": {"n": 50, "p50": 0.00124, "p99": 0.00452},
                                              "memory": {"total_pss_kib": 13517}}}}}
-    by_runtime = dict((row["runtime"], row) for row in _report.rows({"h": record}))
+    by_runtime = dict((row["runtime"], row) for row in _rows({"h": record}))
     assert (by_runtime["runc"]["startup"], by_runtime["runc"]["http"], by_runtime["runc"]["memory"]) == \
         ("193ms / 231ms", "1.24ms / 4.52ms", "13.2 MiB")
     # A runtime only measured, not probed, still gets its row; a failed measurement says so.
@@ -85,23 +90,23 @@ def test_rows_carry_startup_http_and_memory_columns():
 
 
 def test_rows_ok_host_without_results_and_unknown_modules():
-    table = _report.rows({
+    table = _rows({
         "quiet": {"status": "ok", "error": None, "host_facts": None, "isolation": None},
         "partial": {"status": "ok", "host_facts": {"kernel_release": "6.1.0", "modules": None}},
     })
     assert [(row["host"], row["runtime"], row["verdict"]) for row in table] == [
-        ("partial", "(host)", "-"), ("quiet", "-", "NO PROBE RESULTS")]
+        ("partial", "(host)", "-"), ("quiet", "-", "SKIPPED: no probe results: the host ran none of the probe tasks")]
     assert table[0]["modules"] == "?"  # unknown, unlike "n/a" (the kernel has no /proc/modules)
 
 
-def test_rows_without_status_says_so():
-    [row] = _report.rows({"ghost": {}})
-    assert row["verdict"] == "NO RESULT: "
+def test_rows_without_any_result_is_skipped():
+    [row] = _rows({"ghost": {}})
+    assert row["verdict"].startswith("SKIPPED: no probe results")
 
 
 def test_markdown_table(fixture_text, fixture_json):
     hosts = _hosts(fixture_text, fixture_json)
-    table = _report.rows(hosts)
+    table = _rows(hosts)
     text = _report.markdown_table(table)
     lines = text.splitlines()
     assert lines[0] == ("| Host | Runtime | Kernel | CPU model | /proc | Modules | Interfaces | Verdict | Startup med/p95 | "
@@ -121,7 +126,7 @@ def test_markdown_table_escapes_pipes_and_newlines():
     hosts = {"weird|host": {"status": "failed", "error": "rc=1: a | b\nsecond line", "host_facts": {
         "kernel_release": "6.1|x", "cpu_model": "ACME | Virtual CPU", "proc_entries": 0, "modules": 0,
         "interfaces": [{"name": "eth|0", "addresses": []}]}}}
-    text = _report.markdown_table(_report.rows(hosts))
+    text = _report.markdown_table(_rows(hosts))
     lines = text.splitlines()
     assert lines[2] == ("| weird\\|host | (host) | 6.1\\|x | ACME \\| Virtual CPU | 0 | 0 | eth\\|0 | - | - | - | - |")
     assert lines[3] == "| weird\\|host | - |  |  |  |  |  | FAILED: rc=1: a \\| b second line |  |  |  |"

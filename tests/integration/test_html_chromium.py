@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The HTML report in a real browser: Debian's headless Chromium renders the sample report.
+
+The unit tests check the markup; this checks that a browser parses it into the
+same structure (both charts with their bars, the whole table) and paints it.
+The screenshot and the printed PDF are kept in tests/output/artifacts/ for a
+human to look at.  Chromium gets its own profile, home and cache under the test's tmp
+directory, and every background-network feature off: the page needs none.
+"""
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+
+# Not `from conftest import REPO`: with tests/unit in the same session,
+# `conftest` may be the unit tests' module.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "collections"))
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _html  # noqa: E402  pylint: disable=wrong-import-position
+
+CHROMIUM = "/usr/bin/chromium"
+SAMPLE = os.path.join(REPO, "tests", "fixtures", "sample_report.json")
+ARTIFACTS = os.path.join(REPO, "tests", "output", "artifacts")
+WIDTH, HEIGHT = 1400, 2000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason="%s is missing: install Debian's chromium package (apt-get install chromium); .ci/run installs it" % CHROMIUM)
+
+
+@pytest.fixture
+def page(tmp_path):
+    with open(SAMPLE) as handle:
+        report = json.load(handle)
+    path = tmp_path / "report.html"
+    path.write_text(_html.render(report), encoding="utf-8")
+    return path
+
+
+def _chromium(tmp_path, page, *args):
+    """Run headless Chromium on ``page``; a first start may take a while, hence the long timeout."""
+    home = tmp_path / "home"
+    home.mkdir()
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--user-data-dir=%s" % (tmp_path / "profile")] + list(args) + ["file://%s" % page]
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+    result = subprocess.run(argv, check=False, timeout=120, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, "chromium exited %d: %s" % (result.returncode, result.stderr[-2000:])
+    return result
+
+
+def test_screenshot(tmp_path, page):
+    png = tmp_path / "report.png"
+    _chromium(tmp_path, page, "--screenshot=%s" % png, "--window-size=%d,%d" % (WIDTH, HEIGHT))
+    assert png.is_file()
+    data = png.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    # IHDR comes first: the image has the window's size.
+    length, chunk, width, height = struct.unpack(">I4sII", data[8:24])
+    assert (length, chunk, width, height) == (13, b"IHDR", WIDTH, HEIGHT)
+    # A blank page of this size compresses to a few KiB; the report with its
+    # table, charts and text is well over 100 KiB.
+    assert len(data) > 100 * 1024
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shutil.copyfile(str(png), os.path.join(ARTIFACTS, "report.png"))
+
+
+def test_print(tmp_path, page):
+    """The print stylesheet gives a PDF on landscape A4 pages; kept next to the screenshot."""
+    pdf = tmp_path / "report.pdf"
+    _chromium(tmp_path, page, "--print-to-pdf=%s" % pdf, "--no-pdf-header-footer")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(data) > 20 * 1024
+    # Every page A4 landscape (842 x 595 points), as the print stylesheet asks.
+    boxes = re.findall(rb"/MediaBox \[0 0 ([0-9.]+) ([0-9.]+)\]", data)
+    assert boxes and all(abs(float(w) - 841.9) < 1 and abs(float(h) - 595.3) < 1 for w, h in boxes)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shutil.copyfile(str(pdf), os.path.join(ARTIFACTS, "report.pdf"))
+
+
+class _Dom(HTMLParser):
+    """What the browser built: bars per chart, body rows of the comparison table, text per element id."""
+
+    def __init__(self):
+        HTMLParser.__init__(self, convert_charrefs=True)
+        self.open_ids = []
+        self.bars = {}
+        self.rows = []
+        self.in_body_of_table = False
+        self.missing = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if tag == "svg":
+            self.open_ids.append(attrs.get("id"))
+        elif tag == "rect" and "bar" in classes:
+            self.bars.setdefault(self.open_ids[-1], []).append((attrs["data-host"], attrs["data-runtime"]))
+        elif tag == "text" and "missing" in classes and "data-host" in attrs:
+            self.missing.setdefault(self.open_ids[-1], []).append((attrs["data-host"], attrs["data-runtime"]))
+        elif tag == "table":
+            self.in_body_of_table = attrs.get("id") == "comparison"
+        elif tag == "tr" and self.in_body_of_table:
+            self.rows.append([])
+        elif tag in ("th", "td") and self.in_body_of_table and self.rows:
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self.open_ids.pop()
+        elif tag == "table":
+            self.in_body_of_table = False
+
+    def handle_data(self, data):
+        if self.in_body_of_table and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data
+
+
+def test_dom(tmp_path, page):
+    result = _chromium(tmp_path, page, "--dump-dom")
+    dom = _Dom()
+    dom.feed(result.stdout)
+    dom.close()
+    assert dom.bars == {
+        "chart-startup": [("dev-vm", "runc"), ("lab-laptop", "kata"), ("lab-laptop", "runc")],
+        "chart-http": [("dev-vm", "runc")],
+    }
+    assert dom.missing == {
+        "chart-startup": [("node-unreachable", "-")],
+        "chart-http": [("lab-laptop", "kata"), ("lab-laptop", "runc"), ("node-unreachable", "-")],
+    }
+    header, rows = dom.rows[0], dom.rows[1:]
+    assert header == list(_html.TABLE_COLUMNS)
+    assert [row[:2] for row in rows] == [
+        ["dev-vm", "(host)"], ["dev-vm", "runc"],
+        ["lab-laptop", "(host)"], ["lab-laptop", "kata"], ["lab-laptop", "runc"],
+        ["node-unreachable", "-"],
+    ]
+    assert rows[3][7:9] == ["vm-isolated", "6.6 s / 6.6 s"]
+    assert "Connection timed out" in rows[5][2]
