@@ -7,11 +7,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: help venv bootstrap verify test sanity lint unit integration clean
+.PHONY: help venv bootstrap verify test sanity lint unit integration sample bench clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
 	@echo "make test     sanity, lint, unit and integration tests"
+	@echo "make bench    the benchmarks in bench/ (figures in bench/README.md)"
+	@echo "make sample   regenerate docs/sample-bundle from the recorded fixtures"
 
 # The venv is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -42,6 +44,11 @@ unit: venv
 
 integration: venv
 	$(PYTEST) tests/integration
+
+# docs/sample-bundle from the recorded fixtures; tests/unit/test_sample_bundle.py fails when it is stale.
+sample: venv
+	rm -rf docs/sample-bundle
+	$(VENV)/bin/python tools/sample_bundle.py docs/sample-bundle
 
 clean:
 	rm -rf build tests/output .pytest_cache

@@ -79,28 +79,14 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import (
-    _bundle,
-    _evidence,
-    _html,
-    _junit,
-    _markdown,
-    _policy,
-    _report,
-)
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _bundle, _evidence, _markdown, _policy
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._renderers import RENDERERS
 
 COLLECTION = "kata_fleet.runtimes."
 # The key each probe module returns its per-handler results under, also when it failed.
 PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 # A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
 REPORTED_ACTIONS = frozenset(["host_facts", "policy_check"]) | frozenset(PROBE_RESULTS)
-RENDERERS = (
-    ("report.json", lambda report: json.dumps(report, indent=1, sort_keys=True) + "\n"),
-    ("report.md", _markdown.render),
-    ("report.csv", lambda report: _report.csv_table(_report.rows(report["hosts"]))),
-    ("report.html", _html.render),
-    ("junit.xml", _junit.render),
-)
 
 
 def _short_action(task):

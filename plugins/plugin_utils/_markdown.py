@@ -5,7 +5,7 @@
 
 import textwrap
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _narrative, _report
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _narrative, _policy, _report
 
 
 def performance_rows(table):
@@ -23,11 +23,16 @@ def fleet_summary(report):
         lines.append("Runtimes: " + ", ".join("%s on %d host%s" % (name, count, "" if count == 1 else "s")
                                               for name, count in sorted(summary["runtimes"].items())) + ".")
     for name, entry in sorted(report["hosts"].items()):
+        for runtime, probes in sorted((entry.get("runtimes") or {}).items()):
+            for probe in ("isolation", "startup", "http"):
+                if (probes.get(probe) or {}).get("status") == "failed":
+                    lines.append("- %s %s %s failed: %s" % (name, runtime, probe, probes[probe].get("error")))
         if entry["status"] != "ok":
             lines.append("- %s %s: %s" % (name, entry["status"], entry.get("error") or "no reason given"))
     for policy in report.get("policies") or []:
         for result in policy["results"]:
-            if result["status"] in ("fail", "error"):
+            # A host that was never evaluated is already listed above with its reason.
+            if result["status"] in ("fail", "error") and not result["detail"].startswith(_policy.NOT_EVALUATED):
                 lines.append("- %s breaks policy %s (%s): %s" % (
                     result["host"], policy["name"], policy["severity"], result["detail"]))
     return "\n".join(lines)

@@ -35,13 +35,15 @@ def run_playbook(tmp_path):
     """Run a playbook of the collection through ansible-runner, as an embedding service would."""
     import ansible_runner
 
-    def run(playbook, inventory, extravars=None):
+    def run(playbook, inventory, extravars=None, extra_env=None):
         (tmp_path / "runner").mkdir(exist_ok=True)
         inventory_path = tmp_path / "inventory.json"
         inventory_path.write_text(json.dumps(inventory))
         env = {"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
                "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-               "ANSIBLE_NOCOLOR": "1"}
+               "ANSIBLE_NOCOLOR": "1",
+               "KATA_FLEET_EVIDENCE_DIR": str(tmp_path / "evidence")}
+        env.update(extra_env or {})
         runner = ansible_runner.run(
             private_data_dir=str(tmp_path / "runner"),
             playbook=os.path.join(REPO, "playbooks", playbook),
@@ -51,6 +53,6 @@ def run_playbook(tmp_path):
             quiet=True,
             timeout=600,
         )
-        return PlaybookRun(runner)
+        return PlaybookRun(runner, str(tmp_path / "evidence"))
 
     return run

@@ -5,6 +5,7 @@ touch the host's containerd or its workloads, and exercise the
 kata_fleet_containerd_address / _config inventory variables on the way.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -99,12 +100,27 @@ class Containerd(object):
 
 
 class PlaybookRun(object):
-    def __init__(self, runner):
+    def __init__(self, runner, evidence_dir):
         self.runner = runner
         self.status = runner.status
         self.rc = runner.rc
         self.stdout = runner.stdout.read()
         self.events = list(runner.events)
+        self.evidence_dir = evidence_dir
+
+    def table_rows(self, host, runtime):
+        """The cells of every printed table row for ``host`` and ``runtime`` (isolation, then performance)."""
+        rows = []
+        for line in self.stdout.splitlines():
+            cells = [cell.strip() for cell in line.split(" | ")]
+            if len(cells) > 2 and cells[0] == host and cells[1] == runtime:
+                rows.append(cells)
+        return rows
+
+    def report(self):
+        """report.json of the bundle this run wrote."""
+        with open(os.path.join(self.evidence_dir, "latest", "report.json")) as handle:
+            return json.load(handle)
 
     def results(self, action):
         """Every module result (ok or failed) of ``action``, keyed by host."""

@@ -37,13 +37,16 @@ def test_verify_runc_is_shared_kernel(containerd, run_playbook):
     assert 0 < runc["proc_entries"] < host["proc_entries"]
 
     assert "KATA-FLEET RUNTIME COMPARISON" in run.stdout
-    assert "| localhost | runc | %s |" % _host_kernel() in run.stdout
-    runc_row = [line for line in run.stdout.splitlines() if line.startswith("| localhost | runc |")]
-    assert len(runc_row) == 1
-    cells = [cell.strip() for cell in runc_row[0].strip("| ").split(" | ")]
-    assert cells[7] == "shared-kernel"
-    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", cells[8]) and re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", cells[9])
-    assert cells[10].endswith(" MiB")
+    isolation_row, performance_row = run.table_rows("localhost", "runc")
+    assert isolation_row[2] == _host_kernel() and isolation_row[7] == "shared-kernel"
+    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[2])
+    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[3])
+    assert performance_row[4].endswith(" MiB")
+    assert max(len(line) for line in run.stdout.split("KATA-FLEET RUNTIME COMPARISON")[1].splitlines()
+               if "|" in line) <= 100
+    report = run.report()
+    assert report["result"] == "pass" and report["hosts"]["localhost"]["runtimes"]["runc"]["isolation"]["verdict"] \
+        == "shared-kernel"
 
     startup = run.results("startup_bench")["localhost"]["startup"]["runtimes"]["runc"]
     assert startup["status"] == "ok" and startup["total"]["n"] == 10
@@ -77,8 +80,10 @@ def test_hung_runtime_times_out_and_leaves_nothing(containerd, run_playbook):
     assert "did not finish within 3s" in hang["error"]
     # The other handler is still probed and reported.
     assert result["isolation"]["runtimes"]["runc"]["verdict"] == "shared-kernel"
-    hang_row = [line for line in run.stdout.splitlines() if line.startswith("| localhost | hang |")]
-    assert hang_row and "FAILED: the probe container did not finish within 3s" in hang_row[0]
+    hang_isolation = run.report()["hosts"]["localhost"]["runtimes"]["hang"]["isolation"]
+    assert hang_isolation["status"] == "failed" and "did not finish within 3s" in hang_isolation["error"]
+    assert run.table_rows("localhost", "hang")[0][7].startswith("FAILED")
+    assert "- localhost hang isolation failed: the probe container did not finish within 3s" in run.stdout
     _assert_nothing_left(containerd)
 
 
@@ -88,7 +93,8 @@ def test_unknown_runtime_names_the_known_ones(containerd, run_playbook):
     msg = run.results("isolation_probe")["localhost"]["msg"]
     assert "kata not configured" in msg and "it knows: hang, runc" in msg
     assert "Traceback" not in run.stdout
-    assert "| localhost | - |" in run.stdout and "FAILED" in run.stdout
+    assert run.table_rows("localhost", "-")[0][7].startswith("FAILED")
+    assert run.report()["hosts"]["localhost"]["status"] == "failed"
 
 
 def test_containerd_that_does_not_answer(containerd, run_playbook, tmp_path):
@@ -124,7 +130,8 @@ def test_unreachable_host_gets_a_row(containerd, run_playbook):
                                           "ansible_connection": "ssh"}
     run = run_playbook("verify.yml", inventory)
     assert run.status == "failed"
-    ghost_row = [line for line in run.stdout.splitlines() if line.startswith("| ghost |")]
-    assert ghost_row and "UNREACHABLE" in ghost_row[0]
-    assert any(line.startswith("| localhost | runc |") for line in run.stdout.splitlines())
+    assert run.table_rows("ghost", "-")[0][7].startswith("UNREACHABLE")
+    assert run.table_rows("localhost", "runc")[0][7] == "shared-kernel"
+    report = run.report()
+    assert report["hosts"]["ghost"]["status"] == "unreachable" and report["result"] == "fail"
     assert NAMESPACE

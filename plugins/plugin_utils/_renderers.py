@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The files of an evidence bundle and the function that renders each from report.json."""
+
+import json
+
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _html, _junit, _markdown, _report
+
+
+def report_json(report):
+    return json.dumps(report, indent=1, sort_keys=True) + "\n"
+
+
+def report_csv(report):
+    return _report.csv_table(_report.rows(report["hosts"]))
+
+
+RENDERERS = (
+    ("report.json", report_json),
+    ("report.md", _markdown.render),
+    ("report.csv", report_csv),
+    ("report.html", _html.render),
+    ("junit.xml", _junit.render),
+)

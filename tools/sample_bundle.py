@@ -1,0 +1,78 @@
+"""Regenerate docs/sample-bundle/ from recorded real output (make sample).
+
+Hosts: the lab report's laptop (runc + Kata, tests/fixtures/recorded/lab_report_laptop.json),
+this development machine's real verify run (runc, tests/fixtures/recorded/this_machine_verify.json)
+and an unreachable host, so a reader sees every kind of row without a Kata host.
+"""
+
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _bundle, _evidence, _policy  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._renderers import RENDERERS  # noqa: E402
+
+RECORDED = os.path.join(ROOT, "tests", "fixtures", "recorded")
+RUN = {
+    "run_id": "20261201T040000-0a1b",
+    "started": "2026-12-01T04:00:00Z",
+    "finished": "2026-12-01T04:00:12Z",
+    "controller": {"hostname": "controller.example", "user": "root", "python": "3.11.7"},
+    "versions": {"ansible_core": "2.19.14", "collection": "0.1.0"},
+    "playbooks": ["playbooks/verify.yml"],
+    "inventory": ["inventories/example"],
+}
+
+
+def machine_record():
+    """The callback's record of this machine, from the module results of a real verify run."""
+    with open(os.path.join(RECORDED, "this_machine_verify.json")) as handle:
+        results = json.load(handle)
+    return {
+        "status": "ok", "error": None,
+        "host_facts": results["host_facts"]["ansible_facts"]["kata_fleet_host"],
+        "isolation": results["isolation_probe"]["isolation"],
+        "startup": results["startup_bench"]["startup"],
+        "http": results["http_latency"]["http"],
+    }
+
+
+def records():
+    with open(os.path.join(RECORDED, "lab_report_laptop.json")) as handle:
+        lab = json.load(handle)
+    lab.pop("_provenance")
+    return {
+        "lab-laptop": lab,
+        "dev-vm": machine_record(),
+        "node-unreachable": {"status": "unreachable", "host_facts": None, "isolation": None, "startup": None,
+                             "http": None, "error": "Failed to connect to the host via ssh: ssh: connect to host "
+                                                    "192.0.2.10 port 22: Connection timed out"},
+    }
+
+
+def sample_report():
+    """The report the callback would build, default policies checked as policy_check checks them."""
+    report = _evidence.build_report(records(), dict(RUN))
+    policies = _policy.policy_set()
+    per_host = dict((name, _policy.evaluate(policies, name, entry))
+                    for name, entry in report["hosts"].items() if entry["status"] == "ok")
+    report["policies"] = _policy.merge_results(per_host, report["hosts"])
+    return report
+
+
+def main(destination):
+    """Write the bundle as the callback does, then drop the run folder's link: the sample is the folder."""
+    report = sample_report()
+    folder, written, warnings = _bundle.write_bundle(report, destination, RENDERERS)
+    os.unlink(os.path.join(destination, _bundle.LATEST))
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    print("wrote %s: %s" % (folder, ", ".join(written)))
+    return 1 if warnings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs", "sample-bundle")))
