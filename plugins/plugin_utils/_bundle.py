@@ -13,6 +13,7 @@ import hashlib
 import os
 import subprocess
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.utils.path import makedirs_safe
 
@@ -70,7 +71,10 @@ def write_bundle(report, root, renderers, signing_key=None):
     itself cannot be made.
     """
     folder = os.path.join(root, report["run_id"])
-    makedirs_safe(folder)
+    try:
+        makedirs_safe(folder)
+    except AnsibleError as error:
+        raise OSError(str(error.__cause__ or error))
     written, warnings = [], []
     for name, render in renderers:
         try:

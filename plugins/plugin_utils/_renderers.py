@@ -9,7 +9,11 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _html, 
 
 
 def report_json(report):
-    return json.dumps(report, indent=1, sort_keys=True) + "\n"
+    """Compact, one line: Python's C encoder only runs without indent, ten times faster at fleet size.
+
+    ``jq . report.json`` pretty-prints it.
+    """
+    return json.dumps(report, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def report_csv(report):
