@@ -15,6 +15,8 @@ import datetime
 import html
 import math
 
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _narrative
+
 TABLE_COLUMNS = ("Host", "Runtime", "Kernel", "CPU model", "/proc", "Modules", "Interfaces",
                  "Verdict", "Startup med/p95", "HTTP p50/p99", "Memory (PSS)")
 HOST_ROW = "(host)"
@@ -570,6 +572,42 @@ def _evidence(hosts):
     return '<h2 id="evidence">Evidence per host</h2>%s' % ("".join(sections) or '<p class="muted">No hosts in this report.</p>')
 
 
+def _inline(text):
+    """Escape, then turn the narrative's **bold** into <strong>."""
+    parts = _e(text).split("**")
+    return "".join(("<strong>%s</strong>" if index % 2 else "%s") % part for index, part in enumerate(parts))
+
+
+def _markdown_block(body):
+    """The narrative's small Markdown: one table, list items and paragraphs."""
+    lines = body.splitlines()
+    if lines and lines[0].startswith("|"):
+        rows = [[cell.strip().replace("\\|", "|") for cell in line.strip("|").split(" | ")]
+                for line in lines if line.startswith("|") and not line.startswith("|---")]
+        head = "".join('<th scope="col">%s</th>' % _e(cell) for cell in rows[0])
+        body_rows = "".join("<tr>%s</tr>" % "".join(
+            ('<th scope="row">%s</th>' if index == 0 else "<td>%s</td>") % _e(cell) for index, cell in enumerate(row))
+            for row in rows[1:])
+        return '<table class="findings"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body_rows)
+    html, items = [], []
+    for line in lines + [""]:
+        if line.startswith("- "):
+            items.append("<li>%s</li>" % _inline(line[2:]))
+            continue
+        if items:
+            html.append("<ul>%s</ul>" % "".join(items))
+            items = []
+        if line.strip():
+            html.append("<p>%s</p>" % _inline(line))
+    return "".join(html)
+
+
+def _findings(report):
+    """The lab report's comparison, written from this run's measurements (see _narrative)."""
+    return "".join('<h2 id="findings-%d">%s</h2>%s' % (index, _e(title), _markdown_block(body))
+                   for index, (title, body) in enumerate(_narrative.sections(report)))
+
+
 def render(report):
     """The whole report as one HTML document (a str)."""
     hosts = report.get("hosts") or {}
@@ -587,6 +625,7 @@ def render(report):
         _chart("chart-startup", "Startup time per host and runtime (median, p95 whisker)", "seconds", hosts, STARTUP),
         _chart("chart-http", "HTTP latency per host and runtime (p50, p99 whisker)", "milliseconds", hosts, HTTP),
         _policies(report),
+        _findings(report),
         _evidence(hosts),
         "</body></html>\n",
     ])
