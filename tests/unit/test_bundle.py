@@ -25,8 +25,9 @@ def test_writes_files_sums_and_latest(tmp_path):
     assert folder == str(tmp_path / REPORT["run_id"])
     assert os.readlink(str(tmp_path / "latest")) == REPORT["run_id"]
     sums = (tmp_path / REPORT["run_id"] / "SHA256SUMS").read_text()
-    assert sums == "".join("%s  %s\n" % (hashlib.sha256(("%s of %s\n" % (name, REPORT["run_id"])).encode()).hexdigest(),
-                                          name) for name in ("a.txt", "b.txt"))
+    expected = ["%s  %s\n" % (hashlib.sha256(("%s of %s\n" % (name, REPORT["run_id"])).encode()).hexdigest(), name)
+                for name in ("a.txt", "b.txt")]
+    assert sums == "".join(expected)
     checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, check=False)
     assert checked.returncode == 0
     assert not [name for name in os.listdir(folder) if name.endswith(".tmp")]

@@ -17,8 +17,7 @@ def test_committed_sample_matches_the_code(tmp_path):
     assert comparison.left_only == comparison.right_only == []
     for run in comparison.common_dirs:
         files = sorted(os.listdir(os.path.join(committed, run)))
-        match, mismatch, errors = filecmp.cmpfiles(os.path.join(committed, run), str(tmp_path / run), files,
-                                                    shallow=False)
+        match, mismatch, errors = filecmp.cmpfiles(os.path.join(committed, run), str(tmp_path / run), files, shallow=False)
         assert (mismatch, errors) == ([], []), "docs/sample-bundle is stale: run `make sample`"
         assert "report.html" in match and "SHA256SUMS" in match
 
