@@ -14,14 +14,8 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _http, _netns
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import http_latency
+from ctr_answers import IMAGE, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
 
-CTR = "/usr/bin/ctr"
-NAMESPACE = "kf-unit-ns"
-IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
-DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
-IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
-                 "                                                                  SIZE       PLATFORMS   LABELS \n")
-RUN_ID = "unit-1"
 KATA_TABLES = '''
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
   runtime_type = "io.containerd.kata.v2"
@@ -35,22 +29,6 @@ MEMORY = {"pss_kib": {"shim": 5800, "vmm": 0, "virtiofsd": 0, "workload": 320}, 
 
 def _name(handler="runc"):
     return "kf-%s-%s-http" % (RUN_ID, handler)
-
-
-def _ctr(address, *args):
-    return [CTR, "--address", address, "--namespace", NAMESPACE] + list(args)
-
-
-def _cleanup(address, name):
-    return [_ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
-            _ctr(address, "tasks", "delete", "--force", name),
-            _ctr(address, "containers", "delete", name),
-            _ctr(address, "snapshots", "delete", name)]
-
-
-def _images_ls(ref):
-    return IMAGES_HEADER + "%s application/vnd.oci.image.manifest.v1+json %s 1004.6 KiB linux/amd64 -      \n" % (
-        ref, DIGEST)
 
 
 def _container_argvs(fake):
@@ -132,7 +110,7 @@ def containerd(patched_ansible_module, fixture_text, socket_path, recorder):
     fake = patched_ansible_module
     fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
     fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=_images_ls(IMAGE))
+    fake.on("images", "ls", out=images_ls(IMAGE))
     fake.on("containers", "list", "--quiet", out="")
     fake.on("snapshots", "list", out="KEY PARENT KIND\n")
     fake.on("tasks", "list", out="TASK PID STATUS\n%s %d RUNNING\n" % (_name(), SHIM_PID + 1))
@@ -279,13 +257,13 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     log_path = str(tmp_path / "logs" / (name + ".log"))
     [started] = containerd.calls_with("run", "--detach")
     assert started[:2] == ["timeout", "30s"]
-    ctr = started[2:]
-    assert ctr[:11] == _ctr(containerd.address, "run", "--detach", "--with-ns", "network:/var/run/netns/" + name,
-                            "--log-uri", "file://" + log_path)
-    assert ctr[11:13] == ["--runtime", "io.containerd.runc.v2"]
-    labels = ctr[13:ctr.index(IMAGE)]
+    run = started[2:]
+    assert run[:11] == ctr(containerd.address, "run", "--detach", "--with-ns", "network:/var/run/netns/" + name,
+                           "--log-uri", "file://" + log_path)
+    assert run[11:13] == ["--runtime", "io.containerd.runc.v2"]
+    labels = run[13:run.index(IMAGE)]
     assert labels[0::2] == ["--label"] * 3 and labels[-1] == "io.kata-fleet.run-id=%s" % RUN_ID
-    assert ctr[ctr.index(IMAGE):] == [IMAGE, name, "/bin/sh", "-c", SERVER_SCRIPT]
+    assert run[run.index(IMAGE):] == [IMAGE, name, "/bin/sh", "-c", SERVER_SCRIPT]
     assert http_latency.SERVER_SCRIPT % 80 == SERVER_SCRIPT
 
     # the order: sweep, network, server, wait, memory of the shim, load, then removal of all of it
@@ -303,7 +281,7 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     assert (network.host_address, network.container_address, network.prefix) == ("169.254.77.1", "169.254.77.2", 30)
     assert network.steps == [("create", 30), ("remove",)]
     index = containerd.calls.index(started)
-    assert containerd.calls[index + 1:index + 5] == _cleanup(containerd.address, name)
+    assert containerd.calls[index + 1:index + 5] == cleanup(containerd.address, name)
     assert containerd.calls_with("tasks", "list") == []
     assert os.path.isdir(str(tmp_path / "logs")) and not os.path.exists(log_path)
 
@@ -358,7 +336,7 @@ def test_server_never_answers(containerd, run_module):
     assert runc["url"] == "http://169.254.77.2:80/"
     assert runc["memory"] is None and runc["readiness_seconds"] is None
     assert containerd.recorder.kinds() == ["sweep", "network", "wait", "kill_tree", "network_remove"]
-    assert containerd.calls_with("tasks", "list") == [_ctr(containerd.address, "tasks", "list")]
+    assert containerd.calls_with("tasks", "list") == [ctr(containerd.address, "tasks", "list")]
     assert containerd.calls_with("snapshots", "delete", _name())
     assert not os.path.exists(_log_path())
 

@@ -16,44 +16,13 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
+from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
 
-CTR = "/usr/bin/ctr"
 CONTAINERD = "/usr/bin/containerd"
-NAMESPACE = "kf-unit-ns"
-IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
-DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
-IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
-                 "                                                                  SIZE       PLATFORMS   LABELS \n")
-RUN_ID = "unit-1"
-KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
-KATA_TABLES = '''
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
-  runtime_type = "io.containerd.kata.v2"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball]
-  runtime_type = "io.containerd.kata.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball.options]
-    ConfigPath = "%s"
-''' % KATA_CONFIG
-
-
-def _images_ls(ref, digest=DIGEST):
-    return IMAGES_HEADER + "%s application/vnd.oci.image.manifest.v1+json %s 1004.6 KiB linux/amd64 -      \n" % (
-        ref, digest)
-
-
-def _ctr(address, *args):
-    return [CTR, "--address", address, "--namespace", NAMESPACE] + list(args)
 
 
 def _container(handler, run_id=RUN_ID):
     return "kf-%s-%s-iso" % (run_id, handler)
-
-
-def _cleanup(address, name):
-    return [_ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
-            _ctr(address, "tasks", "delete", "--force", name),
-            _ctr(address, "containers", "delete", name),
-            _ctr(address, "snapshots", "delete", name)]
 
 
 @pytest.fixture
@@ -71,7 +40,7 @@ def containerd(patched_ansible_module, fixture_text, socket_path):
     fake = patched_ansible_module
     fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
     fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=_images_ls(IMAGE))
+    fake.on("images", "ls", out=images_ls(IMAGE))
     fake.on("containers", "list", "--quiet", out="")
     fake.on("snapshots", "list", out="KEY PARENT KIND\n")
     fake.address = socket_path
@@ -183,7 +152,7 @@ def test_isolation_probe_handler_times_out(containerd, host_view, run_module, fi
     # the timed-out container was cleaned up, exactly and right after its run
     kata_run = [i for i, argv in enumerate(containerd.calls)
                 if argv[:1] == ["timeout"] and _container("kata") in argv][0]
-    assert containerd.calls[kata_run + 1:kata_run + 5] == _cleanup(containerd.address, _container("kata"))
+    assert containerd.calls[kata_run + 1:kata_run + 5] == cleanup(containerd.address, _container("kata"))
     assert [argv for argv in containerd.calls if "delete" in argv and _container("runc") in argv] == []
 
 
@@ -243,13 +212,13 @@ def _image_args(fake, **extra):
 
 def test_probe_image_already_present(containerd, run_module, fake_busybox):
     path, reference = fake_busybox
-    containerd.on("images", "ls", out=_images_ls(reference))
+    containerd.on("images", "ls", out=images_ls(reference))
     code, result = run_module(probe_image.main, _image_args(containerd, busybox_path=path))
     assert code == 0, result
     assert result["changed"] is False
     assert (result["image"], result["digest"], result["source"]) == (reference, DIGEST, "built")
     assert containerd.calls_with("import") == [] and containerd.calls_with("pull") == []
-    assert _ctr(containerd.address, "images", "ls", "name==" + reference) in containerd.calls
+    assert ctr(containerd.address, "images", "ls", "name==" + reference) in containerd.calls
 
 
 def test_probe_image_check_mode_absent(containerd, run_module, fake_busybox):
@@ -267,7 +236,7 @@ def test_probe_image_builds_and_imports(containerd, run_module):
         pytest.skip("no static /bin/busybox here")
     with open("/bin/busybox", "rb") as handle:
         reference = _oci.image_reference(handle.read())
-    containerd.on("images", "ls", out=[IMAGES_HEADER, _images_ls(reference)])
+    containerd.on("images", "ls", out=[IMAGES_HEADER, images_ls(reference)])
     imported = []
     original = containerd.run_command
 
@@ -281,7 +250,7 @@ def test_probe_image_builds_and_imports(containerd, run_module):
     assert code == 0, result
     assert result["changed"] is True and result["image"] == reference and result["digest"] == DIGEST
     [(argv, size)] = imported
-    assert argv[:-1] == _ctr(containerd.address, "images", "import")
+    assert argv[:-1] == ctr(containerd.address, "images", "import")
     assert size > 1000
     assert not os.path.exists(argv[-1])  # the work directory was removed
 
@@ -297,11 +266,11 @@ def test_probe_image_bad_pull_timeout(containerd, run_module, pull_timeout):
 
 def test_probe_image_pull(containerd, run_module):
     ref = "docker.io/library/alpine:3.19"
-    containerd.on("images", "ls", out=[IMAGES_HEADER, _images_ls(ref)])
+    containerd.on("images", "ls", out=[IMAGES_HEADER, images_ls(ref)])
     code, result = run_module(probe_image.main, _image_args(containerd, image=ref, pull_timeout=120))
     assert code == 0, result
     assert (result["changed"], result["source"], result["digest"]) == (True, "registry", DIGEST)
-    assert containerd.calls_with("pull") == [["timeout", "120s"] + _ctr(containerd.address, "images", "pull", ref)]
+    assert containerd.calls_with("pull") == [["timeout", "120s"] + ctr(containerd.address, "images", "pull", ref)]
 
 
 def test_probe_image_pull_fails_with_advice(containerd, run_module):

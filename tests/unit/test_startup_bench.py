@@ -19,18 +19,11 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _contai
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
+from ctr_answers import CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
 
-CTR = "/usr/bin/ctr"
-NAMESPACE = "kf-unit-ns"
-IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
-DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
-IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
-                 "                                                                  SIZE       PLATFORMS   LABELS \n")
-RUN_ID = "unit-1"
 HOST_BOOT_ID = "0f6b3c1e-2d4a-4b8e-9c7d-5a1e2f3b4c5d"
 GUEST_BOOT_ID = "7a9d2e41-8b3c-4f6a-a1d2-e3f4a5b6c7d8"
 FREEING = "[    0.523456] Freeing unused kernel image (initmem) memory: 2048K"
-KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
 KATA_TABLES = '''
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
   runtime_type = "io.containerd.kata.v2"
@@ -46,25 +39,9 @@ PHASES = ("create", "start", "task_delete", "remove")
 PHASE_SECONDS = {"create": 0.03, "start": 0.07, "task_delete": 0.02, "remove": 0.01}
 
 
-def _ctr(address, *args):
-    return [CTR, "--address", address, "--namespace", NAMESPACE] + list(args)
-
-
 def _name(kind, index, handler="runc"):
     """kind: 'w' warm-up, '' counted, 'p' phase run."""
     return "kf-%s-%s-s%s%d" % (RUN_ID, handler, kind, index)
-
-
-def _cleanup(address, name):
-    return [_ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
-            _ctr(address, "tasks", "delete", "--force", name),
-            _ctr(address, "containers", "delete", name),
-            _ctr(address, "snapshots", "delete", name)]
-
-
-def _images_ls(ref):
-    return IMAGES_HEADER + "%s application/vnd.oci.image.manifest.v1+json %s 1004.6 KiB linux/amd64 -      \n" % (
-        ref, DIGEST)
 
 
 class Clock(object):
@@ -105,7 +82,7 @@ def containerd(patched_ansible_module, fixture_text, socket_path, clock, monkeyp
     fake = patched_ansible_module
     fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
     fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=_images_ls(IMAGE))
+    fake.on("images", "ls", out=images_ls(IMAGE))
     fake.on("containers", "list", "--quiet", out="")
     fake.on("snapshots", "list", out="KEY PARENT KIND\n")
     fake.address = socket_path
@@ -247,10 +224,10 @@ def test_success_counts_names_and_statistics(containerd, run_module):
     assert names == [_name("w", 0), _name("w", 1)] + [_name("", i) for i in range(5)]
     for argv in runs:
         assert argv[:3] == ["timeout", "--kill-after=5", "30s"]
-        ctr = argv[3:]
-        assert ctr[:7] == _ctr(containerd.address, "run", "--rm")
-        assert ctr[ctr.index("--runtime") + 1] == "io.containerd.runc.v2"
-        assert "io.kata-fleet.run-id=%s" % RUN_ID in ctr
+        run = argv[3:]
+        assert run[:7] == ctr(containerd.address, "run", "--rm")
+        assert run[run.index("--runtime") + 1] == "io.containerd.runc.v2"
+        assert "io.kata-fleet.run-id=%s" % RUN_ID in run
     # the first warm-up reads the guest's boot time, every other run is the no-op
     assert runs[0][-4:] == [_name("w", 0), "/bin/sh", "-c", _probe.BOOT_TIME_SCRIPT]
     assert all(argv[-2:] == [argv[-2], "/bin/true"] for argv in runs[1:])
@@ -281,16 +258,16 @@ def test_phase_runs_exact_argv_sequence(containerd, run_module):
             assert 1 <= seconds <= 30
         create, start, task_delete, remove = [argv for _seconds, argv in steps]
         labels = create[create.index("--label"):create.index(IMAGE)]
-        assert create[:create.index("--runtime")] == _ctr(containerd.address, "containers", "create")
+        assert create[:create.index("--runtime")] == ctr(containerd.address, "containers", "create")
         assert create[create.index("--runtime"):create.index("--label")] == ["--runtime", "io.containerd.runc.v2"]
         assert labels[0::2] == ["--label"] * 3
         assert [label.split("=")[0] for label in labels[1::2]] == [
             "io.kata-fleet.expires", "io.kata-fleet.owner", "io.kata-fleet.run-id"]
         assert labels[-1] == "io.kata-fleet.run-id=%s" % RUN_ID
         assert create[create.index(IMAGE):] == [IMAGE, name, "/bin/true"]
-        assert start == _ctr(containerd.address, "tasks", "start", "--detach", "--null-io", name)
-        assert task_delete == _ctr(containerd.address, "tasks", "delete", name)
-        assert remove == _ctr(containerd.address, "containers", "delete", name)
+        assert start == ctr(containerd.address, "tasks", "start", "--detach", "--null-io", name)
+        assert task_delete == ctr(containerd.address, "tasks", "delete", name)
+        assert remove == ctr(containerd.address, "containers", "delete", name)
 
 
 def test_phase_split_off(containerd, run_module):
@@ -335,7 +312,7 @@ def test_counted_run_times_out(containerd, run_module):
     assert "total" not in runc and "phases" not in runc
     # the timed-out container was removed right after its run; nothing ran after it
     index = [i for i, argv in enumerate(containerd.calls) if argv[:1] == ["timeout"] and timed_out in argv][0]
-    assert containerd.calls[index + 1:index + 5] == _cleanup(containerd.address, timed_out)
+    assert containerd.calls[index + 1:index + 5] == cleanup(containerd.address, timed_out)
     assert len(_runs(containerd)) == 1 + 3
     assert containerd.calls_with("containers", "create") == []
 
@@ -384,7 +361,7 @@ def test_failing_phase_cleans_up_and_fails_the_handler(containerd, run_module, p
     assert "phases" not in runc
     name = _name("p", 0)
     failed_at = [i for i, argv in enumerate(containerd.calls) if argv[:1] == ["timeout"] and name in argv][-1]
-    assert containerd.calls[failed_at + 1:failed_at + 5] == _cleanup(containerd.address, name)
+    assert containerd.calls[failed_at + 1:failed_at + 5] == cleanup(containerd.address, name)
     # the second phase run never starts
     assert not [argv for argv in containerd.calls if _name("p", 1) in argv]
 
@@ -417,7 +394,7 @@ def test_task_that_never_stops_hits_the_deadline(containerd, run_module):
     assert code == 1
     assert result["startup"]["runtimes"]["runc"]["error"] == "phase task_delete did not finish within 3s"
     assert containerd.calls_with("tasks", "delete", "--force", name)
-    assert containerd.calls_with("containers", "delete", name)[-1] == _ctr(containerd.address, "containers", "delete", name)
+    assert containerd.calls_with("containers", "delete", name)[-1] == ctr(containerd.address, "containers", "delete", name)
 
 
 def test_phase_split_with_one_second_timeout(containerd, run_module):
@@ -507,7 +484,7 @@ def test_run_phases_failure_raises_after_cleanup(fake_module, clock):
     client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr")
     with pytest.raises(ContainerdError, match=r"^phase create failed \(rc=1\): ctr: image not found$"):
         client.run_phases("kf-x-runc-sp0", IMAGE, {"runtime_type": "io.containerd.runc.v2"}, ["/bin/true"], "x", 10)
-    assert module.calls[1:] == _cleanup("/run/kf/c.sock", "kf-x-runc-sp0")
+    assert module.calls[1:] == cleanup("/run/kf/c.sock", "kf-x-runc-sp0")
 
 
 # -- wiring ------------------------------------------------------------------------------------

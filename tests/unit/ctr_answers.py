@@ -1,0 +1,36 @@
+"""What a scripted ctr is asked and answers, shared by the module tests (see conftest.FakeModule)."""
+
+CTR = "/usr/bin/ctr"
+NAMESPACE = "kf-unit-ns"
+IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
+DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
+IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
+                 "                                                                  SIZE       PLATFORMS   LABELS \n")
+RUN_ID = "unit-1"
+KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
+KATA_TABLES = '''
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+  runtime_type = "io.containerd.kata.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball]
+  runtime_type = "io.containerd.kata.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball.options]
+    ConfigPath = "%s"
+''' % KATA_CONFIG
+
+
+def images_ls(ref, digest=DIGEST):
+    """``ctr images ls name==<ref>`` when the image is there."""
+    return IMAGES_HEADER + "%s application/vnd.oci.image.manifest.v1+json %s 1004.6 KiB linux/amd64 -      \n" % (
+        ref, digest)
+
+
+def ctr(address, *args):
+    return [CTR, "--address", address, "--namespace", NAMESPACE] + list(args)
+
+
+def cleanup(address, name):
+    """The argv the client's remove() issues, in order."""
+    return [ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
+            ctr(address, "tasks", "delete", "--force", name),
+            ctr(address, "containers", "delete", name),
+            ctr(address, "snapshots", "delete", name)]
