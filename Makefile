@@ -45,6 +45,10 @@ unit: venv
 integration: venv
 	$(PYTEST) tests/integration
 
+# Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
+bench: venv
+	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
 # docs/sample-bundle from the recorded fixtures; tests/unit/test_sample_bundle.py fails when it is stale.
 sample: venv
 	rm -rf docs/sample-bundle
