@@ -34,3 +34,14 @@ def cleanup(address, name):
             ctr(address, "tasks", "delete", "--force", name),
             ctr(address, "containers", "delete", name),
             ctr(address, "snapshots", "delete", name)]
+
+
+def script_containerd(fake, fixture_text, address, kata_tables=KATA_TABLES):
+    """Make ``fake`` a containerd 1.6 with runc and the Kata handlers, the probe image present, nothing to sweep."""
+    fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
+    fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + kata_tables)
+    fake.on("images", "ls", out=images_ls(IMAGE))
+    fake.on("containers", "list", "--quiet", out="")
+    fake.on("snapshots", "list", out="KEY PARENT KIND\n")
+    fake.address = address
+    return fake

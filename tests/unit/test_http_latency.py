@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _http, _netns
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import http_latency
-from ctr_answers import IMAGE, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
+from ctr_answers import IMAGE, NAMESPACE, RUN_ID, cleanup, ctr, script_containerd
 
 KATA_TABLES = '''
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
@@ -108,11 +108,7 @@ def recorder(monkeypatch, tmp_path):
 def containerd(patched_ansible_module, fixture_text, socket_path, recorder):
     """A scripted containerd 1.6 with runc and kata handlers and the probe image present."""
     fake = patched_ansible_module
-    fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
-    fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=images_ls(IMAGE))
-    fake.on("containers", "list", "--quiet", out="")
-    fake.on("snapshots", "list", out="KEY PARENT KIND\n")
+    script_containerd(fake, fixture_text, socket_path, KATA_TABLES)
     fake.on("tasks", "list", out="TASK PID STATUS\n%s %d RUNNING\n" % (_name(), SHIM_PID + 1))
     fake.address = socket_path
     fake.recorder = recorder

@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
-from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
+from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, cleanup, ctr, images_ls, script_containerd
 
 CONTAINERD = "/usr/bin/containerd"
 
@@ -38,12 +38,7 @@ def host_view(monkeypatch, fixture_text):
 def containerd(patched_ansible_module, fixture_text, socket_path):
     """A scripted containerd 1.6 with runc, kata and kata-dragonball handlers and the probe image present."""
     fake = patched_ansible_module
-    fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
-    fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=images_ls(IMAGE))
-    fake.on("containers", "list", "--quiet", out="")
-    fake.on("snapshots", "list", out="KEY PARENT KIND\n")
-    fake.address = socket_path
+    script_containerd(fake, fixture_text, socket_path, KATA_TABLES)
     return fake
 
 

@@ -19,19 +19,11 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _contai
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
-from ctr_answers import CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, cleanup, ctr, images_ls
+from ctr_answers import KATA_TABLES, CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, cleanup, ctr, script_containerd
 
 HOST_BOOT_ID = "0f6b3c1e-2d4a-4b8e-9c7d-5a1e2f3b4c5d"
 GUEST_BOOT_ID = "7a9d2e41-8b3c-4f6a-a1d2-e3f4a5b6c7d8"
 FREEING = "[    0.523456] Freeing unused kernel image (initmem) memory: 2048K"
-KATA_TABLES = '''
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
-  runtime_type = "io.containerd.kata.v2"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball]
-  runtime_type = "io.containerd.kata.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-dragonball.options]
-    ConfigPath = "%s"
-''' % KATA_CONFIG
 # ctr's answer (containerd 1.6) to `tasks delete` while the task still runs.
 STILL_RUNNING = "ctr: task must be stopped before deletion: running: failed precondition\n"
 PHASES = ("create", "start", "task_delete", "remove")
@@ -80,12 +72,7 @@ def containerd(patched_ansible_module, fixture_text, socket_path, clock, monkeyp
     successive answers to one command (the last one repeats).
     """
     fake = patched_ansible_module
-    fake.on("--namespace", NAMESPACE, "version", out=fixture_text("ctr_1.6_version.txt"))
-    fake.on("config", "dump", out=fixture_text("containerd_1.6_config_dump.toml") + KATA_TABLES)
-    fake.on("images", "ls", out=images_ls(IMAGE))
-    fake.on("containers", "list", "--quiet", out="")
-    fake.on("snapshots", "list", out="KEY PARENT KIND\n")
-    fake.address = socket_path
+    script_containerd(fake, fixture_text, socket_path, KATA_TABLES)
     fake.sequences = []
     scripted = fake.run_command
 
