@@ -73,12 +73,12 @@ import json
 import os
 import platform
 import socket
-import time
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import default_run_id
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _bundle, _evidence, _markdown, _policy
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._renderers import RENDERERS
 
@@ -175,7 +175,7 @@ class CallbackModule(CallbackBase):
             for part in PROBE_RESULTS.values():
                 if (record.get(part) or {}).get("run_id"):
                     return record[part]["run_id"]
-        return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
+        return default_run_id()
 
     def build(self, custom_stats):
         report = _evidence.build_report(self.hosts, {
