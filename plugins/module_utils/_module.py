@@ -40,7 +40,24 @@ def probe_run_argument_spec(**extra):
     return containerd_argument_spec(**dict(PROBE_RUN_ARGUMENT_SPEC, **extra))
 
 
+def detach_stdin():
+    """Give this process, and so every command it runs, /dev/null as stdin.
+
+    Without pipelining Ansible starts a module over SSH with ``ssh -tt``, so its
+    stdin is the session's terminal.  ``timeout`` runs its command in a
+    background process group and ``ctr run`` copies its stdin into the
+    container: its first read from the terminal stops it (SIGTTIN) until the
+    timeout kills it, and every probe container "did not finish".  The module
+    has its arguments by now, so nothing else reads stdin.
+    """
+    null = os.open(os.devnull, os.O_RDONLY)
+    if null != 0:
+        os.dup2(null, 0)
+        os.close(null)
+
+
 def client_from_params(module):
+    detach_stdin()
     params = module.params
     return ContainerdClient(module, params["address"], params["namespace"], params["config_path"], params["client"])
 
