@@ -7,13 +7,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: help venv bootstrap verify test sanity lint unit integration sample bench clean
+.PHONY: help venv bootstrap verify test sanity lint unit integration sample bench ee clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
 	@echo "make test     sanity, lint, unit and integration tests"
 	@echo "make bench    the benchmarks in bench/ (figures in bench/README.md)"
 	@echo "make sample   regenerate docs/sample-bundle from the recorded fixtures"
+	@echo "make ee       the collection artifact and the execution environment's build context (docs/awx.md)"
 
 # The venv is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -53,6 +54,13 @@ bench: venv
 sample: venv
 	rm -rf docs/sample-bundle
 	$(VENV)/bin/python tools/sample_bundle.py docs/sample-bundle
+
+# The AWX / Automation Platform execution environment (docs/awx.md): the collection artifact in build/ee,
+# then the build context in build/ee/context; build the image there with podman or docker.
+ee: venv
+	rm -rf build/ee
+	ansible-galaxy collection build --output-path build/ee
+	ansible-builder create --file execution-environment.yml --context build/ee/context --output-filename Containerfile
 
 clean:
 	rm -rf build tests/output .pytest_cache

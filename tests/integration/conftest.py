@@ -1,14 +1,20 @@
 """Fixtures of the integration tests; the harness itself is in harness.py (tests import it by name)."""
 
-import json
+import io
 import os
 import shutil
 import sys
 import tempfile
+import types
 
 import pytest
 
 from harness import REPO, Containerd, PlaybookRun
+
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import kata_fleet_runner  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _require(binary):
@@ -32,27 +38,16 @@ def containerd():
 
 @pytest.fixture
 def run_playbook(tmp_path):
-    """Run a playbook of the collection through ansible-runner, as an embedding service would."""
-    import ansible_runner
+    """Run a playbook of the collection through the Python entry point (kata_fleet_runner), as an embedding service would."""
 
     def run(playbook, inventory, extravars=None, extra_env=None):
-        (tmp_path / "runner").mkdir(exist_ok=True)
-        inventory_path = tmp_path / "inventory.json"
-        inventory_path.write_text(json.dumps(inventory))
-        env = {"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-               "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-               "ANSIBLE_NOCOLOR": "1",
-               "KATA_FLEET_EVIDENCE_DIR": str(tmp_path / "evidence")}
-        env.update(extra_env or {})
-        runner = ansible_runner.run(
-            private_data_dir=str(tmp_path / "runner"),
-            playbook=os.path.join(REPO, "playbooks", playbook),
-            inventory=str(inventory_path),
-            extravars=extravars or {},
-            envvars=env,
-            quiet=True,
-            timeout=600,
-        )
+        result = kata_fleet_runner.run_playbook(
+            os.path.join(REPO, "playbooks", playbook), inventory,
+            private_data_dir=tmp_path / "runner", evidence_dir=tmp_path / "evidence",
+            extravars=extravars, envvars=extra_env, timeout=600)
+        # PlaybookRun reads what an ansible-runner Runner offers; the entry point's result holds the same.
+        runner = types.SimpleNamespace(status=result.status, rc=result.rc, stdout=io.StringIO(result.stdout),
+                                       events=result.events)
         return PlaybookRun(runner, str(tmp_path / "evidence"))
 
     return run

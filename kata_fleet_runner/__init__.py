@@ -1,0 +1,303 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the collection's playbooks from Python through ansible-runner, and get the report back as data.
+
+Why this exists: a service or a test that drives a fleet wants the verdicts as
+a dict, the evidence bundle's folder and ansible-runner's artifacts, not a
+terminal table to scrape. ``run_playbook`` runs ``verify`` or ``bootstrap``
+exactly as ``ansible-playbook`` would (the comparison callback enabled, the
+checkout's ansible.cfg or the installed collection), streams every
+ansible-runner event to ``on_event``, and returns a ``RunResult``.
+See docs/python-api.md.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["KataFleetRunError", "RunResult", "run_playbook", "PLAYBOOKS"]
+
+COLLECTION = "kata_fleet.runtimes"
+CALLBACK = COLLECTION + ".comparison"
+# Short names of the collection's playbooks (playbooks/<name>.yml, FQCN kata_fleet.runtimes.<name>).
+PLAYBOOKS = ("verify", "bootstrap")
+# The folder holding this package: a checkout's root, or the installed collection's root.
+ROOT = Path(__file__).resolve().parent.parent
+# The comparison callback's last line: "Evidence: <folder> (report.json, ...)".
+EVIDENCE_LINE = re.compile(r"^Evidence: (.+) \([^()]*\)[ \t]*$", re.M)
+
+
+class KataFleetRunError(Exception):
+    """Bad input to run_playbook; the message names the problem and the fix."""
+
+
+class RunResult(object):
+    """One finished run: ansible-runner's outcome, its artifacts, and the evidence bundle it wrote."""
+
+    def __init__(self, status, rc, stdout, events, artifacts_dir, evidence_dir, report, private_data_dir):
+        self.status = status
+        self.rc = rc
+        self.stdout = stdout
+        self.events = events
+        self.artifacts_dir = artifacts_dir
+        self.evidence_dir = evidence_dir
+        self.report = report
+        self.private_data_dir = private_data_dir
+
+    def results(self, action):
+        """{host: module result} of the tasks whose action ends in ``action``, ok or failed (the last one wins)."""
+        found = {}
+        for event in self.events:
+            data = event.get("event_data", {})
+            if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
+                    data.get("task_action", "").endswith(action):
+                found[data["host"]] = data["res"]
+        return found
+
+    def __repr__(self):
+        return "RunResult(status=%r, rc=%r, artifacts_dir=%r, evidence_dir=%r)" % (
+            self.status, self.rc, str(self.artifacts_dir), self.evidence_dir and str(self.evidence_dir))
+
+
+def layout(root=ROOT):
+    """Where this package sits: ("checkout", None), ("installed", <collections path>) or (None, None).
+
+    A checkout has galaxy.yml and ansible.cfg next to the package; an installed
+    collection has MANIFEST.json and sits at <path>/ansible_collections/kata_fleet/runtimes.
+    """
+    root = Path(root)
+    if (root / "galaxy.yml").is_file() and (root / "ansible.cfg").is_file():
+        return "checkout", None
+    if (root / "MANIFEST.json").is_file() and root.parts[-3:] == ("ansible_collections",) + tuple(COLLECTION.split(".")):
+        return "installed", root.parents[2]
+    return None, None
+
+
+def _known_playbooks(root):
+    folder = Path(root) / "playbooks"
+    return sorted(path.stem for path in folder.glob("*.yml")) if folder.is_dir() else list(PLAYBOOKS)
+
+
+def resolve_playbook(playbook, where=None, root=ROOT):
+    """What to hand ansible-playbook: an absolute path, or the FQCN kata_fleet.runtimes.<name>.
+
+    Paths are made absolute because ansible-runner runs ansible-playbook in the
+    private data dir, not in the caller's working directory.
+    """
+    if where is None:
+        where = layout(root)[0]
+    if not isinstance(playbook, (str, os.PathLike)) or not os.fspath(playbook):
+        raise KataFleetRunError("playbook must be 'verify', 'bootstrap', 'kata_fleet.runtimes.<name>' or the path "
+                                "of a playbook file, not %r" % (playbook,))
+    text = os.fspath(playbook)
+    name = None
+    if text in PLAYBOOKS:
+        name = text
+    elif text.startswith(COLLECTION + ".") and os.sep not in text:
+        name = text[len(COLLECTION) + 1:]
+    if name is not None:
+        if where in ("checkout", "installed"):
+            path = Path(root) / "playbooks" / (name + ".yml")
+            if not path.is_file():
+                raise KataFleetRunError("the collection has no playbook %r: use one of %s, or the path of a playbook "
+                                        "file" % (name, ", ".join(_known_playbooks(root))))
+            if where == "checkout":
+                return str(path)
+        return COLLECTION + "." + name
+    path = Path(text).expanduser()
+    if path.is_file():
+        return str(path.absolute())
+    if path.suffix in (".yml", ".yaml") or os.sep in text:
+        raise KataFleetRunError("playbook file %s does not exist: check the path, or use 'verify' or 'bootstrap'"
+                                % path.absolute())
+    raise KataFleetRunError("unknown playbook %r: use 'verify' or 'bootstrap' (the collection's playbooks), "
+                            "'kata_fleet.runtimes.<name>', or the path of a playbook file" % text)
+
+
+def resolve_inventory(inventory, private_data_dir=None):
+    """An inventory path for ansible-playbook -i; a dict (or "host1,host2,") is written to a JSON file first.
+
+    Without a private_data_dir nothing is written: the dict is only checked.
+    """
+    if isinstance(inventory, (str, os.PathLike)) and os.fspath(inventory):
+        text = os.fspath(inventory)
+        path = Path(text).expanduser()
+        if path.exists():
+            return str(path.absolute())
+        if "," not in text:
+            raise KataFleetRunError("inventory %s does not exist: give the path of an inventory file or directory "
+                                    "(as for ansible-playbook -i), or the inventory as a dict" % path.absolute())
+        # ansible's "host1,host2," list; ansible-runner would take it for INI text, so make it a dict.
+        hosts = [host.strip() for host in text.split(",") if host.strip()]
+        inventory = {"all": {"hosts": dict((host, {}) for host in hosts)}}
+    if not isinstance(inventory, Mapping):
+        raise KataFleetRunError("inventory must be the path of an inventory file or directory, or a dict in "
+                                "ansible's YAML/JSON inventory layout, not %r" % (inventory,))
+    if not inventory:
+        raise KataFleetRunError("the inventory dict is empty: give at least one host, e.g. "
+                                "{'all': {'hosts': {'localhost': {'ansible_connection': 'local'}}}}")
+    try:
+        text = json.dumps(inventory, indent=2, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise KataFleetRunError("the inventory dict cannot be written as JSON (%s): use only strings, numbers, "
+                                "booleans, None, lists and dicts" % error)
+    if private_data_dir is None:
+        return None
+    folder = Path(private_data_dir) / "inventory"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "kata_fleet.json"
+    # Host variables may hold secrets (become passwords): readable by the owner only.
+    descriptor = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+    return str(path)
+
+
+def environment(where, collections_dir, evidence_dir, envvars=None, root=ROOT, base=None):
+    """The environment ansible-playbook runs with; the caller's ``envvars`` win over every default here.
+
+    The comparison callback is what writes the report, so it is always enabled:
+    by the checkout's ansible.cfg, or added to ANSIBLE_CALLBACKS_ENABLED.
+    """
+    base = os.environ if base is None else base
+    env = {"ANSIBLE_NOCOLOR": "1", "KATA_FLEET_EVIDENCE_DIR": str(evidence_dir)}
+    # ansible-runner starts ansible-playbook from PATH: prefer the one next to this Python (a venv).
+    bin_dir = os.path.dirname(sys.executable)
+    path = base.get("PATH", os.defpath)
+    if os.path.isfile(os.path.join(bin_dir, "ansible-playbook")) and bin_dir not in path.split(os.pathsep):
+        env["PATH"] = bin_dir + os.pathsep + path
+    if where == "checkout":
+        env["ANSIBLE_CONFIG"] = str(Path(root) / "ansible.cfg")
+    elif where == "installed":
+        # Resolve kata_fleet.runtimes.* to this very copy first.
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
+            [str(collections_dir)] + ([base["ANSIBLE_COLLECTIONS_PATH"]] if base.get("ANSIBLE_COLLECTIONS_PATH") else []))
+    env.update((str(key), str(value)) for key, value in (envvars or {}).items())
+    enabled = env.get("ANSIBLE_CALLBACKS_ENABLED", base.get("ANSIBLE_CALLBACKS_ENABLED"))
+    if enabled is not None or where != "checkout":
+        names = [name.strip() for name in (enabled or "").split(",") if name.strip()]
+        if CALLBACK not in names:
+            names.append(CALLBACK)
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(names)
+    return env
+
+
+def find_bundle(stdout, cwd):
+    """The bundle folder the comparison callback announced in ``stdout`` (relative to ansible's cwd), or None."""
+    found = EVIDENCE_LINE.findall(stdout or "")
+    if not found:
+        return None
+    folder = Path(cwd) / found[-1].strip()
+    return folder if (folder / "report.json").is_file() else None
+
+
+def _check(extravars, forks, limit, envvars, timeout, on_event):
+    if extravars is not None and not isinstance(extravars, Mapping):
+        raise KataFleetRunError("extravars must be a dict of variable names to values, not %r" % (extravars,))
+    try:
+        json.dumps(dict(extravars or {}))
+    except (TypeError, ValueError) as error:
+        raise KataFleetRunError("extravars cannot be passed to ansible as JSON (%s): use only strings, numbers, "
+                                "booleans, None, lists and dicts" % error)
+    if forks is not None and (isinstance(forks, bool) or not isinstance(forks, int) or forks < 1):
+        raise KataFleetRunError("forks must be a whole number of at least 1, not %r" % (forks,))
+    if limit is not None:
+        if isinstance(limit, (list, tuple)) and all(isinstance(item, str) for item in limit):
+            limit = ",".join(limit)
+        if not isinstance(limit, str) or not limit.strip():
+            raise KataFleetRunError("limit must be a host pattern such as 'web*:!web3' or a list of them, not %r"
+                                    % (limit,))
+    if envvars is not None and not isinstance(envvars, Mapping):
+        raise KataFleetRunError("envvars must be a dict of environment variable names to values, not %r" % (envvars,))
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise KataFleetRunError("timeout must be a number of seconds greater than 0, not %r" % (timeout,))
+    if on_event is not None and not callable(on_event):
+        raise KataFleetRunError("on_event must be a function taking one event dict, not %r" % (on_event,))
+    return limit
+
+
+def run_playbook(playbook, inventory, private_data_dir=None, evidence_dir=None, extravars=None, forks=None,
+                 limit=None, envvars=None, timeout=None, on_event=None):
+    """Run a playbook of the collection against ``inventory`` and return a RunResult.
+
+    ``playbook``: "verify", "bootstrap", "kata_fleet.runtimes.<name>" or a playbook path.
+    ``inventory``: an inventory path, or a dict in ansible's inventory layout (written to
+    <private_data_dir>/inventory/kata_fleet.json). ``private_data_dir`` defaults to a new
+    temporary folder that is kept, because the artifacts live there. ``evidence_dir``
+    (default <private_data_dir>/evidence) becomes KATA_FLEET_EVIDENCE_DIR. ``on_event`` is
+    called with every ansible-runner event while the playbook runs; if it raises, it is not
+    called again and its exception is re-raised once the playbook has finished.
+    Bad input raises KataFleetRunError before anything runs.
+    """
+    return _run(playbook, inventory, private_data_dir, evidence_dir, extravars, forks, limit, envvars, timeout,
+                on_event)
+
+
+def _run(playbook, inventory, private_data_dir, evidence_dir, extravars, forks, limit, envvars, timeout, on_event,
+         cancel=None):
+    """run_playbook, plus ``cancel``: a function ansible-runner polls; True stops the run (the CLI's Ctrl-C)."""
+    where, collections_dir = layout()
+    resolved = resolve_playbook(playbook, where)
+    resolve_inventory(inventory)  # checked before any folder is made
+    limit = _check(extravars, forks, limit, envvars, timeout, on_event)
+    try:
+        import ansible_runner
+        from ansible_runner.exceptions import AnsibleRunnerException
+    except ImportError as error:
+        raise KataFleetRunError("ansible-runner is not importable (%s): install requirements.txt (make venv) "
+                                "and use that Python" % error)
+
+    if private_data_dir is None:
+        private_data_dir = Path(tempfile.mkdtemp(prefix="kata-fleet-run-"))
+    else:
+        private_data_dir = Path(private_data_dir).expanduser().absolute()
+        try:
+            private_data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise KataFleetRunError("cannot create private_data_dir %s (%s): give a writable folder"
+                                    % (private_data_dir, error))
+    evidence_dir = private_data_dir / "evidence" if evidence_dir is None else Path(evidence_dir).expanduser().absolute()
+    inventory_path = resolve_inventory(inventory, private_data_dir)
+    env = environment(where, collections_dir, evidence_dir, envvars)
+
+    handler_errors = []
+
+    def handler(event):
+        if on_event is not None and not handler_errors:
+            try:
+                on_event(event)
+            except Exception as error:  # pylint: disable=broad-except  # re-raised after the run, see the docstring
+                handler_errors.append(error)
+        return True  # keep every event in the artifacts
+
+    kwargs = dict(private_data_dir=str(private_data_dir), playbook=resolved, inventory=inventory_path,
+                  extravars=dict(extravars or {}), envvars=env, quiet=True, event_handler=handler,
+                  # Nothing from an earlier run in the same folder (env/envvars, env/extravars) overrides this one.
+                  suppress_env_files=True, cancel_callback=cancel)
+    if forks is not None:
+        kwargs["forks"] = forks
+    if limit is not None:
+        kwargs["limit"] = limit
+    if timeout is not None:
+        kwargs["timeout"] = int(max(1, round(timeout)))
+    try:
+        runner = ansible_runner.run(**kwargs)
+    except AnsibleRunnerException as error:
+        raise KataFleetRunError("ansible-runner could not start the playbook: %s" % error)
+    if handler_errors:
+        raise handler_errors[0]
+
+    stdout = runner.stdout.read()
+    bundle = find_bundle(stdout, runner.config.cwd)
+    report = None
+    if bundle is not None:
+        with open(str(bundle / "report.json")) as handle:
+            report = json.load(handle)
+    return RunResult(status=runner.status, rc=runner.rc, stdout=stdout, events=list(runner.events),
+                     artifacts_dir=Path(runner.config.artifact_dir), evidence_dir=bundle, report=report,
+                     private_data_dir=private_data_dir)
