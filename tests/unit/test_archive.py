@@ -1,0 +1,205 @@
+"""module_utils/_archive.py against real tar archives (built here) and real tar(1).
+
+The archives are stand-ins in the upstream layouts: small files, real
+compression (gz, xz, zst), so unpacking, checksum refusal, atomic replacement,
+upgrade and removal all run for real.
+"""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _archive
+
+
+class TarModule(object):
+    """Enough of AnsibleModule for _archive: real commands, given params."""
+
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+
+    def get_bin_path(self, name, required=False):
+        found = shutil.which(name)
+        if required and not found:
+            raise AssertionError("%s missing" % name)
+        return found
+
+    def run_command(self, argv):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+
+def make_tar(path, members, mode="w:gz"):
+    """members: {name: bytes}; directories are implied."""
+    if path.endswith(".tar.zst"):
+        plain = path[:-4]
+        make_tar(plain, members, "w")
+        subprocess.run(["zstd", "-q", "--rm", "-f", plain, "-o", path], check=True)
+        return digest(path)
+    with tarfile.open(path, mode) as archive:
+        for name, data in sorted(members.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            archive.addfile(info, io.BytesIO(data))
+    return digest(path)
+
+
+def digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def params(tmp_path, **overrides):
+    base = {"name": "tool", "version": "1.0.0", "state": "present", "url": None, "src": None,
+            "checksum": None, "format": "auto", "files": [], "trees": [],
+            "marker_dir": str(tmp_path / "markers"), "tmp_dir": None, "timeout": 10}
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def release(tmp_path):
+    path = str(tmp_path / "tool-1.0.0-linux-amd64.tar.gz")
+    checksum = make_tar(path, {"bin/tool": b"#!/bin/sh\necho 1.0.0\n", "bin/helper": b"helper 1\n",
+                               "README.md": b"docs\n"})
+    return path, checksum
+
+
+def files_in(tmp_path, *names):
+    return [{"src": "bin/%s" % name, "dest": str(tmp_path / "usr" / name), "mode": "0755"} for name in names]
+
+
+def test_installs_files_and_a_second_run_changes_nothing(tmp_path, release):
+    path, checksum = release
+    wanted = params(tmp_path, src=path, checksum="sha256:" + checksum, files=files_in(tmp_path, "tool", "helper"))
+    first = _archive.apply(TarModule(wanted))
+    assert first["changed"] and first["reasons"] == ["not installed"]
+    installed = tmp_path / "usr" / "tool"
+    assert installed.read_bytes() == b"#!/bin/sh\necho 1.0.0\n"
+    assert oct(installed.stat().st_mode & 0o777) == "0o755"
+    marker = json.loads((tmp_path / "markers" / "tool.json").read_text())
+    assert marker["version"] == "1.0.0" and marker["sha256"] == checksum
+    assert marker["files"][str(installed)] == hashlib.sha256(installed.read_bytes()).hexdigest()
+    second = _archive.apply(TarModule(wanted))
+    assert not second["changed"] and second["reasons"] == []
+
+
+def test_a_changed_file_is_put_back(tmp_path, release):
+    path, checksum = release
+    wanted = params(tmp_path, src=path, checksum=checksum, files=files_in(tmp_path, "tool"))
+    _archive.apply(TarModule(wanted))
+    (tmp_path / "usr" / "tool").write_text("tampered")
+    again = _archive.apply(TarModule(wanted))
+    assert again["changed"] and "was changed" in again["reasons"][0]
+    assert (tmp_path / "usr" / "tool").read_bytes().startswith(b"#!/bin/sh")
+
+
+def test_checksum_mismatch_installs_nothing_and_names_file_and_sums(tmp_path, release):
+    path, checksum = release
+    wrong = "0" * 64
+    wanted = params(tmp_path, src=path, checksum=wrong, files=files_in(tmp_path, "tool"))
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(wanted))
+    message = str(failure.value)
+    assert path in message and wrong in message and checksum in message and "nothing was installed" in message
+    assert not (tmp_path / "usr").exists() and not (tmp_path / "markers").exists()
+
+
+def test_missing_member_installs_nothing_and_lists_the_archive(tmp_path, release):
+    path, checksum = release
+    wanted = params(tmp_path, src=path, checksum=checksum,
+                    files=files_in(tmp_path, "tool") + [{"src": "bin/absent", "dest": str(tmp_path / "x"),
+                                                         "mode": "0755"}])
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(wanted))
+    assert "has no bin/absent" in str(failure.value) and "bin/tool" in str(failure.value)
+    assert not (tmp_path / "usr").exists()
+
+
+def test_upgrade_removes_what_the_new_version_lacks(tmp_path, release):
+    path, checksum = release
+    _archive.apply(TarModule(params(tmp_path, src=path, checksum=checksum,
+                                    files=files_in(tmp_path, "tool", "helper"))))
+    newer = str(tmp_path / "tool-2.0.0-linux-amd64.tar.xz")
+    newer_sum = make_tar(newer, {"bin/tool": b"#!/bin/sh\necho 2.0.0\n"}, "w:xz")
+    result = _archive.apply(TarModule(params(tmp_path, version="2.0.0", src=newer, checksum=newer_sum,
+                                             files=files_in(tmp_path, "tool"))))
+    assert result["changed"] and result["previous_version"] == "1.0.0"
+    assert result["removed"] == [str(tmp_path / "usr" / "helper")]
+    assert not (tmp_path / "usr" / "helper").exists()
+    assert b"2.0.0" in (tmp_path / "usr" / "tool").read_bytes()
+
+
+def test_trees_are_swapped_whole_so_no_stale_file_survives(tmp_path):
+    old = str(tmp_path / "kata-static-3.20.0-amd64.tar.xz")
+    old_sum = make_tar(old, {"./opt/kata/bin/old-only": b"x", "./opt/kata/runtime-rs/bin/containerd-shim-kata-v2": b"3.20"},
+                       "w:xz")
+    dest = str(tmp_path / "opt" / "kata")
+    _archive.apply(TarModule(params(tmp_path, name="kata", version="3.20.0", src=old, checksum=old_sum,
+                                    trees=[{"src": "opt/kata", "dest": dest}])))
+    assert os.path.isfile(os.path.join(dest, "bin", "old-only"))
+    new = str(tmp_path / "kata-static-3.23.0-amd64.tar.zst")
+    new_sum = make_tar(new, {"./opt/kata/runtime-rs/bin/containerd-shim-kata-v2": b"3.23"})
+    result = _archive.apply(TarModule(params(tmp_path, name="kata", version="3.23.0", src=new, checksum=new_sum,
+                                             trees=[{"src": "opt/kata", "dest": dest}])))
+    assert result["changed"]
+    assert not os.path.exists(os.path.join(dest, "bin", "old-only"))
+    with open(os.path.join(dest, "runtime-rs", "bin", "containerd-shim-kata-v2"), "rb") as handle:
+        assert handle.read() == b"3.23"
+    assert sorted(os.listdir(str(tmp_path / "opt"))) == ["kata"]
+
+
+def test_absent_removes_exactly_what_was_installed(tmp_path, release):
+    path, checksum = release
+    (tmp_path / "usr").mkdir()
+    (tmp_path / "usr" / "neighbour").write_text("not ours")
+    _archive.apply(TarModule(params(tmp_path, src=path, checksum=checksum, files=files_in(tmp_path, "tool"))))
+    result = _archive.apply(TarModule(params(tmp_path, state="absent")))
+    assert result["changed"] and result["removed"] == [str(tmp_path / "usr" / "tool")]
+    assert os.listdir(str(tmp_path / "usr")) == ["neighbour"]
+    assert not _archive.apply(TarModule(params(tmp_path, state="absent")))["changed"]
+
+
+def test_bare_binary_over_a_file_url(tmp_path):
+    binary = tmp_path / "runc.amd64"
+    binary.write_bytes(b"\x7fELF stand-in")
+    dest = str(tmp_path / "sbin" / "runc")
+    result = _archive.apply(TarModule(params(tmp_path, name="runc", url="file://" + str(binary),
+                                             checksum=digest(str(binary)),
+                                             files=[{"src": "", "dest": dest, "mode": "0755"}])))
+    assert result["changed"] and open(dest, "rb").read() == b"\x7fELF stand-in"
+
+
+def test_check_mode_reports_and_touches_nothing(tmp_path, release):
+    path, checksum = release
+    result = _archive.apply(TarModule(params(tmp_path, src=path, checksum=checksum,
+                                             files=files_in(tmp_path, "tool")), check_mode=True))
+    assert result["changed"] and "tool 1.0.0" in result["diff"]["after"]
+    assert not (tmp_path / "usr").exists() and not (tmp_path / "markers").exists()
+
+
+@pytest.mark.parametrize("value", ["md5:abc", "sha256:xyz", "", None])
+def test_bad_checksum_is_explained(value):
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.parse_checksum(value)
+    assert "sha256:<64 hex digits>" in str(failure.value)
+
+
+def test_members_may_not_leave_the_archive(tmp_path):
+    with pytest.raises(_archive.ArchiveError):
+        _archive.member_path(str(tmp_path), "../etc/passwd")
+
+
+def test_a_missing_local_archive_is_named(tmp_path):
+    wanted = params(tmp_path, src=str(tmp_path / "nope.tar.gz"), checksum="a" * 64, files=files_in(tmp_path, "tool"))
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(wanted))
+    assert "nope.tar.gz does not exist" in str(failure.value)
