@@ -19,7 +19,7 @@ description:
     container's task state and the tail of its log, never a bare C(000).
   - With O(url), measures an existing service instead; no container is started.
   - The container, its task and snapshot, the network namespace, the veth pair and the log file are
-    removed on success, failure and timeout; namespaces left by a killed run are swept at the start.
+    removed on success, failure and timeout; namespaces and server logs left by a killed run are swept at the start.
 author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
@@ -137,6 +137,8 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import 
 
 LOG_DIR = "/run/kata-fleet/logs"
 LOG_TAIL_LINES = 5
+# A server log whose probe network is gone is an orphan once it is this old (a run removes its network, then its log).
+ORPHAN_LOG_AGE = 120
 SERVER_SCRIPT = "echo kata-fleet > /www/index.html && exec httpd -f -v -p %d -h /www"
 
 
@@ -219,8 +221,38 @@ def serve_and_measure(module, client, index, name, handler, run_id):
         client.remove(container)
         if network is not None:
             network.remove()
-        if os.path.exists(log_path):
+        try:
             os.unlink(log_path)
+        except OSError:
+            pass
+
+
+def sweep_logs(swept_networks, now=None):
+    """Remove the server logs of interrupted runs from LOG_DIR; returns the file names removed.
+
+    A log is named after its probe network: it goes with a network the sweep has
+    just removed, and so does one whose network is gone and that is older than
+    ORPHAN_LOG_AGE (a younger one may belong to a run removing its own).
+    """
+    now = time.time() if now is None else now
+    try:
+        names = sorted(os.listdir(LOG_DIR))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        network = name[:-len(".log")]
+        if not (name.startswith(_netns.PREFIX) and name.endswith(".log")):
+            continue
+        path = os.path.join(LOG_DIR, name)
+        try:
+            if network in swept_networks or (not os.path.exists(os.path.join(_netns.NETNS_DIR, network))
+                                             and now - os.path.getmtime(path) > ORPHAN_LOG_AGE):
+                os.unlink(path)
+                removed.append(name)
+        except OSError:
+            continue
+    return removed
 
 
 def validate(module):
@@ -279,7 +311,8 @@ def main():
             result["runtimes"][name] = {"status": "planned", "requests": params["requests"],
                                         "url": "http://%s:%d/" % (container_address, params["port"])}
         module.exit_json(changed=False, http=result, swept=swept, ansible_facts={"kata_fleet_http": result})
-    swept += _netns.sweep(module)
+    networks = _netns.sweep(module)
+    swept += networks + sweep_logs(networks)
     for index, name in enumerate(requested):
         result["runtimes"][name] = serve_and_measure(module, client, index, name, handlers[name], run_id)
     failed = sorted(name for name, entry in result["runtimes"].items() if entry["status"] != "ok")

@@ -486,3 +486,36 @@ def test_url_port_out_of_range_names_the_url(containerd, run_module):
     assert code == 1
     assert "http://127.0.0.1:99999/" in result["msg"]
     assert containerd.recorder.events == []
+
+
+# -- server logs of interrupted runs --------------------------------------------------------------
+
+def test_log_of_a_swept_network_is_swept_with_it(containerd, run_module):
+    # A killed run leaves its network (swept by _netns.sweep, here the recorder's kf-old-runc-http) and its log.
+    _write_log(["GET / HTTP/1.1"], name="kf-old-runc-http")
+    code, result = run_module(http_latency.main, _args(containerd))
+    assert code == 0, result
+    assert result["swept"] == ["kf-old-runc-http", "kf-old-runc-http.log"]
+    assert os.listdir(http_latency.LOG_DIR) == []
+
+
+def test_sweep_logs_keeps_what_may_be_alive(monkeypatch, tmp_path):
+    netns_dir = tmp_path / "netns"
+    netns_dir.mkdir()
+    monkeypatch.setattr(_netns, "NETNS_DIR", str(netns_dir))
+    monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "logs"))
+    (tmp_path / "logs").mkdir()
+    for name in ("kf-swept-http.log", "kf-old-http.log", "kf-young-http.log", "kf-live-http.log", "other.log"):
+        (tmp_path / "logs" / name).write_text("x\n")
+    (netns_dir / "kf-live-http").write_text("")
+    old = os.path.getmtime(str(tmp_path / "logs" / "kf-old-http.log")) - http_latency.ORPHAN_LOG_AGE - 1
+    for name in ("kf-old-http.log", "kf-live-http.log", "other.log"):
+        os.utime(str(tmp_path / "logs" / name), (old, old))
+    assert http_latency.sweep_logs(["kf-swept-http"]) == ["kf-old-http.log", "kf-swept-http.log"]
+    # young without a network (a run removing its own), one whose network lives, and files not of kata-fleet stay
+    assert sorted(os.listdir(str(tmp_path / "logs"))) == ["kf-live-http.log", "kf-young-http.log", "other.log"]
+
+
+def test_sweep_logs_without_a_log_dir(monkeypatch, tmp_path):
+    monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "absent"))
+    assert http_latency.sweep_logs(["kf-x-http"]) == []
