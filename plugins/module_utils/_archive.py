@@ -132,7 +132,7 @@ def member_path(staging, member):
     clean = os.path.normpath(member.lstrip("/")) if member else "."
     if clean == ".." or clean.startswith("../"):
         raise ArchiveError("member %r points outside the archive" % member)
-    return os.path.join(staging, clean)
+    return os.path.normpath(os.path.join(staging, clean))
 
 
 def list_members(staging, limit=25):
@@ -186,8 +186,10 @@ def install_tree(module, source_archive, fmt, name, member, dest):
         os.makedirs(parent, 0o755)
     staging = tempfile.mkdtemp(prefix=".%s.kf-new-" % os.path.basename(dest), dir=parent)
     try:
-        unpack(module, source_archive, fmt, name, staging)
-        new_tree = member_path(staging, member)
+        unpacked = os.path.join(staging, "unpacked")
+        os.mkdir(unpacked)
+        unpack(module, source_archive, fmt, name, unpacked)
+        new_tree = member_path(unpacked, member)
         old_tree = os.path.join(staging, ".kf-old")
         if os.path.lexists(dest):
             os.rename(dest, old_tree)

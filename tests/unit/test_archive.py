@@ -203,3 +203,13 @@ def test_a_missing_local_archive_is_named(tmp_path):
     with pytest.raises(_archive.ArchiveError) as failure:
         _archive.apply(TarModule(wanted))
     assert "nope.tar.gz does not exist" in str(failure.value)
+
+
+def test_a_tree_can_be_the_whole_archive(tmp_path):
+    plugins = str(tmp_path / "cni-plugins-linux-amd64-v1.8.0.tgz")
+    checksum = make_tar(plugins, {"./bridge": b"b", "./loopback": b"l"})
+    dest = str(tmp_path / "opt" / "cni" / "bin")
+    _archive.apply(TarModule(params(tmp_path, name="cni", src=plugins, checksum=checksum,
+                                    trees=[{"src": ".", "dest": dest}])))
+    assert sorted(os.listdir(dest)) == ["bridge", "loopback"]
+    assert os.listdir(str(tmp_path / "opt" / "cni")) == ["bin"]
