@@ -7,11 +7,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: help venv bootstrap verify test sanity lint unit integration sample bench ee clean
+.PHONY: help venv bootstrap verify test sanity lint unit integration fleet sample bench fleet-bench ee clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
-	@echo "make test     sanity, lint, unit and integration tests"
+	@echo "make test     sanity, lint, unit, integration and fleet tests"
+	@echo "make fleet    verify.yml across simulated hosts over real SSH, faults included (docs/fleet.md)"
 	@echo "make bench    the benchmarks in bench/ (figures in bench/README.md)"
 	@echo "make sample   regenerate docs/sample-bundle from the recorded fixtures"
 	@echo "make ee       the collection artifact and the execution environment's build context (docs/awx.md)"
@@ -32,7 +33,7 @@ bootstrap: venv
 verify: bootstrap
 	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
 
-test: sanity lint unit integration
+test: sanity lint unit integration fleet
 
 sanity: venv
 	tools/sanity.sh
@@ -46,9 +47,17 @@ unit: venv
 integration: venv
 	$(PYTEST) tests/integration
 
+# Three simulated hosts (namespaces, sshd, containerd each) reached over real SSH; as root, about 2.5 minutes.
+fleet: venv
+	$(PYTEST) tests/fleet
+
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
 bench: venv
 	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
+# verify.yml over 1, 3, 6 and 12 simulated hosts (bench/README.md, section 6); as root, about 11 minutes.
+fleet-bench: venv
+	$(VENV)/bin/python bench/fleet_scale.py $(BENCH_ARGS)
 
 # docs/sample-bundle from the recorded fixtures; tests/unit/test_sample_bundle.py fails when it is stale.
 sample: venv

@@ -23,13 +23,23 @@ NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "ne
 
 
 class Containerd(object):
-    """One containerd daemon with its own directories; stopped and removed by ``stop``."""
+    """One containerd daemon with its own directories; stopped and removed by ``stop``.
 
-    def __init__(self, base):
+    The fleet tests (tests/fleet) run one per simulated host: ``namespace`` is
+    that host's containerd namespace, ``enter`` the argv prefix that runs a
+    command inside the host's namespaces (nsenter ...), and ``fs_root`` the
+    path under which the host's own view of the file system is seen
+    (/proc/<pid>/root), for its /run and /sys.
+    """
+
+    def __init__(self, base, namespace=NAMESPACE, enter=(), fs_root=""):
         self.base = base
         self.address = os.path.join(base, "containerd.sock")
         self.config = os.path.join(base, "config.toml")
         self.log = os.path.join(base, "containerd.log")
+        self.namespace = namespace
+        self.enter = list(enter)
+        self.fs_root = fs_root
         self.process = None
 
     def write_config(self):
@@ -53,7 +63,7 @@ class Containerd(object):
     def start(self):
         self.write_config()
         log = open(self.log, "w")
-        self.process = subprocess.Popen(["containerd", "--config", self.config], stdout=log,
+        self.process = subprocess.Popen(self.enter + ["containerd", "--config", self.config], stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -63,7 +73,7 @@ class Containerd(object):
         raise RuntimeError("test containerd did not answer within 30 s; log: %s" % open(self.log).read()[-2000:])
 
     def ctr(self, *args):
-        return subprocess.run(["ctr", "--address", self.address, "--namespace", NAMESPACE] + list(args),
+        return subprocess.run(["ctr", "--address", self.address, "--namespace", self.namespace] + list(args),
                               capture_output=True, text=True, timeout=60, check=False)
 
     def leftovers(self):
@@ -74,12 +84,18 @@ class Containerd(object):
                      if line.split() and line.split()[0].startswith("kf-")]
         shims = subprocess.run(["pgrep", "-f", "containerd-shim.*-address %s" % self.address],
                                capture_output=True, text=True, check=False).stdout.split()
-        netns = [name for name in os.listdir("/var/run/netns") if name.startswith("kf-")] \
-            if os.path.isdir("/var/run/netns") else []
-        links = [name for name in os.listdir("/sys/class/net") if name.startswith("kfh")]
-        logs = os.listdir("/run/kata-fleet/logs") if os.path.isdir("/run/kata-fleet/logs") else []
+        netns = [name for name in self._listdir("/var/run/netns") if name.startswith("kf-")]
+        links = [name for name in self._listdir("/sys/class/net") if name.startswith("kfh")]
+        logs = self._listdir("/run/kata-fleet/logs")
         return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims,
                 "netns": netns, "links": links, "logs": logs}
+
+    def _listdir(self, path):
+        """The entries of ``path`` as the host sees it; none when it does not exist."""
+        # Symlinks such as /var/run -> /run are resolved here: below /proc/<pid>/root an
+        # absolute link target would be looked up in the caller's mount namespace.
+        path = self.fs_root + os.path.realpath(path)
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
     def stop(self):
         if self.process and self.process.poll() is None:
