@@ -18,6 +18,8 @@ description:
   - It writes the evidence bundle to O(evidence_dir)/<run id>/ (C(report.json), C(report.md),
     C(report.csv), C(report.html), C(junit.xml), C(SHA256SUMS) and, with O(signing_key),
     C(SHA256SUMS.sig)), and points O(evidence_dir)/latest at it.
+  - A play that sets the play variable C(kata_fleet_report=false) (C(playbooks/bootstrap.yml), whose
+    smoke check runs a probe) is left out of the table and the bundle.
   - A failure while writing is shown as a warning; every file that could be written is written.
     A callback cannot change the play's result, so a failing error-severity policy fails the run
     through the M(kata_fleet.runtimes.policy_check) task instead.
@@ -133,6 +135,7 @@ class CallbackModule(CallbackBase):
         self.playbooks = []
         self.started = utc_now()
         self.reporting = False
+        self.play_reported = True
 
     def _record(self, result):
         return self.hosts.setdefault(result._host.get_name(), new_record())
@@ -150,14 +153,20 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook):
         self.playbooks.append(playbook._file_name)
 
+    def v2_playbook_on_play_start(self, play):
+        self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")
+
     def v2_playbook_on_task_start(self, task, is_conditional):
-        if _short_action(task) in REPORTED_ACTIONS:
+        if self.play_reported and _short_action(task) in REPORTED_ACTIONS:
             self.reporting = True
 
     def v2_runner_on_ok(self, result):
-        self._keep(self._record(result), result)
+        if self.play_reported:
+            self._keep(self._record(result), result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        if not self.play_reported:
+            return
         record = self._record(result)
         self._keep(record, result)
         if not ignore_errors:
@@ -165,6 +174,8 @@ class CallbackModule(CallbackBase):
             record["error"] = "%s: %s" % (result._task.get_name(), result._result.get("msg", "failed"))
 
     def v2_runner_on_unreachable(self, result):
+        if not self.play_reported:
+            return
         record = self._record(result)
         record["status"] = "unreachable"
         record["error"] = result._result.get("msg", "unreachable")
@@ -198,9 +209,11 @@ class CallbackModule(CallbackBase):
         return report
 
     def v2_playbook_on_stats(self, stats):
+        if not self.reporting:
+            return
         for name in stats.processed:
             self.hosts.setdefault(name, new_record())
-        if not self.reporting or not self.hosts:
+        if not self.hosts:
             return
         try:
             report = self.build((getattr(stats, "custom", None) or {}).get("_run") or {})

@@ -142,5 +142,3 @@ class Instance(object):
                 subprocess.run(["umount", "-l", target], capture_output=True, check=False)
         shutil.rmtree(self.lib, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
-
-

@@ -15,17 +15,15 @@ import io
 import json
 import os
 import platform
-import re
 import shutil
 import struct
 import subprocess
-import sys
 import tarfile
 import time
 
 import pytest
 
-from role_instance import REPO, Instance, sha256 as _sha256
+from role_instance import Instance, sha256 as _sha256
 
 NAMESPACE = "kf-roletest"
 IMAGE = "docker.io/kata-fleet/busybox:roletest"
