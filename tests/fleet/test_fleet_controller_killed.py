@@ -10,6 +10,7 @@ What happens on a host when the controller dies depends on how Ansible ran the m
 """
 
 import json
+import os
 import subprocess
 import time
 
@@ -21,23 +22,21 @@ from fleet_harness import FAST, controller_command, kill_controller, wait_for, w
 LONG_HTTP = 5000
 
 
-def _http_probes(fleet):
-    """{host: name of its HTTP probe container} once every host has one, else None."""
-    found = {}
+def _http_probes(fleet, run_id):
+    """{host: name of its HTTP probe container} once every host has the one of run ``run_id``, else None."""
+    name = "kf-%s-runc-http" % run_id
     for host in fleet.hosts:
-        names = [name for name in host.containerd.ctr("containers", "list", "--quiet").stdout.split()
-                 if name.startswith("kf-") and name.endswith("-http")]
-        if not names:
+        if name not in host.containerd.ctr("containers", "list", "--quiet").stdout.split():
             return None
-        found[host.name] = names[0]
-    return found
+    return dict((host.name, name) for host in fleet.hosts)
 
 
 @pytest.mark.parametrize("pipelining", ["off", "on"])
 def test_controller_killed_mid_probe(fleet, verify, tmp_path, pipelining):
     fleet.close_connections()
+    run_id = "killed-%s-%d" % (pipelining, os.getpid())
     inventory = fleet.inventory(kata_fleet_startup_runs=1, kata_fleet_startup_warmup=0,
-                                kata_fleet_http_requests=LONG_HTTP)
+                                kata_fleet_http_requests=LONG_HTTP, kata_fleet_run_id=run_id)
     inventory_path = tmp_path / "inventory.json"
     inventory_path.write_text(json.dumps(inventory))
     argv, env = controller_command(fleet, str(inventory_path), str(tmp_path), forks=4)
@@ -46,7 +45,7 @@ def test_controller_killed_mid_probe(fleet, verify, tmp_path, pipelining):
         controller = subprocess.Popen(argv, env=env, cwd=str(tmp_path), stdin=subprocess.DEVNULL, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        probes = wait_for(lambda: _http_probes(fleet), 120, what="an HTTP probe container on every host")
+        probes = wait_for(lambda: _http_probes(fleet, run_id), 120, what="an HTTP probe container on every host")
     finally:
         killed = kill_controller(fleet, controller)
     assert controller.returncode == -9 and len(killed) > 1, killed
