@@ -55,6 +55,7 @@ def mirror():
         "cni": built.cni("1.1.1"),
         "nerdctl": built.nerdctl(NERDCTL),
         "nerdctl-next": built.nerdctl(NERDCTL_NEXT),
+        "nerdctl-full": built.nerdctl(NERDCTL, "full"),
         "kata-first": built.kata(KATA_FIRST)[0],
         "kata-zst": built.kata(KATA_ZST)[0],
         "kata-4x": built.kata(KATA_4X)[0],
@@ -99,6 +100,7 @@ def host(tmp_path_factory, mirror):
         "nerdctl_checksum": sums(mirror.archives["nerdctl"]),
         "nerdctl_binary": os.path.join(lib, "bin", "nerdctl"),
         "nerdctl_config_path": os.path.join(lib, "etc", "nerdctl", "nerdctl.toml"),
+        "nerdctl_full_prefix": os.path.join(lib, "opt", "nerdctl-full"),
         "nerdctl_cni_path": os.path.join(lib, "cni", "bin"),
         "nerdctl_kata_shim": os.path.join(lib, "opt", "kata", "runtime-rs", "bin", "containerd-shim-kata-v2"),
         "nerdctl_kata_shim_link": os.path.join(lib, "bin", "containerd-shim-kata-v2"),
@@ -225,6 +227,22 @@ def test_an_archive_on_the_controller_is_used(host, first_run, mirror):
     assert _marker(host, "nerdctl")["version"] == NERDCTL_NEXT
     assert _marker(host, "nerdctl")["source"].startswith(os.path.expanduser("~/.ansible/tmp/")) or \
         "ansible-tmp" in _marker(host, "nerdctl")["source"]
+
+
+def test_full_bundle_and_back_to_minimal(host, first_run, mirror):
+    prefix = host.variables["nerdctl_full_prefix"]
+    rc, output, changed = host.playbook("--tags", "nerdctl", nerdctl_flavour="full",
+                                        nerdctl_checksum=mirror.checksum(mirror.archives["nerdctl-full"]))
+    assert rc == 0 and changed > 0, output
+    assert os.path.isfile(os.path.join(prefix, "bin", "buildkitd"))
+    with open(host.variables["nerdctl_binary"], "rb") as installed, \
+            open(os.path.join(prefix, "bin", "nerdctl"), "rb") as bundled:
+        assert installed.read() == bundled.read()
+    # The minimal flavour again: the bundle's tree is stale and goes.
+    rc, output, changed = host.playbook("--tags", "nerdctl")
+    assert rc == 0 and changed > 0, output
+    assert not os.path.exists(prefix)
+    assert _marker(host, "nerdctl")["trees"] == []
 
 
 def test_the_kata_preflight_refuses_a_host_without_vhost(host, first_run):
