@@ -18,6 +18,10 @@ description:
   - It writes the evidence bundle to O(evidence_dir)/<run id>/ (C(report.json), C(report.md),
     C(report.csv), C(report.html), C(junit.xml), C(SHA256SUMS) and, with O(signing_key),
     C(SHA256SUMS.sig)), and points O(evidence_dir)/latest at it.
+  - At the start of the playbook it sets the environment variable C(KATA_FLEET_RUN_ID) (unless it is
+    already set, for example to an AWX job id) in the controller process, before any host runs a task;
+    C(playbooks/verify.yml) names its run from it, so every host gets the same run id under any
+    strategy, C(free) included, where C(run_once) does not hold.
   - A play that sets the play variable C(kata_fleet_report=false) (C(playbooks/bootstrap.yml), whose
     smoke check runs a probe) is left out of the table and the bundle.
   - A failure while writing is shown as a warning; every file that could be written is written.
@@ -85,6 +89,8 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _bundle
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._renderers import RENDERERS
 
 COLLECTION = "kata_fleet.runtimes."
+# How verify.yml learns one run id for all hosts (see DOCUMENTATION).
+RUN_ID_VARIABLE = "KATA_FLEET_RUN_ID"
 # The key each probe module returns its per-handler results under, also when it failed.
 PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 # A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
@@ -152,6 +158,8 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook):
         self.playbooks.append(playbook._file_name)
+        # The forks that run each host's tasks inherit this process's environment.
+        os.environ.setdefault(RUN_ID_VARIABLE, default_run_id())
 
     def v2_playbook_on_play_start(self, play):
         self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")

@@ -71,3 +71,15 @@ def test_verify_across_three_hosts(fleet, verify):
         new_logins = host.ssh_logins()[logins[host.name]:]
         assert new_logins and set(new_logins) == {host.root_address}, (host.name, host.sshd_log)
     assert fleet.leftovers() == fleet.nothing_left()
+
+
+def test_strategy_free_names_the_run_alike_on_every_host(fleet, verify):
+    """run_once does not hold under strategy free; the callback's KATA_FLEET_RUN_ID does."""
+    run = verify(fleet.inventory(), forks=3, envvars={"ANSIBLE_STRATEGY": "free"},
+                 extravars={"kata_fleet_startup_runs": 0, "kata_fleet_http_requests": 0})
+    assert run.rc == 0, run.stdout[-4000:]
+    run_ids = set(result["isolation"]["run_id"] for result in run.results("isolation_probe").values())
+    assert len(run_ids) == 1, run_ids
+    assert run.report["run_id"] in run_ids
+    assert "run_once" not in run.stdout
+    assert fleet.leftovers() == fleet.nothing_left()

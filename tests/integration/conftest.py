@@ -1,11 +1,9 @@
 """Fixtures of the integration tests; the harness itself is in harness.py (tests import it by name)."""
 
-import io
 import os
 import shutil
 import sys
 import tempfile
-import types
 
 import pytest
 
@@ -45,9 +43,6 @@ def run_playbook(tmp_path):
             os.path.join(REPO, "playbooks", playbook), inventory,
             private_data_dir=tmp_path / "runner", evidence_dir=tmp_path / "evidence",
             extravars=extravars, envvars=extra_env, timeout=600)
-        # PlaybookRun reads what an ansible-runner Runner offers; the entry point's result holds the same.
-        runner = types.SimpleNamespace(status=result.status, rc=result.rc, stdout=io.StringIO(result.stdout),
-                                       events=result.events)
-        return PlaybookRun(runner, str(tmp_path / "evidence"))
+        return PlaybookRun(result, str(tmp_path / "evidence"))
 
     return run

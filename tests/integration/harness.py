@@ -116,13 +116,16 @@ class Containerd(object):
 
 
 class PlaybookRun(object):
-    def __init__(self, runner, evidence_dir):
-        self.runner = runner
-        self.status = runner.status
-        self.rc = runner.rc
-        self.stdout = runner.stdout.read()
-        self.events = list(runner.events)
+    """A finished run (kata_fleet_runner.RunResult) and what the tests read from its output."""
+
+    def __init__(self, result, evidence_dir):
+        self.result = result
+        self.status = result.status
+        self.rc = result.rc
+        self.stdout = result.stdout
+        self.events = result.events
         self.evidence_dir = evidence_dir
+        self.results = result.results
 
     def table_rows(self, host, runtime):
         """The cells of every printed table row for ``host`` and ``runtime`` (isolation, then performance)."""
@@ -137,16 +140,6 @@ class PlaybookRun(object):
         """report.json of the bundle this run wrote."""
         with open(os.path.join(self.evidence_dir, "latest", "report.json")) as handle:
             return json.load(handle)
-
-    def results(self, action):
-        """Every module result (ok or failed) of ``action``, keyed by host."""
-        found = {}
-        for event in self.events:
-            data = event.get("event_data", {})
-            if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
-                    data.get("task_action", "").endswith(action):
-                found[data["host"]] = data["res"]
-        return found
 
 
 def local_inventory(containerd, **hostvars):

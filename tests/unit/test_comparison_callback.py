@@ -1,5 +1,6 @@
 """The comparison callback leaves out plays that say kata_fleet_report: false (bootstrap.yml's smoke check)."""
 
+import os
 from types import SimpleNamespace
 
 from ansible_collections.kata_fleet.runtimes.plugins.callback.comparison import CallbackModule
@@ -51,3 +52,15 @@ def test_a_play_without_the_variable_is_reported():
     assert callback.reporting
     assert callback.hosts["node-1"]["status"] == "failed"
     assert "shim not found" in callback.hosts["node-1"]["error"]
+
+
+def test_the_playbook_start_names_the_run_for_every_fork(monkeypatch):
+    monkeypatch.delenv("KATA_FLEET_RUN_ID", raising=False)
+    callback = CallbackModule(display=FakeDisplay())
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    first = os.environ["KATA_FLEET_RUN_ID"]
+    assert first and len(first) <= 40
+    # A run id given from outside (an AWX job id, say) wins.
+    monkeypatch.setenv("KATA_FLEET_RUN_ID", "awx-job-4711")
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    assert os.environ["KATA_FLEET_RUN_ID"] == "awx-job-4711"
