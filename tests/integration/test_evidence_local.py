@@ -81,3 +81,15 @@ def test_bad_policy_expression_names_the_rule(containerd, run_playbook):
     msg = run.results("policy_check")["localhost"]["msg"]
     assert "policy 'broken'" in msg and "JMESPath" in msg
     assert "Traceback" not in run.stdout
+
+
+def test_inventory_variable_moves_the_bundle(containerd, run_playbook, tmp_path):
+    """kata_fleet_evidence_dir reaches the callback through set_stats (every host sets it, not appended)."""
+    target = tmp_path / "from-the-inventory"
+    run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"], kata_fleet_startup_runs=0,
+                                                     kata_fleet_http_requests=0, kata_fleet_evidence_dir=str(target)))
+    assert run.status == "successful", run.stdout
+    report_path = target / "latest" / "report.json"
+    assert report_path.is_file(), run.stdout[-2000:]
+    assert "Evidence: %s/" % target in run.stdout
+    assert not os.path.exists(os.path.join(run.evidence_dir, "latest"))
