@@ -135,6 +135,16 @@ def _dump(host):
                           capture_output=True, text=True, check=True).stdout
 
 
+def test_check_mode_on_a_fresh_host_changes_nothing(host):
+    """Runs before the first real run (file order): nothing is installed yet."""
+    rc, output, changed = host.playbook("--check", "--diff")
+    assert rc == 0, output
+    assert changed > 0
+    assert "+kata %s" % KATA_FIRST in output and "+nerdctl %s" % NERDCTL in output
+    assert not os.path.exists(host.lib) or sorted(os.listdir(host.lib)) == [], os.listdir(host.lib)
+    assert not host.answers()
+
+
 def test_first_run_installs_containerd2_nerdctl_and_kata(host, first_run, mirror):
     rc, output, changed = first_run
     assert rc == 0, output
