@@ -213,3 +213,31 @@ def test_a_tree_can_be_the_whole_archive(tmp_path):
                                     trees=[{"src": ".", "dest": dest}])))
     assert sorted(os.listdir(dest)) == ["bridge", "loopback"]
     assert os.listdir(str(tmp_path / "opt" / "cni")) == ["bin"]
+
+
+def test_module_refuses_bad_parameters_with_a_message(run_module, tmp_path):
+    from ansible_collections.kata_fleet.runtimes.plugins.modules import release_archive
+
+    code, result = run_module(release_archive.main, {"name": "tool", "version": "1.0", "url": "https://x/a.tgz",
+                                                     "files": [{"dest": "/usr/local/bin/tool"}]})
+    assert code == 1 and "checksum" in result["msg"]
+    code, result = run_module(release_archive.main, {"name": "tool", "version": "1.0", "checksum": "a" * 64,
+                                                     "url": "https://x/a.tgz", "src": "/tmp/a.tgz"})
+    assert code == 1 and "mutually exclusive" in result["msg"]
+    code, result = run_module(release_archive.main, {"name": "tool", "version": "1.0", "checksum": "a" * 64,
+                                                     "url": "https://x/a.tgz",
+                                                     "files": [{"src": "bin/tool", "dest": "relative/tool"}],
+                                                     "marker_dir": str(tmp_path)})
+    assert code == 1 and "absolute" in result["msg"]
+
+
+def test_module_installs_from_a_node_file(run_module, tmp_path, release):
+    from ansible_collections.kata_fleet.runtimes.plugins.modules import release_archive
+
+    path, checksum = release
+    args = {"name": "tool", "version": "1.0.0", "src": path, "remote_src": True, "checksum": checksum,
+            "files": [{"src": "bin/tool", "dest": str(tmp_path / "bin" / "tool")}], "marker_dir": str(tmp_path / "m")}
+    code, result = run_module(release_archive.main, args)
+    assert code == 0 and result["changed"] and result["version"] == "1.0.0"
+    code, result = run_module(release_archive.main, args)
+    assert code == 0 and not result["changed"]
