@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin kata_fleet.runtimes.release_archive (documented in plugins/modules/release_archive.py).
 
-An archive kept on the controller (air-gapped fleets) is copied into the
-task's remote temporary directory first, the way ansible.builtin.unarchive
-does; the module then checks its sha256 like any download.  Everything else
-goes to the module unchanged.
+An archive kept on the controller (``src``, or the file name of ``url`` in
+``controller_dir``: air-gapped fleets) is copied into the task's remote
+temporary directory first, the way ansible.builtin.unarchive does; the module
+then checks its sha256 like any download.  Everything else goes to the module
+unchanged.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
@@ -27,6 +29,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         module_args = dict(self._task.args)
+        controller_dir = module_args.pop("controller_dir", None)
+        if controller_dir and module_args.get("url"):
+            name = os.path.basename(urlsplit(module_args.pop("url")).path)
+            module_args["src"] = os.path.join(controller_dir, name)
         src = module_args.get("src")
         if src and not module_args.get("remote_src", False) and module_args.get("state", "present") == "present":
             try:

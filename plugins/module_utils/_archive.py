@@ -6,8 +6,9 @@
 Nothing reaches its final path before the whole archive is downloaded, its
 checksum matched and every wanted member found: a bad download installs
 nothing.  Files are replaced one by one with rename(2) (a reader sees the old
-or the new binary, never half of one); directory trees are unpacked next to
-their destination and swapped in with two renames.  A marker file records
+or the new binary, never half of one); a directory tree is moved from the
+unpacked archive to its destination's file system and swapped in with two
+renames.  A marker file records
 what was installed (version, sha256, each file's own sha256, the trees), so a
 second run with the same version changes nothing, a tampered file is put
 back, an upgrade removes what the old version had and the new one lacks, and
@@ -79,29 +80,31 @@ def source_name(url, src):
     return os.path.basename(path.rstrip("/")) or "download"
 
 
+def _copy_hashing(source, dest_path):
+    """Copy a readable stream to ``dest_path``; return the sha256 of what was copied."""
+    digest = hashlib.sha256()
+    with open(dest_path, "wb") as target:
+        for block in iter(lambda: source.read(CHUNK), b""):
+            digest.update(block)
+            target.write(block)
+    return digest.hexdigest()
+
+
 def fetch(module, url, src, dest_path, timeout):
     """Copy the archive to ``dest_path`` (a private temporary file); return its sha256."""
-    digest = hashlib.sha256()
     if src or url.startswith("file://"):
         path = src or url[len("file://"):]
         if not os.path.isfile(path):
             raise ArchiveError("the archive %s does not exist on this host" % path)
-        with open(path, "rb") as source, open(dest_path, "wb") as target:
-            for block in iter(lambda: source.read(CHUNK), b""):
-                digest.update(block)
-                target.write(block)
-        return digest.hexdigest()
+        with open(path, "rb") as source:
+            return _copy_hashing(source, dest_path)
     response, info = fetch_url(module, url, timeout=timeout)
     if response is None or info.get("status") != 200:
         raise ArchiveError("could not download %s: %s" % (url, _reason(info)))
     try:
-        with open(dest_path, "wb") as target:
-            for block in iter(lambda: response.read(CHUNK), b""):
-                digest.update(block)
-                target.write(block)
+        return _copy_hashing(response, dest_path)
     finally:
         response.close()
-    return digest.hexdigest()
 
 
 def _reason(info):
@@ -179,20 +182,17 @@ def install_file(source, dest, mode):
         raise
 
 
-def install_tree(module, source_archive, fmt, name, member, dest):
-    """Unpack again next to ``dest`` (same file system) and swap the trees with renames."""
+def install_tree(tree, dest):
+    """Move the unpacked ``tree`` beside ``dest`` (same file system) and swap the two with renames."""
     parent = os.path.dirname(dest.rstrip("/"))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
     staging = tempfile.mkdtemp(prefix=".%s.kf-new-" % os.path.basename(dest), dir=parent)
     try:
-        unpacked = os.path.join(staging, "unpacked")
-        os.mkdir(unpacked)
-        unpack(module, source_archive, fmt, name, unpacked)
-        new_tree = member_path(unpacked, member)
-        old_tree = os.path.join(staging, ".kf-old")
+        new_tree = os.path.join(staging, "new")
+        shutil.move(tree, new_tree)
         if os.path.lexists(dest):
-            os.rename(dest, old_tree)
+            os.rename(dest, os.path.join(staging, "old"))
         os.rename(new_tree, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -327,8 +327,9 @@ def apply(module):
             origin = member_path(staging, item["src"])
             install_file(origin, item["dest"], item["mode"])
             installed[item["dest"]] = sha256_file(item["dest"])
+        # Files first: a tree is moved out of the unpacked archive, and a file may lie inside it.
         for item in trees:
-            install_tree(module, download, fmt, name, item["src"], item["dest"])
+            install_tree(member_path(staging, item["src"]), item["dest"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     wanted["files"] = installed

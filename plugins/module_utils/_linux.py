@@ -106,7 +106,9 @@ def process_start_ticks(pid):
     return fields[19] if len(fields) > 19 else None
 
 
-def _cmdlines():
+def process_table():
+    """{pid: (ppid, argv)} of every process readable now (gone ones are skipped)."""
+    table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -116,18 +118,19 @@ def _cmdlines():
                     ppid = int(handle.read().rpartition(")")[2].split()[1])
             except (IOError, OSError, ValueError, IndexError):
                 continue
-            yield int(entry), ppid, [arg.decode("utf-8", "replace") for arg in argv if arg]
+            table[int(entry)] = (ppid, [arg.decode("utf-8", "replace") for arg in argv if arg])
+    return table
 
 
 def find_processes(*required_args):
     """Pids whose argv contains every one of ``required_args``."""
-    return [pid for pid, _ppid, argv in _cmdlines() if all(arg in argv for arg in required_args)]
+    return [pid for pid, (_ppid, argv) in process_table().items() if all(arg in argv for arg in required_args)]
 
 
-def descendants(root):
-    """``root`` and every process below it, parents before children."""
+def descendants(root, table=None):
+    """``root`` and every process below it, parents before children (from ``table``, else a fresh one)."""
     children = {}
-    for pid, ppid, _argv in _cmdlines():
+    for pid, (ppid, _argv) in (process_table() if table is None else table).items():
         children.setdefault(ppid, []).append(pid)
     order, stack = [], [root]
     while stack:

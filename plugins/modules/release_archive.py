@@ -17,7 +17,7 @@ description:
     plugin) a file on the controller, and checks its sha256 before anything else happens.
   - A checksum mismatch, a failed download or a missing member installs nothing and says which
     file and which sums. Files are replaced with a rename (never half-written); directory trees
-    are unpacked beside their destination and swapped in.
+    are moved beside their destination and swapped in.
   - A marker (C(<marker_dir>/<name>.json)) records the version, the archive's sha256, every
     installed file's sha256 and the trees. The same version again changes nothing; a file that was
     changed or removed is put back; an upgrade removes what the previous version installed and the
@@ -62,6 +62,11 @@ options:
     description: I(src) is already on the managed host.
     type: bool
     default: false
+  controller_dir:
+    description:
+      - A directory on the controller holding the archive under the file name of I(url)
+        (air-gapped fleets); the action plugin transfers that file instead of downloading I(url).
+    type: path
   checksum:
     description: The pinned sha256 of the archive, C(sha256:<hex>) or the hex digits alone.
     type: str
@@ -189,6 +194,7 @@ def main():
             "url": {"type": "str"},
             "src": {"type": "path"},
             "remote_src": {"type": "bool", "default": False},
+            "controller_dir": {"type": "path"},
             "checksum": {"type": "str", "no_log": False},
             "format": {"type": "str", "choices": ["auto", "tar", "binary"], "default": "auto"},
             "files": {"type": "list", "elements": "dict", "default": [], "options": {

@@ -51,8 +51,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the checkout: kata_fleet_runner
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "collections"))  # its FQCN imports
 
 from harness import NOTHING_LEFT, REPO, Containerd  # noqa: E402  pylint: disable=wrong-import-position
+# The process table the modules use to find and kill process trees.
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (  # noqa: E402  pylint: disable=wrong-import-position
+    descendants, process_table)
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "verify.yml")
 VENV_BIN = os.path.dirname(sys.executable)
@@ -75,37 +79,6 @@ def run(argv, check=True, timeout=60):
         raise RuntimeError("%s failed (rc=%d): %s" % (" ".join(argv), result.returncode,
                                                       (result.stderr or result.stdout).strip()))
     return result
-
-
-def processes():
-    """{pid: (ppid, argv)} of every process now."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as handle:
-                ppid = int(handle.read().rpartition(")")[2].split()[1])
-            with open("/proc/%s/cmdline" % entry, "rb") as handle:
-                argv = [arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg]
-        except (OSError, ValueError, IndexError):
-            continue
-        found[int(entry)] = (ppid, argv)
-    return found
-
-
-def descendants(root, table=None):
-    """Every process below ``root`` (not ``root`` itself), parents before children."""
-    table = processes() if table is None else table
-    children = {}
-    for pid, (ppid, _argv) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    order, stack = [], list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        order.append(pid)
-        stack.extend(children.get(pid, []))
-    return order
 
 
 def kill(pids):
@@ -338,10 +311,10 @@ class FleetHost(object):
         if self.containerd is None:
             return
         # What runs below a shim (a container's processes, a hung runtime) does not die with it.
-        table = processes()
+        table = process_table()
         for pid, (_ppid, argv) in table.items():
             if argv and "containerd-shim" in argv[0] and self.containerd.address in argv:
-                kill([pid] + descendants(pid, table))
+                kill(descendants(pid, table))
         self.containerd.stop()
 
     # -- sshd ----------------------------------------------------------------
@@ -392,7 +365,7 @@ class FleetHost(object):
 
     def session_processes(self):
         """The processes of the SSH sessions: everything below the listening sshd."""
-        return descendants(self.sshd.pid) if self.sshd and self.sshd.poll() is None else []
+        return descendants(self.sshd.pid)[1:] if self.sshd and self.sshd.poll() is None else []
 
     def stop_sshd(self):
         """The host becomes unreachable: sshd and its sessions end."""
@@ -438,17 +411,17 @@ class FleetHost(object):
     def host_processes(self):
         """Pids in this host's mount or network namespace, the holder excepted."""
         mnt, net = namespace_of(self.holder.pid, "mnt"), namespace_of(self.holder.pid, "net")
-        return [pid for pid in processes() if pid != self.holder.pid
+        return [pid for pid in process_table() if pid != self.holder.pid
                 and (namespace_of(pid, "mnt") == mnt or namespace_of(pid, "net") == net)]
 
     def stray_processes(self):
         """Processes in this host's namespaces besides its containerd, its sshd and the SSH sessions: "pid argv"."""
-        table = processes()
+        table = process_table()
         expected = {self.holder.pid}
         if self.containerd and self.containerd.process:
             expected.add(self.containerd.process.pid)
         if self.sshd and self.sshd.poll() is None:
-            expected.update([self.sshd.pid] + descendants(self.sshd.pid, table))
+            expected.update(descendants(self.sshd.pid, table))
         mnt, net = namespace_of(self.holder.pid, "mnt"), namespace_of(self.holder.pid, "net")
         return ["%d %s" % (pid, " ".join(argv)) for pid, (_ppid, argv) in sorted(table.items())
                 if pid not in expected and (namespace_of(pid, "mnt") == mnt or namespace_of(pid, "net") == net)]
@@ -462,7 +435,7 @@ class FleetHost(object):
 
     def module_processes(self):
         """The Ansible module processes on this host now, also those whose SSH session has ended."""
-        table = processes()
+        table = process_table()
         found = []
         for pid in self.host_processes():
             argv = table.get(pid, (0, []))[1]
@@ -605,7 +578,7 @@ class Fleet(object):
     def control_masters(self):
         """The SSH ControlPersist masters of the runs against this fleet (controller side)."""
         # A master renames itself "ssh: <control path> [mux]".
-        return [pid for pid, (_ppid, argv) in processes().items()
+        return [pid for pid, (_ppid, argv) in process_table().items()
                 if argv and argv[0].startswith("ssh") and any(self.control_path_dir in arg for arg in argv)]
 
     def close_connections(self):
@@ -642,8 +615,8 @@ def kill_controller(fleet, controller):
     """
     frozen = []
     while True:
-        table = processes()
-        found = [controller.pid] + descendants(controller.pid, table) + fleet.control_masters()
+        table = process_table()
+        found = descendants(controller.pid, table) + fleet.control_masters()
         new = [pid for pid in found if pid not in frozen]
         if not new:
             break

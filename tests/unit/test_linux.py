@@ -228,7 +228,7 @@ def _wait_until(predicate, seconds=5.0):
 
 
 def _children(pid):
-    return [child for child, ppid, _argv in _linux._cmdlines() if ppid == pid]
+    return [child for child, (ppid, _argv) in _linux.process_table().items() if ppid == pid]
 
 
 def test_find_processes_and_kill_tree_on_a_real_tree():
