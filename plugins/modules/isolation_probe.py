@@ -99,21 +99,34 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 
 def probe_handler(client, name, handler, image, run_id, timeout, host):
-    """One container run under ``handler``; its facts, or the reason there are none."""
+    """One container run under ``handler``; its facts and verdict, or the reason there are none."""
     container = "kf-%s-%s-iso" % (run_id, safe_name_part(name))
-    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script()], run_id, timeout)
+    # A fresh nonce per run: no file, log line or hostname fixed before the run can carry it.
+    nonce = _probe.new_nonce()
+    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script(nonce)], run_id, timeout)
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "seconds": round(run.seconds, 3),
-             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None}
+             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None,
+             "image_source": _probe.image_source(image)}
     if run.timed_out:
         entry["error"] = ("the probe container did not finish within %ds; it was killed and removed "
                           "(raise timeout if this runtime is just slow to start)" % timeout)
-    elif run.rc != 0 or not _probe.is_complete(run.stdout):
-        tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
+        return entry
+    if run.rc != 0:
+        last = (run.stderr or run.stdout or "")[-65536:].strip().splitlines()[-3:]
+        tail = " ".join(_probe.printable(line, 200) for line in last)
         entry["error"] = "the probe container failed (rc=%d): %s" % (run.rc, tail or "no output")
-    else:
-        entry.update(_probe.parse_output(run.stdout))
-        entry["verdict"], entry["verdict_reason"], entry["evidence"] = _probe.verdict(host, entry)
-        entry["status"] = "ok"
+        return entry
+    try:
+        facts = _probe.parse_output(run.stdout, nonce)
+    except _probe.ProbeOutputError as error:
+        entry["error"] = str(error)
+        return entry
+    entry.update(facts)
+    entry.update(_probe.verdict(host, facts))
+    provenance = _probe.image_evidence(image)
+    if provenance:
+        entry["evidence"].append(provenance)
+    entry["status"] = "ok"
     return entry
 
 
@@ -125,7 +138,8 @@ def main():
     runtimes = dict(
         (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host))
         for name in requested)
-    isolation = {"run_id": run_id, "image": params["image"], "host": host, "runtimes": runtimes}
+    isolation = {"run_id": run_id, "image": params["image"], "image_source": _probe.image_source(params["image"]),
+                 "host": host, "runtimes": runtimes}
     failed = sorted(name for name, entry in runtimes.items() if entry["status"] != "ok")
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (name, runtimes[name]["error"]) for name in failed),
