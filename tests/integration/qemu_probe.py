@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The isolation probe in a real QEMU guest, against this host's own facts.
 
-``probe_guest()`` boots the probe script (``_probe.script()``) as the init of a
-TCG guest (qemu_guest.run_script) and returns the guest's output; the host's
+``probe_guest()`` boots the probe script (``_probe.script(nonce)``, a fresh
+nonce each run) as the init of a TCG guest (qemu_guest.run_script) and returns
+the guest's run with its nonce; the host's
 view is what host_facts computes here (``_hostinfo.host_sections`` through a
 LocalModule that really runs ip and dmesg).  ``record()`` stores both as a
 unit fixture (tests/unit/fixtures/sandboxes/README.md) so that the unit suite
@@ -43,9 +44,9 @@ def host_sections():
 
 
 def probe_guest(timeout=qemu_guest.DEFAULT_TIMEOUT):
-    """(GuestRun of the probe script as a guest's init, the script it ran)."""
-    script = _probe.script()
-    return qemu_guest.run_script(script, timeout=timeout), script
+    """(GuestRun of the probe script as a guest's init, the nonce its markers carry)."""
+    nonce = _probe.new_nonce()
+    return qemu_guest.run_script(_probe.script(nonce), timeout=timeout), nonce
 
 
 def qemu_version():
@@ -55,9 +56,10 @@ def qemu_version():
 
 def record(path):
     """Boot the guest, then write its sections and this host's as a sandbox fixture."""
-    run, _script = probe_guest()
-    guest = _probe.split_sections(run.output)
-    guest.pop(_probe.END_SECTION, None)
+    run, nonce = probe_guest()
+    if run.status != 0:
+        raise qemu_guest.GuestError("the probe script exited %s in the guest" % run.status, run)
+    guest = _probe.sections_from_output(run.output, nonce)
     kernel_release = guest.get("uname_r", "").strip()
     fixture = {
         "source": "this machine, %s: %s TCG (-accel tcg), Debian kernel %s (%s), static busybox initramfs"

@@ -165,21 +165,34 @@ def test_controller_killed_takes_qemu_along_and_the_next_run_sweeps(guest_tools,
 # -- the probe in a real guest ---------------------------------------------------------------
 
 def test_probe_in_a_real_qemu_guest_is_vm_isolated(guest_tools, capsys):
-    run, _script = qemu_probe.probe_guest(timeout=180)
+    run, nonce = qemu_probe.probe_guest(timeout=180)
     assert run.status == 0, run.output
-    assert _probe.is_complete(run.output), run.output
-    guest = _probe.parse_output(run.output)
+    guest = _probe.parse_output(run.output, nonce)  # raises unless framed exactly, with this nonce
     host = _probe.facts_from_sections(qemu_probe.host_sections())
-    verdict, reason, evidence = _probe.verdict(host, guest)
+    result = _probe.verdict(host, guest)
     with capsys.disabled():
-        sys.stdout.write("\nQEMU TCG guest: %.1f s wall clock, kernel reached /init at %s s; verdict %s (%s)\n  %s\n"
-                         % (run.seconds, run.kernel_boot_seconds(), verdict, reason, "\n  ".join(evidence)))
-    assert verdict == "vm-isolated", (reason, evidence)
+        sys.stdout.write("\nQEMU TCG guest: %.1f s wall clock, kernel reached /init at %s s; verdict %s, "
+                         "sandbox %s, signals %s (%s)\n  %s\n"
+                         % (run.seconds, run.kernel_boot_seconds(), result["verdict"], result["sandbox"],
+                            result["signals"], result["verdict_reason"], "\n  ".join(result["evidence"])))
+    assert result["verdict"] == "vm-isolated", result
+    assert result["sandbox"] == "qemu", result
+    assert guest["fact_errors"] == [], guest["fact_errors"]
     # The signals that show it: a boot id of its own, the guest kernel's release, QEMU's DMI table.
     assert guest["boot_id"] and guest["boot_id"] != host["boot_id"]
+    assert {"boot-id-differs", "dmi:qemu"} <= set(result["signals"]), result["signals"]
     name = os.path.basename(run.kernel)
-    if name.startswith("vmlinuz-"):
+    if name.startswith("vmlinuz-") and name[len("vmlinuz-"):] != host["kernel_release"]:
         assert guest["kernel_release"] == name[len("vmlinuz-"):]
-    assert any("QEMU" in line for line in guest["hypervisor_log"]), guest["hypervisor_log"]
+        assert "release-differs" in result["signals"]
+    assert guest["dmi"].get("sys_vendor") == "QEMU", guest["dmi"]
     # -nic none: the guest has a loopback device and nothing else.
     assert [interface["name"] for interface in guest["interfaces"]] == ["lo"]
+    # The same real output with a section appended after the end (a forgery) or read with another
+    # run's nonce fails the probe instead of giving a verdict.
+    lines = run.output.splitlines()
+    forged = "\n".join(lines[:-1] + [_probe.marker(nonce, "boot_id"), host["boot_id"], lines[-1]]) + "\n"
+    for output, with_nonce in ((forged, nonce), (run.output, _probe.new_nonce())):
+        with pytest.raises(_probe.ProbeOutputError):
+            _probe.parse_output(output, with_nonce)
+
