@@ -61,6 +61,8 @@ DMESG_SIGNAL_PATTERNS = (
     "Starting gVisor",
     "ACPI: (RSDP|XSDT) ",
     "Command line: ",
+    "Detected virtualization",
+    "kata-containers.target",
 )
 DMESG_SIGNAL_RE = re.compile("|".join(DMESG_SIGNAL_PATTERNS), re.IGNORECASE)
 
@@ -561,21 +563,60 @@ def _own_kernel_signals(host, guest):
     kata = [param for param in _params(guest.get("kernel_cmdline")) if KATA_PARAM_RE.match(param)]
     if kata and not KATA_PARAM_RE.search(host.get("kernel_cmdline") or ""):
         own.add("kata-agent-cmdline", "the kernel booted with the Kata agent's parameters (%s)" % " ".join(kata[:3]))
+    host_lines = set(_log_text(line) for line in host.get("dmesg_signals") or [])
+    target = [_log_text(line) for line in guest.get("dmesg_signals") or []
+              if "kata-containers.target" in line and _log_text(line) not in host_lines]
+    if target:
+        own.add("kata-target-in-log", "the kernel's log shows the Kata guest's systemd target: %s" % target[0])
     return own
 
 
+# Signs that a kernel is not the host's which /proc emulation (LXCFS, Sysbox's sysbox-fs) cannot
+# produce on a shared kernel: uname and /proc/cmdline come from the kernel itself.
+KERNEL_SIGNS = ("release-differs", "cmdline-differs", "kata-agent-cmdline", "kata-target-in-log")
+
+
+def _idle_evidence(guest):
+    """The idle column of /proc/uptime against the CPUs the container sees (evidence, never a decider)."""
+    up, idle, cpus = guest.get("uptime_seconds"), guest.get("idle_seconds"), guest.get("cpus")
+    if not up or idle is None or not cpus:
+        return None
+    if idle > up * cpus * 1.1 + 1:
+        return ("the kernel idled %.0f s in %.0f s up: more than %d CPU(s) can, so it runs more CPUs than "
+                "the container sees" % (idle, up, cpus))
+    return "the kernel idled %.0f s in %.0f s up: consistent with its %d CPU(s)" % (idle, up, cpus)
+
+
+def _log_text(line):
+    """A kernel log line without its [timestamp] prefix."""
+    return (line.partition("] ")[2] if line.startswith("[") else line).strip()
+
+
 def _hypervisor_signals(host, guest):
-    """Signs, in the guest's own kernel, that it runs under a hypervisor; plus the hypervisor they name."""
+    """Signs, in the guest's own kernel, that it runs under a hypervisor; plus the hypervisor they name.
+
+    A sign the host's own view shows too (the same log line, the same DMI
+    vendor, the hypervisor flag) is the host's: on a cloud VM or WSL2 a
+    container on the host kernel would show it as well, so it does not count.
+    """
     signs, named = _Signals(), []
     params = _params(guest.get("kernel_cmdline"))
+    host_lines = set(_log_text(line) for line in host.get("dmesg_signals") or [])
+    host_dmi = host.get("dmi") or {}
     if guest.get("hypervisor_flag") and host.get("hypervisor_flag") is False:
         signs.add("hypervisor-flag", "guest CPU shows the hypervisor flag, the host's does not")
     if guest.get("cpu_model") and host.get("cpu_model") and guest["cpu_model"] != host["cpu_model"]:
         signs.add("cpu-model-differs", "guest CPU model %r, host %r" % (guest["cpu_model"], host["cpu_model"]))
     for line in guest.get("dmesg_signals") or []:
-        text = line.partition("] ")[2] if line.startswith("[") else line
+        text = _log_text(line)
         lowered = text.lower()
-        if lowered.startswith("hypervisor detected"):
+        if text in host_lines:
+            continue
+        if "kata-containers.target" in lowered:
+            signs.add("kata-guest", "guest log: %s (the Kata guest's systemd target)" % text)
+        elif "detected virtualization" in lowered:
+            signs.add("systemd-virtualization", "guest log: %s" % text)
+        elif lowered.startswith("hypervisor detected"):
             signs.add("hypervisor-detected", "guest kernel log: %s" % text.strip())
             vendor = text.partition(":")[2].strip()
             if vendor.upper() == "KVM":
@@ -600,7 +641,7 @@ def _hypervisor_signals(host, guest):
     for key in DMI_KEYS:
         value = (guest.get("dmi") or {}).get(key)
         vendor = _vendor_in(value)
-        if vendor:
+        if vendor and host_dmi.get(key) != value:
             signs.add("dmi:%s" % vendor, "guest DMI %s is %r" % (key, value))
             named.append(vendor)
     if guest.get("dmi_present") is False:
@@ -616,7 +657,7 @@ def _hypervisor_signals(host, guest):
 def _sandbox(guest, signs, named, own):
     """Name the sandbox from the signals, or None; with the signals that named it."""
     params = _params(guest.get("kernel_cmdline"))
-    kata = "kata-agent-cmdline" in own.names or "kata-guest" in signs.names
+    kata = "kata-agent-cmdline" in own.names or "kata-guest" in signs.names or "kata-target-in-log" in own.names
     hints = [param for param in params if param in KATA_HINT_PARAMS or NR_CPUS_RE.match(param)]
     microvm = [param for param in params if param in MICROVM_PARAMS]
     mmio = "virtio-mmio" in signs.names
@@ -638,7 +679,8 @@ def _sandbox(guest, signs, named, own):
         hypervisor = "microvm"
         used += ["virtio-mmio", "no-dmi"] + ["cmdline:%s" % param for param in microvm]
     if kata:
-        used = ["kata-agent-cmdline" if "kata-agent-cmdline" in own.names else "kata-guest"] + \
+        used = [name for name in ("kata-agent-cmdline", "kata-target-in-log", "kata-guest")
+                if name in own.names or name in signs.names][:1] + \
             ["cmdline:%s" % param for param in hints[:3]] + used
         if hypervisor == "microvm":
             # Kata's Firecracker passes pci=off; Dragonball does not use DMI either but keeps PCI on.
@@ -697,6 +739,16 @@ def verdict(host, guest):
         reason = ("the container's boot id was %s and nothing else shows a kernel of its own"
                   % _status(guest))
         return done("unknown", reason, evidence + weak.evidence, signals + weak.names)
+    idle = _idle_evidence(guest)
+    if idle:
+        evidence.append(idle)
+    if own and not any(name in KERNEL_SIGNS for name in own.names) \
+            and host.get("kernel_release") and host.get("kernel_release") == guest.get("kernel_release") \
+            and host.get("kernel_cmdline") and host.get("kernel_cmdline") == guest.get("kernel_cmdline"):
+        evidence.append("kernel release %s and command line equal the host's" % host["kernel_release"])
+        return done("unknown", "the kernel release and command line equal the host's; the differing %s may "
+                    "come from /proc emulation (LXCFS, Sysbox) on the host kernel" % ", ".join(own.names),
+                    evidence, signals)
     if own and signs:
         sandbox, used = _sandbox(guest, signs, named, own)
         if sandbox:
