@@ -28,11 +28,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CPIO = shutil.which("cpio")
 
 
+REQUIRE_ENV = "KATA_FLEET_REQUIRE_VM_GUEST"
+
+
 @pytest.fixture
 def guest_tools():
+    """Skip loudly where a guest cannot boot; fail instead where $KATA_FLEET_REQUIRE_VM_GUEST=1 (CI)."""
     reason = qemu_guest.missing()
     if reason:
-        pytest.skip("NO REAL VM GUEST TESTED: %s (.ci/run must install it)" % reason)
+        message = "NO REAL VM GUEST TESTED: %s" % reason
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(message + " (%s=1 requires it)" % REQUIRE_ENV)
+        pytest.skip(message)
 
 
 def _qemu_processes(under):
@@ -82,6 +89,18 @@ def test_newc_entries_are_aligned():
     # header (110) + "a\0" padded to 112, then 3 data bytes padded to 116, then the trailer header.
     assert blob[110:112] == b"a\0" and blob[112:115] == b"xyz" and blob[116:122] == b"070701"
     assert b"TRAILER!!!\0" in blob
+
+
+def test_missing_names_what_and_how(monkeypatch, tmp_path):
+    monkeypatch.setenv(qemu_guest.KERNEL_ENV, str(tmp_path / "no-such-vmlinuz"))
+    monkeypatch.setattr(qemu_guest, "QEMU", "no-such-qemu-system-x86_64")
+    reason = qemu_guest.missing()
+    assert "no-such-qemu-system-x86_64 is not installed (Debian package qemu-system-x86)" in reason
+    assert "no guest kernel (looked at %s)" % (tmp_path / "no-such-vmlinuz") in reason
+    assert "--fetch-kernel" in reason
+    with pytest.raises(qemu_guest.GuestError) as raised:
+        qemu_guest.run_script("true\n", tmp_root=str(tmp_path))
+    assert "cannot boot a guest here" in str(raised.value) and os.listdir(str(tmp_path)) == []
 
 
 # -- the harness, in a real guest -----------------------------------------------------------
