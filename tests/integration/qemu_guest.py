@@ -82,7 +82,9 @@ DEFAULT_MEMORY_MIB = 256
 # A guest that prints more than this is runaway: killed, and the run fails.
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 # /init's last word on the kernel console; the script's own output never goes there.
-STATUS_LINE = re.compile(r"^kata-fleet-guest: script exit status (\d{1,3})\r?$", re.MULTILINE)
+# (The script could print such a line on ttyS0 too; the last one, /init's, is the one read.)
+STATUS_LINE = re.compile(r"\Akata-fleet-guest: script exit status ([0-9]{1,3})\Z")
+INIT_STARTED_LINE = re.compile(r"\A\[ *([0-9]{1,6}\.[0-9]{1,9})\] Run /init as init process\Z")
 
 INIT = """#!/bin/busybox sh
 # kata-fleet test guest: the only program here is the static busybox.
@@ -126,8 +128,11 @@ class GuestRun(object):
 
     def kernel_boot_seconds(self):
         """The guest kernel's own timestamp of starting /init, from its console, or None."""
-        match = re.search(r"^\[\s*(\d+\.\d+)\] Run /init as init process", self.console, re.MULTILINE)
-        return float(match.group(1)) if match else None
+        for line in self.console.splitlines():
+            match = INIT_STARTED_LINE.match(line.rstrip("\r"))
+            if match:
+                return float(match.group(1))
+        return None
 
 
 # -- newc cpio, the format the kernel unpacks into its initramfs --------------------
@@ -281,10 +286,14 @@ def sweep_stale(tmp_root=None):
     return removed
 
 
-def _die_with_parent():
+def _die_with(parent):
     """In the QEMU child, before exec: SIGKILL when the controller dies, whatever kills it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    def arm():
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the controller died before the signal was armed
+            os._exit(1)
+    return arm
 
 
 def _kill_group(process):
@@ -339,11 +348,13 @@ def run_script(script, timeout=DEFAULT_TIMEOUT, kernel=None, busybox=None, memor
             handle.write(initramfs(script, busybox))
         console_log = os.path.join(workdir, "console.log")
         output_log = os.path.join(workdir, "output.log")
+        qemu_log = os.path.join(workdir, "qemu.log")
         argv = qemu_argv(kernel, initrd, console_log, output_log, memory_mib, append)
         started = time.monotonic()
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent)
+        # QEMU's own messages go to a file: a pipe nobody reads could fill and stall it.
+        with open(qemu_log, "wb") as log:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True, preexec_fn=_die_with(os.getpid()))
         failure = None
         while True:
             try:
@@ -355,15 +366,17 @@ def run_script(script, timeout=DEFAULT_TIMEOUT, kernel=None, busybox=None, memor
             if seconds > timeout:
                 failure = GuestTimeout
                 break
-            sizes = [os.path.getsize(path) if os.path.exists(path) else 0 for path in (console_log, output_log)]
+            sizes = [os.path.getsize(path) if os.path.exists(path) else 0
+                     for path in (console_log, output_log, qemu_log)]
             if sum(sizes) > MAX_OUTPUT_BYTES:
                 failure = GuestError
                 break
         _kill_group(process)
         seconds = time.monotonic() - started
-        qemu_said = process.stdout.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace").strip()
+        qemu_said = _read(qemu_log).strip()
         console = _read(console_log)
-        statuses = STATUS_LINE.findall(console)
+        statuses = [match.group(1) for match in (STATUS_LINE.match(line.rstrip("\r")) for line in console.splitlines())
+                    if match]
         run = GuestRun(_read(output_log), console, int(statuses[-1]) if statuses else None,
                        seconds, argv, kernel)
         if failure is GuestTimeout:
@@ -381,7 +394,6 @@ def run_script(script, timeout=DEFAULT_TIMEOUT, kernel=None, busybox=None, memor
     finally:
         if process is not None:
             _kill_group(process)
-            process.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
