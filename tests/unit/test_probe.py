@@ -506,6 +506,60 @@ def test_firecracker_vm_host_signals_without_host_view_are_unknown():
     assert result["verdict"] == "unknown"
 
 
+# Synthetic views (NOT recorded output): one per naming rule, so each rule is exercised even where no
+# public recording shows the signal.  The recorded outputs are in fixtures/sandboxes/.
+HOST_VIEW = {"boot_id": "7c1e2d9a-3b4f-4e8a-8f60-2a9d5e1c7b44", "kernel_release": "6.1.0-18-amd64",
+             "hypervisor_flag": False, "kernel_cmdline": "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet"}
+GUEST_BOOT_ID = "0b6a3c55-1f0e-4c7e-9a51-6f2d86a4e3c1"
+KATA_CMDLINE = "console=hvc0 pci=lastbus=0 nr_cpus=4 agent.log=debug systemd.unit=kata-containers.target"
+FC_CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+
+
+@pytest.mark.parametrize("sections, sandbox", [
+    ({"cmdline": KATA_CMDLINE, "dmi": "sys_vendor=QEMU\nproduct_name=Standard PC (Q35 + ICH9, 2009)"}, "kata/qemu"),
+    ({"cmdline": KATA_CMDLINE, "dmesg_signals": "[    0.0] DMI: Cloud Hypervisor cloud-hypervisor, BIOS 0"}, "kata/clh"),
+    ({"cmdline": "agent.log=debug " + FC_CMDLINE, "dmi": "absent"}, "kata/firecracker"),
+    ({"cmdline": "agent.log=debug console=ttyS0 pci=off virtio_mmio.device=4K@0xc0000000:5", "dmi": "absent"}, "kata"),
+    ({"cmdline": FC_CMDLINE, "dmi": "absent"}, "firecracker"),
+    ({"cmdline": "root=/dev/vda ro", "dmesg_signals": "[    0.0] ACPI: RSDP 0x00000000000E0000 000024 (v02 FIRECK)"},
+     "firecracker"),
+    ({"cmdline": "root=/dev/vda ro", "dmi": "sys_vendor=QEMU"}, "qemu"),
+    ({"cmdline": "root=/dev/vda ro", "dmesg_signals": "[    0.0] Hypervisor detected: KVM"}, None),
+])
+def test_sandbox_names(sections, sandbox):
+    guest = _probe.facts_from_sections(dict(sections, boot_id=GUEST_BOOT_ID, uname_r="6.12.47"))
+    result = _probe.verdict(HOST_VIEW, guest)
+    assert (result["verdict"], result["sandbox"]) == ("vm-isolated", sandbox), result
+    assert "boot-id-differs" in result["signals"]
+    if sandbox:
+        assert any(line.startswith("named %s from: " % sandbox) for line in result["evidence"])
+
+
+def test_sign_the_host_shows_too_does_not_count():
+    # A cloud host logs "Hypervisor detected: KVM" itself: the same line in the guest is no sign of its own.
+    host = dict(HOST_VIEW, dmesg_signals=["[    0.000000] Hypervisor detected: KVM"])
+    guest = _probe.facts_from_sections({"boot_id": GUEST_BOOT_ID, "uname_r": "6.12.47",
+                                        "dmesg_signals": "[    0.000000] Hypervisor detected: KVM"})
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "hypervisor-detected" not in result["signals"]
+
+
+def test_emulated_boot_id_on_the_host_kernel_is_unknown():
+    # LXCFS/Sysbox-style /proc emulation can change the boot id and uptime; uname and /proc/cmdline it cannot.
+    host = dict(HOST_VIEW, uptime_seconds=5000.0, hypervisor_flag=False)
+    guest = dict(HOST_VIEW, boot_id=GUEST_BOOT_ID, uptime_seconds=30.0, hypervisor_flag=True,
+                 dmesg_signals=["[    0.0] Hypervisor detected: KVM"])
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "emulation" in result["verdict_reason"]
+
+
+def test_idle_column_is_evidence():
+    guest = _probe.facts_from_sections({"boot_id": GUEST_BOOT_ID, "uname_r": "6.12.47", "uptime": "100.00 790.00",
+                                        "nproc": "1", "cmdline": KATA_CMDLINE})
+    result = _probe.verdict(HOST_VIEW, guest)
+    assert any("more than 1 CPU(s) can" in line for line in result["evidence"])
+
+
 # -- image provenance --------------------------------------------------------------------
 
 def test_image_source():
