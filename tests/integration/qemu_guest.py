@@ -14,8 +14,8 @@ console log (``GuestRun.console``), the exit status and the wall-clock time.
 Why these choices:
 
 * TCG (``-accel tcg``), never KVM: on this project's nested build machines a
-  KVM guest hangs at boot (SeaBIOS runs, the kernel never prints).  TCG boots
-  the Debian kernel in about 11 s here.
+  KVM guest hangs at boot (SeaBIOS runs, the kernel never prints).  TCG is
+  slower but boots the Debian kernel in seconds (timings below).
 * Two serial ports: the kernel writes its log to ttyS0 (``console=ttyS0``) at
   any moment, so the script gets ttyS1 to itself (in raw mode: no CR added)
   and its output is never interleaved with kernel messages.
@@ -35,15 +35,22 @@ bootloader change, nothing under /boot): ``apt-get download`` of the package
 the metapackage depends on, and only its ``./boot/vmlinuz-*`` taken out of the
 package's data (about 15 s; needs apt and dpkg-deb, no other tool).
 
+In the tests (KATA_FLEET_REQUIRE_VM_GUEST=1 turns their loud skip, where QEMU,
+a kernel or the static busybox is missing, into a failure)::
+
+    flock /tmp/kf-heavy.lock python -m pytest tests/integration/test_qemu_guest.py
+
 Command lines::
 
     python3 tests/integration/qemu_guest.py 'uname -a; cat /proc/cmdline'   # a look by hand
     python3 tests/integration/qemu_guest.py --fetch-kernel                  # CI, once (.ci/run)
 
 Timings on this project's 2-vCPU build machine (itself a Firecracker VM, so
-TCG): about 10 s from QEMU's start to its exit for a short script when the
-machine is otherwise idle (the kernel reaches /init at about 3 s of its own
-clock), 19-28 s while other helpers' work loads both CPUs.
+TCG): 7-10 s from QEMU's start to its exit for the probe script when the
+machine is otherwise idle (the kernel reaches /init at 2.3-3.1 s of its own
+clock), 19-28 s while other work loads both CPUs.  The whole of
+tests/integration/test_qemu_guest.py (three boots plus the kill tests) takes
+about 25 s idle.
 """
 
 import ctypes
