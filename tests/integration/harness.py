@@ -71,12 +71,19 @@ class Containerd(object):
                 with open(wrapper, "w") as script:
                     script.write('#!/bin/sh\nexec %s --network=host "$@"\n' % shlex.quote(runsc))
                 os.chmod(wrapper, 0o755)
+                # 'runsc-netstack' is runsc with its defaults (gVisor's own netstack): where every namespace
+                # shows rmem_default it cannot start in the HTTP probe's namespace and stays CREATED, which
+                # the tests use to check that such a task is removed with all of its processes.
                 handle.write(textwrap.dedent("""\
                     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
                       runtime_type = "io.containerd.runc.v2"
                       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
                         BinaryName = "{wrapper}"
-                    """).format(wrapper=wrapper))
+                    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-netstack]
+                      runtime_type = "io.containerd.runc.v2"
+                      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-netstack.options]
+                        BinaryName = "{runsc}"
+                    """).format(wrapper=wrapper, runsc=runsc))
 
     def start(self):
         self.write_config()
