@@ -36,32 +36,58 @@ def read_boot_id():
     return _read("/proc/sys/kernel/random/boot_id").strip()
 
 
-def kvm_status(device=KVM_DEVICE):
-    """Whether KVM is usable: open the device and ask its API version.
+def kvm_status(device=KVM_DEVICE, cpuinfo_text=None):
+    """What was checked about KVM, and only that.
 
-    cpuinfo flags are not enough: a nested guest can have a working /dev/kvm
-    without vmx/svm in /proc/cpuinfo (``kata-runtime check`` gets that wrong).
+    The device is opened and asked KVM_GET_API_VERSION: that proves the KVM
+    module answers, not that a guest runs.  On a nested host without vmx/svm
+    in /proc/cpuinfo the device answers while KVM guests hang at boot, so the
+    result says what was checked (``summary``) and warns (``warning``) instead
+    of claiming KVM works.  No guest is started here.
+
+    ``usable`` is kept for the policies and reports that read it: it means
+    exactly ``answers`` (the device answered API 12), nothing more.
     """
-    status = {"device": device, "present": os.path.exists(device), "usable": False,
-              "api_version": None, "error": None}
+    flags = _linux.parse_cpuinfo(_read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text)
+    status = {"device": device, "present": os.path.exists(device), "answers": False, "usable": False,
+              "api_version": None, "cpu_virtualization_flags": flags["virtualization_flags"],
+              "hypervisor_flag": flags["hypervisor_flag"], "guest_started": False,
+              "checked": [], "summary": None, "warning": None, "error": None}
     if not status["present"]:
         status["error"] = "%s does not exist: load kvm_intel or kvm_amd, or enable nested virtualization" % device
+        status["checked"].append("%s does not exist" % device)
+        status["summary"] = status["checked"][0]
         return status
     try:
         fd = os.open(device, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         status["error"] = "cannot open %s: %s" % (device, os.strerror(error.errno))
+        status["checked"].append(status["error"])
+        status["summary"] = status["error"]
         return status
     try:
         status["api_version"] = fcntl.ioctl(fd, KVM_GET_API_VERSION)
         # Every KVM since Linux 2.6.22 answers 12; anything else is not a KVM we can use.
-        status["usable"] = status["api_version"] == 12
-        if not status["usable"]:
+        status["answers"] = status["usable"] = status["api_version"] == 12
+        if not status["answers"]:
             status["error"] = "unexpected KVM API version %s" % status["api_version"]
     except (IOError, OSError) as error:
         status["error"] = "KVM_GET_API_VERSION failed: %s" % os.strerror(error.errno or errno.EINVAL)
     finally:
         os.close(fd)
+    status["checked"].append("the KVM device answers, API %s" % status["api_version"] if status["answers"]
+                             else status["error"])
+    if status["cpu_virtualization_flags"]:
+        status["checked"].append("/proc/cpuinfo shows %s" % "/".join(status["cpu_virtualization_flags"]))
+    else:
+        status["checked"].append("no vmx/svm flag in /proc/cpuinfo%s" % (
+            " (the CPU shows the hypervisor flag: this host is itself a VM)" if status["hypervisor_flag"] else ""))
+        if status["answers"]:
+            status["warning"] = ("nested virtualization without vmx/svm in /proc/cpuinfo: the KVM device "
+                                 "answers, but KVM guests may not run (they may hang at boot); no guest was "
+                                 "started to find out")
+    status["summary"] = "; ".join(status["checked"]) + (
+        ": nested, guests may not run" if status["warning"] else "")
     return status
 
 
@@ -96,8 +122,28 @@ def tool_versions(module):
     return versions
 
 
+def cpuinfo_lines(text):
+    """The /proc/cpuinfo lines the probe prints (the first of each key), so host and guest match."""
+    wanted = ("model name", "flags", "Features", "CPU implementer", "CPU part")
+    lines, seen = [], set()
+    for line in text.splitlines():
+        for key in wanted:
+            if key not in seen and line.startswith(key):
+                seen.add(key)
+                lines.append(line)
+    return "\n".join(lines)
+
+
+def dmi_section(root="/sys/class/dmi/id"):
+    """``key=value`` lines of the DMI vendor files present, or ``absent`` (as the probe prints them)."""
+    if not os.path.isdir(root):
+        return "absent"
+    return "\n".join("%s=%s" % (key, _read(os.path.join(root, key))[:256].strip())
+                     for key in _probe.DMI_KEYS if os.access(os.path.join(root, key), os.R_OK))
+
+
 def host_sections(module):
-    """The probe's sections, read from the host itself."""
+    """The probe's sections, read from the host itself (parsed with the same parser and bounds)."""
     uname = os.uname()
     ip_rc, ip_out, ip_err = module.run_command(["ip", "-o", "addr"]) if module.get_bin_path("ip") else (1, "", "")
     dmesg = module.get_bin_path("dmesg")
@@ -108,23 +154,26 @@ def host_sections(module):
         dmesg_section = "rc=%d\n%s" % (rc, "\n".join(log[:_probe.DMESG_HEAD_LINES] if rc == 0 else err.splitlines()))
     else:
         dmesg_section = "rc=127\ndmesg is not installed"
-    hypervisor_pattern = re.compile("|".join(_probe.HYPERVISOR_LOG_PATTERNS), re.IGNORECASE)
     modules = _read("/proc/modules")
     return {
         "uname_r": uname.release,
         "uname_a": " ".join([uname.sysname, uname.nodename, uname.release, uname.version, uname.machine]),
         "boot_id": read_boot_id(),
         "btime": "\n".join(line for line in _read("/proc/stat").splitlines() if line.startswith("btime")),
-        "cpuinfo": _read("/proc/cpuinfo"),
+        "uptime": _read("/proc/uptime"),
+        "cpuinfo": cpuinfo_lines(_read("/proc/cpuinfo")),
         "nproc": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "",
-        "meminfo": _read("/proc/meminfo"),
+        "meminfo": "\n".join(line for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal:")),
         "proc_entries": str(len(os.listdir("/proc"))),
         "modules": str(_linux.count_lines(modules)) if os.path.exists("/proc/modules") else "absent",
-        "net_names": "\n".join(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else "",
-        "ip_addr": ip_out if ip_rc == 0 else "",
+        "net_names": "\n".join(sorted(os.listdir("/sys/class/net"))[:_probe.MAX_INTERFACES])
+        if os.path.isdir("/sys/class/net") else "",
+        "ip_addr": "\n".join(ip_out.splitlines()[:_probe.MAX_INTERFACES]) if ip_rc == 0 else "",
         "cmdline": _read("/proc/cmdline"),
+        "dmi": dmi_section(),
         "dmesg": dmesg_section,
-        "dmesg_hypervisor": "\n".join([line for line in log if hypervisor_pattern.search(line)][:3]),
+        "dmesg_signals": "\n".join([line for line in log if _probe.DMESG_SIGNAL_RE.search(line)]
+                                   [:_probe.DMESG_SIGNAL_LINES]),
     }
 
 

@@ -9,13 +9,22 @@ short_description: Prove what isolation each containerd runtime handler gives, f
 version_added: 0.1.0
 description:
   - For each runtime handler, runs ONE container from the probe image that gathers every isolation
-    fact at once, that is the kernel release and C(uname -a), the boot id, the CPU model and hypervisor
-    flag, the count of C(/proc) entries and of loaded modules, the network interfaces, the head of
-    C(dmesg) or the fact that it was refused, the kernel command line, memory and CPUs.
-  - Compares each view with the host's and gives a verdict, V(shared-kernel) when the boot id equals
-    the host's (the same running kernel), V(vm-isolated) when the boot id differs and the guest shows
-    a separately booted kernel and a hypervisor, V(unknown) with the reason otherwise. Version strings
-    alone never decide.
+    fact at once, that is the kernel release and C(uname -a), the boot id, the boot time and uptime,
+    the CPU model and hypervisor flag, the count of C(/proc) entries and of loaded modules, the
+    network interfaces, the kernel command line, the DMI vendor, the head of C(dmesg) or the fact
+    that it was refused, the signal lines of the WHOLE kernel log, memory and CPUs.
+  - Compares each view with the host's and gives one of four verdicts (docs/verdicts.md),
+    V(shared-kernel) when the boot id equals the host's (the same running kernel),
+    V(user-space-kernel) for an application kernel such as gVisor (its fixed build string, its
+    C(-gvisor) release or boot image, its log), V(vm-isolated) when the guest shows a kernel of its own
+    AND a sign of a hypervisor in it, V(unknown) with the reason otherwise. Version strings alone never
+    decide. Names the sandbox where the signals allow (for example V(kata/qemu), V(gvisor)).
+  - The output is framed with a nonce drawn for each run, every section once and in order; output
+    that breaks the framing (a forged or repeated section, a missing end, oversize output) fails that
+    handler's probe as garbled or forged, with no verdict. Every value is bounded and checked; a bad
+    one is listed in C(fact_errors) and left out.
+  - With a registry image (anything but the probe image M(kata_fleet.runtimes.probe_image) builds)
+    each result says in C(image_source) and its evidence that the verdict rests on that image's tools.
   - Every container it creates is removed on success, failure and timeout. Names carry the run id
     and labels name the owning process and an expiry, and each run first sweeps what an interrupted
     earlier run left behind (reported in RV(swept)).
@@ -66,10 +75,13 @@ ansible_facts:
   contains:
     kata_fleet_isolation:
       description:
-        - C(run_id), C(image), C(host) (the host's view) and C(runtimes), one entry per handler with
-          C(status) (V(ok) or V(failed)), C(error), C(runtime_type), C(client), C(seconds), the
-          container's view (the same keys as the host's), C(verdict), C(verdict_reason) and
-          C(evidence).
+        - C(run_id), C(image), C(image_source) (V(kata-fleet) or V(registry)), C(host) (the host's
+          view) and C(runtimes), one entry per handler with C(status) (V(ok) or V(failed)), C(error),
+          C(runtime_type), C(client), C(seconds), C(image_source), the container's view (the same keys
+          as the host's, C(fact_errors) included), C(verdict) (V(shared-kernel), V(vm-isolated),
+          V(user-space-kernel) or V(unknown)), C(verdict_reason), C(evidence) (sentences),
+          C(sandbox) (for example V(kata/qemu), V(gvisor), or null) and C(signals) (the short names
+          of the signs that counted).
       returned: success
       type: dict
       sample:
@@ -80,6 +92,11 @@ ansible_facts:
             kernel_release: 6.1.0-18-amd64
             proc_entries: 55
             verdict: shared-kernel
+            verdict_reason: null
+            sandbox: null
+            signals: [boot-id-equal]
+            image_source: kata-fleet
+            fact_errors: []
             evidence: ["boot id 5d1f... equals the host's: the container runs on the host kernel"]
 isolation:
   description: The same data as RV(ansible_facts.kata_fleet_isolation), also returned when a handler failed.
@@ -99,21 +116,34 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 
 def probe_handler(client, name, handler, image, run_id, timeout, host):
-    """One container run under ``handler``; its facts, or the reason there are none."""
+    """One container run under ``handler``; its facts and verdict, or the reason there are none."""
     container = "kf-%s-%s-iso" % (run_id, safe_name_part(name))
-    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script()], run_id, timeout)
+    # A fresh nonce per run: no file, log line or hostname fixed before the run can carry it.
+    nonce = _probe.new_nonce()
+    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script(nonce)], run_id, timeout)
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "seconds": round(run.seconds, 3),
-             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None}
+             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None,
+             "image_source": _probe.image_source(image)}
     if run.timed_out:
         entry["error"] = ("the probe container did not finish within %ds; it was killed and removed "
                           "(raise timeout if this runtime is just slow to start)" % timeout)
-    elif run.rc != 0 or not _probe.is_complete(run.stdout):
-        tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
+        return entry
+    if run.rc != 0:
+        last = (run.stderr or run.stdout or "")[-65536:].strip().splitlines()[-3:]
+        tail = " ".join(_probe.printable(line, 200) for line in last)
         entry["error"] = "the probe container failed (rc=%d): %s" % (run.rc, tail or "no output")
-    else:
-        entry.update(_probe.parse_output(run.stdout))
-        entry["verdict"], entry["verdict_reason"], entry["evidence"] = _probe.verdict(host, entry)
-        entry["status"] = "ok"
+        return entry
+    try:
+        facts = _probe.parse_output(run.stdout, nonce)
+    except _probe.ProbeOutputError as error:
+        entry["error"] = str(error)
+        return entry
+    entry.update(facts)
+    entry.update(_probe.verdict(host, facts))
+    provenance = _probe.image_evidence(image)
+    if provenance:
+        entry["evidence"].append(provenance)
+    entry["status"] = "ok"
     return entry
 
 
@@ -125,7 +155,8 @@ def main():
     runtimes = dict(
         (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host))
         for name in requested)
-    isolation = {"run_id": run_id, "image": params["image"], "host": host, "runtimes": runtimes}
+    isolation = {"run_id": run_id, "image": params["image"], "image_source": _probe.image_source(params["image"]),
+                 "host": host, "runtimes": runtimes}
     failed = sorted(name for name, entry in runtimes.items() if entry["status"] != "ok")
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (name, runtimes[name]["error"]) for name in failed),

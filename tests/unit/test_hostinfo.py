@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""plugins/module_utils/_hostinfo.py: KVM usability, cgroup version, tool versions, the host's sections."""
+"""plugins/module_utils/_hostinfo.py: what was checked about KVM, cgroup version, tool versions, the host's sections."""
 
 import os
 
@@ -43,7 +43,52 @@ def test_kvm_status_real_device():
     except OSError as error:
         pytest.skip("/dev/kvm cannot be opened here: %s" % error)
     status = _hostinfo.kvm_status()
-    assert status == {"device": "/dev/kvm", "present": True, "usable": True, "api_version": 12, "error": None}
+    assert (status["present"], status["answers"], status["usable"], status["api_version"], status["error"]) == (
+        True, True, True, 12, None)
+    assert status["guest_started"] is False
+    assert status["summary"].startswith("the KVM device answers, API 12; ")
+    with open("/proc/cpuinfo") as handle:
+        nested = not ({"vmx", "svm"} & set(_probe._linux.parse_cpuinfo(handle.read())["flags"]))
+    # This machine is such a nested host: the device answers and KVM guests hang at boot.
+    assert (status["warning"] is not None) is nested
+
+
+CPU_NESTED = "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae hypervisor lahf_lm\n"
+CPU_VMX = "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae vmx lahf_lm\n"
+
+
+@pytest.fixture
+def kvm_device():
+    if not os.path.exists("/dev/kvm"):
+        pytest.skip("no /dev/kvm on this machine")
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError as error:
+        pytest.skip("/dev/kvm cannot be opened here: %s" % error)
+    return "/dev/kvm"
+
+
+def test_kvm_status_nested_says_what_was_checked(kvm_device):
+    status = _hostinfo.kvm_status(kvm_device, cpuinfo_text=CPU_NESTED)
+    assert status["answers"] is True and status["usable"] is True
+    assert status["cpu_virtualization_flags"] == []
+    assert status["summary"] == ("the KVM device answers, API 12; no vmx/svm flag in /proc/cpuinfo (the CPU shows "
+                                 "the hypervisor flag: this host is itself a VM): nested, guests may not run")
+    assert "guests may not run" in status["warning"] and "no guest was started" in status["warning"]
+    assert "usable" not in status["summary"]
+
+
+def test_kvm_status_with_vmx_has_no_warning(kvm_device):
+    status = _hostinfo.kvm_status(kvm_device, cpuinfo_text=CPU_VMX)
+    assert status["cpu_virtualization_flags"] == ["vmx"]
+    assert status["warning"] is None
+    assert status["summary"] == "the KVM device answers, API 12; /proc/cpuinfo shows vmx"
+
+
+def test_kvm_status_missing_device_summary(tmp_path):
+    status = _hostinfo.kvm_status(str(tmp_path / "kvm"), cpuinfo_text=CPU_NESTED)
+    assert status["answers"] is False and status["warning"] is None
+    assert status["summary"] == "%s does not exist" % (tmp_path / "kvm")
 
 
 # -- cgroup_version ------------------------------------------------------------------
@@ -150,6 +195,33 @@ def test_host_sections_parse_like_a_probe(fake_module):
     assert facts["modules_available"] is os.path.exists("/proc/modules")
 
 
+def test_host_sections_find_signals_in_the_whole_log(fake_module):
+    module = fake_module(bins={"dmesg": "/usr/bin/dmesg"})
+    log = ["[    0.%06d] line %d" % (i, i) for i in range(500)]
+    log[300] = "[    0.300000] Hypervisor detected: KVM"
+    module.on("/usr/bin/dmesg", out="\n".join(log) + "\n")
+    facts = _probe.facts_from_sections(_hostinfo.host_sections(module))
+    assert facts["dmesg_signals"] == ["[    0.300000] Hypervisor detected: KVM"]
+    assert facts["hypervisor_log"] == ["[    0.300000] Hypervisor detected: KVM"]
+    assert len(facts["dmesg"]["head"]) == _probe.DMESG_HEAD_LINES
+
+
+def test_host_sections_hold_only_the_cpuinfo_lines_the_probe_prints(fake_module):
+    sections = _hostinfo.host_sections(fake_module(bins={}))
+    keys = [line.partition(":")[0].strip() for line in sections["cpuinfo"].splitlines()]
+    assert len(keys) == len(set(keys)) and set(keys) <= {"model name", "flags", "Features", "CPU implementer", "CPU part"}
+    assert sections["dmi"] == _hostinfo.dmi_section()
+
+
+def test_dmi_section(tmp_path):
+    assert _hostinfo.dmi_section(str(tmp_path / "absent")) == "absent"
+    (tmp_path / "sys_vendor").write_text("QEMU\n")
+    (tmp_path / "product_name").write_text("Standard PC (Q35 + ICH9, 2009)\n")
+    assert _hostinfo.dmi_section(str(tmp_path)) == "sys_vendor=QEMU\nproduct_name=Standard PC (Q35 + ICH9, 2009)"
+    facts = _probe.facts_from_sections({"dmi": _hostinfo.dmi_section(str(tmp_path))})
+    assert facts["dmi"] == {"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)"}
+
+
 def test_host_sections_without_ip_and_dmesg(fake_module):
     module = fake_module(bins={})
     sections = _hostinfo.host_sections(module)
@@ -169,7 +241,7 @@ def test_host_facts_keys(fake_module):
     facts = _hostinfo.host_facts(fake_module(bins={}))
     for key in ("kernel_release", "boot_id", "cpu_model", "proc_entries", "modules", "modules_available",
                 "interfaces", "kernel_cmdline", "dmesg", "architecture", "virtualization_flags", "kvm",
-                "vhost", "cgroup_version", "tools"):
+                "vhost", "cgroup_version", "tools", "uptime_seconds", "dmi_present", "dmesg_signals", "fact_errors"):
         assert key in facts, key
     assert set(facts["vhost"]) == {"vhost", "vhost_net", "vhost_vsock"}
     assert facts["architecture"] == os.uname().machine

@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
+from probe_output import NONCE, framed, sections as recorded_sections, use_nonce
 from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, cleanup, ctr, images_ls, script_containerd
 
 CONTAINERD = "/usr/bin/containerd"
@@ -28,7 +29,8 @@ def _container(handler, run_id=RUN_ID):
 @pytest.fixture
 def host_view(monkeypatch, fixture_text):
     """The host's sections: this machine as recorded with the runc fixture (same boot), not the live /proc."""
-    sections = _probe.split_sections(fixture_text("runc_probe_output.txt"))
+    use_nonce(monkeypatch)
+    sections = recorded_sections(fixture_text("runc_probe_output.txt"))
     sections.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
     monkeypatch.setattr(isolation_probe, "host_sections", lambda module: dict(sections))
     return sections
@@ -56,7 +58,7 @@ def _run_argvs(fake):
 # -- isolation_probe ------------------------------------------------------------------
 
 def test_isolation_probe_success_runc(containerd, host_view, run_module, fixture_text):
-    containerd.on(_container("runc"), out=fixture_text("runc_probe_output.txt"))
+    containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"]))
     assert code == 0, result
     assert result["changed"] is False
@@ -73,7 +75,7 @@ def test_isolation_probe_success_runc(containerd, host_view, run_module, fixture
     assert isolation["host"]["proc_entries"] == 136
     assert result["swept"] == []
     [run] = _run_argvs(containerd)
-    assert run[-4:] == [_container("runc"), "/bin/sh", "-c", _probe.script()]
+    assert run[-4:] == [_container("runc"), "/bin/sh", "-c", _probe.script(NONCE)]
     assert run[run.index("--runtime") + 1] == "io.containerd.runc.v2"
     # nothing to clean after a clean run
     assert [argv for argv in containerd.calls if "delete" in argv] == []
@@ -81,7 +83,7 @@ def test_isolation_probe_success_runc(containerd, host_view, run_module, fixture
 
 def test_isolation_probe_all_handlers_by_default(containerd, host_view, run_module, fixture_text):
     for handler in ("runc", "kata", "kata-dragonball"):
-        containerd.on(_container(handler), out=fixture_text("runc_probe_output.txt"))
+        containerd.on(_container(handler), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(isolation_probe.main, _iso_args(containerd))
     assert code == 0, result
     assert sorted(result["isolation"]["runtimes"]) == ["kata", "kata-dragonball", "runc"]
@@ -133,7 +135,7 @@ def test_isolation_probe_containerd_not_answering(patched_ansible_module, run_mo
 
 
 def test_isolation_probe_handler_times_out(containerd, host_view, run_module, fixture_text):
-    containerd.on(_container("runc"), out=fixture_text("runc_probe_output.txt"))
+    containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
     containerd.on(_container("kata"), rc=124, out="", err="")
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc", "kata"]))
     assert code == 1 and result["failed"] is True
@@ -167,7 +169,7 @@ def test_isolation_probe_reports_swept_leftovers(containerd, host_view, run_modu
     containerd.on("containers", "info", "kf-old-runc-iso", out=json.dumps({"Labels": {
         _containerd.LABEL_OWNER: "%d:%s" % (os.getpid(), process_start_ticks(os.getpid())),
         _containerd.LABEL_EXPIRES: str(int(time.time()) - 5)}}))
-    containerd.on(_container("runc"), out=fixture_text("runc_probe_output.txt"))
+    containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"]))
     assert code == 0, result
     assert result["swept"] == ["kf-old-runc-iso"]
@@ -182,7 +184,7 @@ def _identifier_ok(name):
 @pytest.mark.parametrize("run_id", ["a..b", "-x", "x_"])
 def test_isolation_probe_run_id_makes_valid_container_names(containerd, host_view, run_module, fixture_text,
                                                             run_id):
-    containerd.on(_container("runc", run_id), out=fixture_text("runc_probe_output.txt"))
+    containerd.on(_container("runc", run_id), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"], run_id=run_id))
     runs = _run_argvs(containerd)
     rejected_up_front = code == 1 and "run_id" in result["msg"] and runs == []
@@ -319,10 +321,10 @@ def test_host_facts_containerd_answering(containerd, run_module):
 
 def test_isolation_probe_truncated_output_is_a_failure(containerd, host_view, run_module, fixture_text):
     # rc 0 but no end marker: the output is not whole, so no verdict is drawn from it.
-    whole = fixture_text("runc_probe_output.txt")
+    whole = framed(fixture_text("runc_probe_output.txt"))
     containerd.on(_container("runc"), out=whole[:len(whole) // 2])
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"]))
     assert code == 1
     runc = result["isolation"]["runtimes"]["runc"]
     assert runc["status"] == "failed" and "verdict" not in runc
-    assert runc["error"].startswith("the probe container failed (rc=0)")
+    assert runc["error"].startswith("the probe output was garbled or forged (it ends before section")

@@ -14,28 +14,197 @@ import shlex
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _oci, _probe
+from probe_output import facts as recorded_facts, framed, sections
 
 RUNC_BOOT_ID = "dee579d3-d37d-4053-9fd6-3b6066b8b5df"
 
 # Reserved words of the shell and what busybox ash implements as builtins (no applet symlink needed).
-SHELL_WORDS = {"if", "then", "else", "elif", "fi", "[", "test", ":"}
+SHELL_WORDS = {"if", "then", "else", "elif", "fi", "[", "test", ":", "for", "do", "done"}
 
 
-# -- script() -----------------------------------------------------------------
+# -- script() and the framing ---------------------------------------------------
+
+NONCE = "0123456789abcdef0123456789abcdef"
+
 
 def test_script_has_one_marker_line_per_section_in_order():
-    text = _probe.script()
-    markers = [line for line in text.splitlines() if _probe.MARKER in line]
-    names = [name for name, _command in _probe.SECTIONS] + [_probe.END_SECTION]
-    assert markers == ["echo '%s %s'" % (_probe.MARKER, name) for name in names]
+    text = _probe.script(NONCE)
+    markers = [line for line in text.splitlines() if _probe.MARKER_PREFIX in line]
+    names = list(_probe.SECTION_NAMES) + [_probe.END_SECTION]
+    assert markers == ["echo '@@kata-fleet:%s@@ %s'" % (NONCE, name) for name in names]
     assert text.endswith("\n")
 
 
+@pytest.mark.parametrize("nonce", [None, "", "abc", NONCE.upper(), NONCE + "0", "'; rm -rf /; '" + NONCE[:20]])
+def test_script_refuses_a_bad_nonce(nonce):
+    with pytest.raises(ValueError):
+        _probe.script(nonce)
+
+
+def test_new_nonce_is_fresh_hex():
+    first, second = _probe.new_nonce(), _probe.new_nonce()
+    assert _probe.NONCE_PATTERN.match(first) and first != second
+
+
 def test_output_is_complete_only_with_its_end_marker(fixture_text):
-    whole = fixture_text("runc_probe_output.txt")
-    assert _probe.is_complete(whole)
+    whole = framed(fixture_text("runc_probe_output.txt"))
+    assert _probe.is_complete(whole, NONCE)
     # A container killed half-way through prints part of the sections and no end marker.
-    assert not _probe.is_complete(whole[:len(whole) // 2])
+    assert not _probe.is_complete(whole[:len(whole) // 2], NONCE)
+    # Another run's nonce does not frame this output.
+    assert not _probe.is_complete(whole, "f" * 32)
+
+
+def test_render_and_parse_round_trip(fixture_text):
+    recorded = sections(fixture_text("runc_probe_output.txt"))
+    parsed = _probe.sections_from_output(_probe.render(recorded, NONCE), NONCE)
+    assert set(parsed) == set(_probe.SECTION_NAMES)
+    assert all(parsed[name] == recorded.get(name, "").rstrip("\n") for name in _probe.SECTION_NAMES)
+
+
+def test_real_sh_runs_the_script_and_its_output_parses(tmp_path):
+    """The script under this machine's sh and tools: framing and facts as a container would print them."""
+    import subprocess
+    run = subprocess.run(["sh", "-c", _probe.script(NONCE)], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    facts = _probe.parse_output(run.stdout, NONCE)
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        assert facts["boot_id"] == handle.read().strip()
+    assert facts["uptime_seconds"] > 0 and facts["cpus"] >= 1
+    assert facts["fact_errors"] == []
+
+
+# -- forgery: the framing refuses what a container could print itself ----------------------
+
+def _runc(fixture_text):
+    return framed(fixture_text("runc_probe_output.txt"))
+
+
+def _forged_kata_sections(nonce_or_legacy):
+    lab = sections(_read_fixture("lab_kata_probe_output.txt"))
+    if nonce_or_legacy is None:
+        return "".join("@@kata-fleet@@ %s\n%s\n" % (name, text) for name, text in lab.items()) + "@@kata-fleet@@ end\n"
+    return "".join("%s\n%s\n" % (_probe.marker(nonce_or_legacy, name), text) for name, text in lab.items())
+
+
+def _read_fixture(name):
+    from conftest import FIXTURES
+    return (FIXTURES / name).read_text()
+
+
+def _refused(output, why):
+    with pytest.raises(_probe.ProbeOutputError) as caught:
+        _probe.parse_output(output, NONCE)
+    message = str(caught.value)
+    assert message.startswith("the probe output was garbled or forged (") and "no verdict" in message
+    assert why in message, message
+    return message
+
+
+def test_forged_legacy_sections_after_runc_output_fail_the_probe(fixture_text):
+    # The old parser let the last section of a name win: runc + these gave vm-isolated.
+    _refused(_runc(fixture_text) + _forged_kata_sections(None), "without this run's nonce")
+
+
+def test_forged_sections_with_a_guessed_nonce_fail_the_probe(fixture_text):
+    _refused(_runc(fixture_text) + _forged_kata_sections("f" * 32), "without this run's nonce")
+
+
+def test_sections_appended_after_the_end_fail_even_with_the_nonce(fixture_text):
+    # A hostile image that learned the nonce still cannot add a second copy of a section.
+    _refused(_runc(fixture_text) + _forged_kata_sections(NONCE), "after the end marker")
+
+
+def test_duplicated_section_fails(fixture_text):
+    text = _runc(fixture_text).replace(_probe.marker(NONCE, "uptime"),
+                                       _probe.marker(NONCE, "boot_id") + "\nx\n" + _probe.marker(NONCE, "uptime"))
+    _refused(text, "'boot_id' repeated where 'uptime' was due")
+
+
+def test_reordered_sections_fail(fixture_text):
+    lines = _runc(fixture_text).splitlines()
+    first, second = lines.index(_probe.marker(NONCE, "uname_r")), lines.index(_probe.marker(NONCE, "uname_a"))
+    lines[first], lines[second] = lines[second], lines[first]
+    _refused("\n".join(lines), "'uname_a' out of order where 'uname_r' was due")
+
+
+def test_unknown_section_fails(fixture_text):
+    text = _runc(fixture_text).replace(_probe.marker(NONCE, "uptime"),
+                                       _probe.marker(NONCE, "verdict") + "\nvm-isolated\n" + _probe.marker(NONCE, "uptime"))
+    _refused(text, "'verdict' unknown")
+
+
+def test_missing_section_fails(fixture_text):
+    text = _runc(fixture_text).replace(_probe.marker(NONCE, "uptime") + "\n", "")
+    _refused(text, "'cpuinfo' out of order where 'uptime' was due")
+
+
+def test_missing_end_marker_fails(fixture_text):
+    text = _runc(fixture_text).replace(_probe.marker(NONCE, "end"), "")
+    _refused(text, "it ends before section 'end'")
+
+
+@pytest.mark.parametrize("section", ["cmdline", "dmesg", "uname_a", "net_names", "dmi"])
+def test_a_marker_line_inside_content_fails_the_probe(fixture_text, section):
+    # A line of content that starts like a marker (hostname, kernel log, DMI string...) is a forgery attempt.
+    recorded = sections(fixture_text("runc_probe_output.txt"))
+    recorded[section] = (recorded.get(section) or "rc=0") + "\n@@kata-fleet@@ boot_id\n00000000-0000-4000-8000-000000000000"
+    _refused(_probe.render(recorded, NONCE), "looks like a section marker without this run's nonce")
+
+
+def test_a_marker_in_the_middle_of_a_line_is_content(fixture_text):
+    recorded = sections(fixture_text("runc_probe_output.txt"))
+    recorded["cmdline"] = "quiet note=@@kata-fleet@@ boot_id"
+    facts = _probe.parse_output(_probe.render(recorded, NONCE), NONCE)
+    assert facts["kernel_cmdline"] == "quiet note=@@kata-fleet@@ boot_id"
+
+
+def test_text_before_the_first_marker_fails(fixture_text):
+    _refused("hello\n" + _runc(fixture_text), "text before the first section marker")
+
+
+def test_ten_megabytes_of_output_fail(fixture_text):
+    _refused(_runc(fixture_text) + "x" * (10 * 1024 * 1024), "more than the")
+
+
+def test_oversized_section_fails(fixture_text):
+    recorded = sections(fixture_text("runc_probe_output.txt"))
+    recorded["net_names"] = "\n".join("veth%d" % i for i in range(60000))
+    _refused(_probe.render(recorded, NONCE), "section 'net_names' is longer than")
+
+
+def test_huge_line_fails(fixture_text):
+    recorded = sections(fixture_text("runc_probe_output.txt"))
+    recorded["cmdline"] = "a" * (_probe.MAX_LINE_CHARS + 1)
+    _refused(_probe.render(recorded, NONCE), "characters long, more than")
+
+
+def test_module_reports_forged_output_as_a_failed_probe(fixture_text):
+    """isolation_probe.probe_handler: forged output is the handler's error, not a verdict."""
+    from ansible_collections.kata_fleet.runtimes.plugins.modules import isolation_probe
+
+    class Run(object):
+        timed_out, rc, stderr, seconds = False, 0, "", 0.5
+        stdout = _runc(fixture_text) + _forged_kata_sections(None)
+
+    class Client(object):
+        def run_once(self, *args):
+            return Run()
+
+        def uses_nerdctl(self, handler):
+            return False
+
+    import probe_output
+    original = _probe.new_nonce
+    _probe.new_nonce = lambda: probe_output.NONCE
+    try:
+        entry = isolation_probe.probe_handler(Client(), "runc", {"runtime_type": "io.containerd.runc.v2"},
+                                              "docker.io/library/alpine:3.19", "r1", 30, {})
+    finally:
+        _probe.new_nonce = original
+    assert entry["status"] == "failed" and "verdict" not in entry
+    assert entry["error"].startswith("the probe output was garbled or forged")
+    assert entry["image_source"] == "registry"
 
 
 def _command_words(script):
@@ -72,7 +241,7 @@ def test_command_word_parser_itself():
 
 
 def test_script_only_uses_applets_of_the_probe_image():
-    words = _command_words(_probe.script())
+    words = _command_words(_probe.script(NONCE))
     # the parser found the commands it should (sanity check of the check)
     for expected in ("uname", "cat", "grep", "nproc", "ls", "wc", "ip", "dmesg", "printf", "head", "echo"):
         assert expected in words
@@ -83,17 +252,17 @@ def test_script_only_uses_applets_of_the_probe_image():
 def test_script_parses_with_sh(tmp_path):
     import subprocess
     script = tmp_path / "probe.sh"
-    script.write_text(_probe.script())
+    script.write_text(_probe.script(NONCE))
     assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
 
 
 # -- parse_output on recorded output ----------------------------------------------
 
 def test_parse_runc_fixture(fixture_text):
-    facts = _probe.parse_output(fixture_text("runc_probe_output.txt"))
+    facts = recorded_facts(fixture_text("runc_probe_output.txt"))
     assert facts["kernel_release"] == "6.18.44-fc-v1045"
     assert facts["uname"] == "Linux vm 6.18.44-fc-v1045 #1 SMP PREEMPT_DYNAMIC @0 x86_64 GNU/Linux"
-    assert facts["boot_id"] == RUNC_BOOT_ID
+    assert facts["boot_id"] == RUNC_BOOT_ID and facts["boot_id_status"] == "ok"
     assert facts["boot_time"] == 1796097511
     assert facts["cpu_model"] == "AMD EPYC"
     assert facts["hypervisor_flag"] is True
@@ -107,11 +276,13 @@ def test_parse_runc_fixture(fixture_text):
     assert facts["kernel_cmdline"].startswith("mitigations=auto,no_guest_host,no_guest_guest console=ttyS0")
     assert facts["dmesg"] == {"readable": False, "head": [],
                               "error": "dmesg: klogctl: Operation not permitted"}
-    assert "Operation not permitted" in facts["dmesg"]["error"]
+    # recorded before the uptime and dmi sections existed: not recorded, not zero
+    assert facts["uptime_seconds"] is None and facts["dmi_present"] is None
+    assert facts["fact_errors"] == []
 
 
 def test_parse_lab_kata_fixture_ignores_the_header(fixture_text):
-    facts = _probe.parse_output(fixture_text("lab_kata_probe_output.txt"))
+    facts = recorded_facts(fixture_text("lab_kata_probe_output.txt"))
     assert facts["kernel_release"] == "6.12.47"
     assert facts["uname"] == "Linux 329d9f7433ab 6.12.47 #1 SMP Fri Nov 14 15:34:06 UTC 2025 x86_64 Linux"
     assert facts["cpu_model"] == "Intel(R) Xeon(R) Processor"
@@ -127,30 +298,46 @@ def test_parse_lab_kata_fixture_ignores_the_header(fixture_text):
     assert facts["dmesg"]["error"] is None
     assert facts["dmesg"]["head"][0].startswith("[    0.000000] Linux version 6.12.47")
     assert len(facts["dmesg"]["head"]) == 3
+    assert facts["dmesg_signals"] == ["[    0.000000] Command line: reboot=k panic=1 systemd.unit=kata-containers.target ..."]
 
 
-def test_parse_empty_output():
-    facts = _probe.parse_output("")
+def test_parse_all_sections_empty():
+    facts = _probe.parse_output(_probe.render({}, NONCE), NONCE)
     assert facts["kernel_release"] is None and facts["boot_id"] is None
     assert facts["interfaces"] == []
     assert facts["dmesg"]["readable"] is False
+    assert facts["fact_errors"] == []
 
 
-def test_split_sections_ignores_text_before_the_first_marker():
-    output = "noise\n%s a\n1\n2\n%s b\n" % (_probe.MARKER, _probe.MARKER)
-    assert _probe.split_sections(output) == {"a": "1\n2", "b": ""}
+def test_missing_sections_are_not_recorded():
+    facts = _probe.facts_from_sections({})
+    assert facts["boot_id_status"] == "not recorded"
+    assert facts["dmesg"] == {"readable": None, "head": [], "error": "not recorded"}
+    assert facts["hypervisor_flag"] is None and facts["modules_available"] is None
 
 
 def test_parse_modules_error_text_is_no_count():
-    output = "%s modules\nwc: /proc/modules: Permission denied\n" % _probe.MARKER
-    facts = _probe.parse_output(output)
+    facts = _probe.facts_from_sections({"modules": "wc: /proc/modules: Permission denied"})
     assert facts["modules"] is None and facts["modules_available"] is True
+    assert facts["fact_errors"] and facts["fact_errors"][0].startswith("modules: not a plain number")
 
 
 def test_parse_busybox_padded_counts():
-    output = "%s proc_entries\n     53\n%s modules\n  72 \n" % (_probe.MARKER, _probe.MARKER)
-    facts = _probe.parse_output(output)
+    facts = _probe.facts_from_sections({"proc_entries": "     53", "modules": "  72 "})
     assert (facts["proc_entries"], facts["modules"]) == (53, 72)
+
+
+def test_signal_lines_are_found_far_down_the_log():
+    log = "\n".join("[    0.%06d] line %d" % (i, i) for i in range(20))
+    facts = _probe.facts_from_sections({"dmesg": "rc=0\n" + log,
+                                        "dmesg_signals": "[    0.098000] Booting paravirtualized kernel on KVM"})
+    assert facts["dmesg_signals"] == ["[    0.098000] Booting paravirtualized kernel on KVM"]
+    assert facts["hypervisor_log"] == facts["dmesg_signals"]
+
+
+def test_bare_metal_paravirt_line_is_no_hypervisor_sign():
+    facts = _probe.facts_from_sections({"dmesg_signals": "[    0.1] Booting paravirtualized kernel on bare hardware"})
+    assert facts["hypervisor_log"] == []
 
 
 # -- parse_dmesg ---------------------------------------------------------------------
@@ -180,23 +367,27 @@ def test_parse_dmesg_missing_section_is_unreadable_with_a_reason():
 
 # -- verdict ---------------------------------------------------------------------------
 
+KEYS = {"verdict", "verdict_reason", "evidence", "sandbox", "signals"}
+
+
 def test_verdict_runc_is_shared_kernel(fixture_text, fixture_json):
     host = fixture_json("runc_host_facts.json")
-    guest = _probe.parse_output(fixture_text("runc_probe_output.txt"))
-    verdict, reason, evidence = _probe.verdict(host, guest)
-    assert verdict == "shared-kernel"
-    assert reason is None
-    assert RUNC_BOOT_ID in evidence[0]
-    assert any("6.18.44-fc-v1045" in line for line in evidence)
+    result = _probe.verdict(host, recorded_facts(fixture_text("runc_probe_output.txt")))
+    assert set(result) == KEYS
+    assert (result["verdict"], result["verdict_reason"], result["sandbox"]) == ("shared-kernel", None, None)
+    assert result["signals"] == ["boot-id-equal"]
+    assert RUNC_BOOT_ID in result["evidence"][0]
+    assert any("6.18.44-fc-v1045" in line for line in result["evidence"])
 
 
 def test_verdict_lab_kata_is_vm_isolated(fixture_text, fixture_json):
     host = fixture_json("lab_host_facts.json")
-    guest = _probe.parse_output(fixture_text("lab_kata_probe_output.txt"))
-    verdict, reason, evidence = _probe.verdict(host, guest)
-    assert verdict == "vm-isolated"
-    assert reason is None
-    joined = "\n".join(evidence)
+    result = _probe.verdict(host, recorded_facts(fixture_text("lab_kata_probe_output.txt")))
+    assert (result["verdict"], result["verdict_reason"]) == ("vm-isolated", None)
+    # The lab recorded no DMI, no hypervisor log line and a cut command line: Kata, hypervisor not named.
+    assert result["sandbox"] == "kata"
+    assert "kata-agent-cmdline" in result["signals"] and "boot-id-differs" in result["signals"]
+    joined = "\n".join(result["evidence"])
     assert "guest kernel 6.12.47, host 6.15.4" in joined
     assert "Intel(R) Xeon(R) Processor" in joined and "12th Gen Intel(R) Core(TM) i5-12450H" in joined
 
@@ -205,47 +396,176 @@ def test_verdict_shared_kernel_even_when_versions_differ(fixture_json):
     # the boot id decides, not the version string
     host = fixture_json("runc_host_facts.json")
     guest = dict(host, kernel_release="9.9.9")
-    verdict, _reason, evidence = _probe.verdict(host, guest)
-    assert verdict == "shared-kernel"
-    assert len(evidence) == 1
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "shared-kernel"
+    assert len(result["evidence"]) == 1
 
 
-def _gvisor_view(host):
+def test_verdict_never_shared_kernel_from_versions_alone(fixture_json):
+    host = fixture_json("runc_host_facts.json")
+    guest = dict(host, boot_id=None, boot_id_status="unreadable")
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "boot id" in result["verdict_reason"]
+
+
+def _gvisor_view(host, **extra):
     guest = copy.deepcopy(host)
     guest.update({"boot_id": "4f1c2a0e-0000-4000-8000-000000000001", "kernel_release": "4.4.0",
-                  "hypervisor_flag": False, "boot_time": host["boot_time"] + 5})
+                  "hypervisor_flag": False, "boot_time": host["boot_time"] + 50})
+    guest.update(extra)
     return guest
 
 
-def test_verdict_gvisor_like_is_unknown(fixture_json):
+def test_verdict_4_4_0_without_gvisor_marks_is_unknown(fixture_json):
     host = fixture_json("lab_host_facts.json")
-    guest = _gvisor_view(host)  # same CPU model, no hypervisor flag
-    verdict, reason, evidence = _probe.verdict(host, guest)
-    assert verdict == "unknown"
-    assert "gVisor" in reason
-    assert any("4.4.0" in line for line in evidence)
+    result = _probe.verdict(host, _gvisor_view(host, modules_available=False))
+    assert result["verdict"] == "unknown"
+    assert "user-space" in result["verdict_reason"] and "release-4.4.0" in result["signals"]
+    assert any("4.4.0" in line for line in result["evidence"])
+
+
+def test_verdict_gvisor_build_string_is_user_space_kernel(fixture_json):
+    host = fixture_json("lab_host_facts.json")
+    guest = _gvisor_view(host, uname="Linux abc 4.4.0 #1 SMP Sun Jan 10 15:06:54 PST 2016 x86_64 Linux",
+                         modules_available=False)
+    result = _probe.verdict(host, guest)
+    assert (result["verdict"], result["sandbox"]) == ("user-space-kernel", "gvisor")
+    assert result["signals"][0] == "gvisor-build-string" and "no-proc-modules" in result["signals"]
+
+
+def test_verdict_gvisor_with_the_host_boot_id_is_still_shared(fixture_json):
+    # The boot id decides: a view that shares the host's boot id runs on the host kernel.
+    host = fixture_json("lab_host_facts.json")
+    guest = _gvisor_view(host, boot_id=host["boot_id"], uname="x #1 SMP Sun Jan 10 15:06:54 PST 2016")
+    assert _probe.verdict(host, guest)["verdict"] == "shared-kernel"
 
 
 def test_verdict_different_boot_id_but_nothing_else(fixture_json):
     host = fixture_json("lab_host_facts.json")
     guest = dict(host, boot_id="00000000-0000-4000-8000-000000000000")
-    verdict, reason, _evidence = _probe.verdict(host, guest)
-    assert verdict == "unknown"
-    assert "boot id differs" in reason
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown"
+    assert "no sign of a hypervisor" in result["verdict_reason"]
+
+
+def test_verdict_never_vm_without_a_hypervisor_sign(fixture_json):
+    host = fixture_json("lab_host_facts.json")
+    guest = dict(host, boot_id="00000000-0000-4000-8000-000000000000", kernel_release="6.1.0",
+                 boot_time=host["boot_time"] + 1000, kernel_cmdline="quiet")
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and result["sandbox"] is None
+
+
+def test_verdict_host_hypervisor_flag_does_not_count(fixture_json):
+    # On a cloud host both sides show the flag: it is no sign of the guest's own hypervisor.
+    host = dict(fixture_json("lab_host_facts.json"), hypervisor_flag=True)
+    guest = dict(host, boot_id="00000000-0000-4000-8000-000000000000", kernel_release="6.1.0")
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "hypervisor-flag" not in result["signals"]
 
 
 @pytest.mark.parametrize("missing", ["host", "guest"])
 def test_verdict_missing_boot_id_is_unknown(fixture_text, fixture_json, missing):
     host = fixture_json("runc_host_facts.json")
-    guest = _probe.parse_output(fixture_text("runc_probe_output.txt"))
+    guest = recorded_facts(fixture_text("runc_probe_output.txt"))
     (host if missing == "host" else guest)["boot_id"] = None
-    verdict, reason, evidence = _probe.verdict(host, guest)
-    assert verdict == "unknown"
-    assert "boot id" in reason or "boot_id" in reason
-    assert evidence == []
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown"
+    assert "boot id" in result["verdict_reason"]
+    assert "None" not in result["verdict_reason"] and "None" not in " ".join(result["evidence"])
 
 
 def test_verdict_missing_boot_id_key_entirely(fixture_json):
     host = fixture_json("lab_host_facts.json")
-    assert _probe.verdict(host, {})[0] == "unknown"
-    assert _probe.verdict({}, host)[0] == "unknown"
+    assert _probe.verdict(host, {})["verdict"] == "unknown"
+    assert _probe.verdict({}, host)["verdict"] == "unknown"
+    assert _probe.verdict(None, "garbage")["verdict"] == "unknown"
+
+
+def test_evidence_never_prints_none(fixture_json):
+    host = dict(fixture_json("runc_host_facts.json"), kernel_release=None)
+    result = _probe.verdict(host, dict(host))
+    assert result["verdict"] == "shared-kernel"
+    assert "kernel release not recorded equals the host's" in result["evidence"]
+    assert all("None" not in line for line in result["evidence"])
+
+
+def test_verdict_of_kata_guest_without_host_boot_id_uses_the_agent_cmdline():
+    guest = _probe.facts_from_sections({"cmdline": "console=hvc0 agent.log=debug systemd.unit=kata-containers.target",
+                                        "dmesg_signals": "[    0.0] DMI: QEMU Standard PC (Q35 + ICH9, 2009)"})
+    result = _probe.verdict({}, guest)
+    assert (result["verdict"], result["sandbox"]) == ("vm-isolated", "kata/qemu")
+
+
+def test_firecracker_vm_host_signals_without_host_view_are_unknown():
+    # A container on a Firecracker VM's own kernel shows the VM's signs: they say nothing without the host.
+    guest = _probe.facts_from_sections({"cmdline": "console=ttyS0 reboot=k panic=1 pci=off "
+                                                   "virtio_mmio.device=4K@0xd0000000:5",
+                                        "boot_id": "dee579d3-d37d-4053-9fd6-3b6066b8b5df"})
+    result = _probe.verdict({}, guest)
+    assert result["verdict"] == "unknown"
+
+
+# Synthetic views (NOT recorded output): one per naming rule, so each rule is exercised even where no
+# public recording shows the signal.  The recorded outputs are in fixtures/sandboxes/.
+HOST_VIEW = {"boot_id": "7c1e2d9a-3b4f-4e8a-8f60-2a9d5e1c7b44", "kernel_release": "6.1.0-18-amd64",
+             "hypervisor_flag": False, "kernel_cmdline": "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet"}
+GUEST_BOOT_ID = "0b6a3c55-1f0e-4c7e-9a51-6f2d86a4e3c1"
+KATA_CMDLINE = "console=hvc0 pci=lastbus=0 nr_cpus=4 agent.log=debug systemd.unit=kata-containers.target"
+FC_CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+
+
+@pytest.mark.parametrize("sections, sandbox", [
+    ({"cmdline": KATA_CMDLINE, "dmi": "sys_vendor=QEMU\nproduct_name=Standard PC (Q35 + ICH9, 2009)"}, "kata/qemu"),
+    ({"cmdline": KATA_CMDLINE, "dmesg_signals": "[    0.0] DMI: Cloud Hypervisor cloud-hypervisor, BIOS 0"}, "kata/clh"),
+    ({"cmdline": "agent.log=debug " + FC_CMDLINE, "dmi": "absent"}, "kata/firecracker"),
+    ({"cmdline": "agent.log=debug console=ttyS0 pci=off virtio_mmio.device=4K@0xc0000000:5", "dmi": "absent"}, "kata"),
+    ({"cmdline": FC_CMDLINE, "dmi": "absent"}, "firecracker"),
+    ({"cmdline": "root=/dev/vda ro", "dmesg_signals": "[    0.0] ACPI: RSDP 0x00000000000E0000 000024 (v02 FIRECK)"},
+     "firecracker"),
+    ({"cmdline": "root=/dev/vda ro", "dmi": "sys_vendor=QEMU"}, "qemu"),
+    ({"cmdline": "root=/dev/vda ro", "dmesg_signals": "[    0.0] Hypervisor detected: KVM"}, None),
+])
+def test_sandbox_names(sections, sandbox):
+    guest = _probe.facts_from_sections(dict(sections, boot_id=GUEST_BOOT_ID, uname_r="6.12.47"))
+    result = _probe.verdict(HOST_VIEW, guest)
+    assert (result["verdict"], result["sandbox"]) == ("vm-isolated", sandbox), result
+    assert "boot-id-differs" in result["signals"]
+    if sandbox:
+        assert any(line.startswith("named %s from: " % sandbox) for line in result["evidence"])
+
+
+def test_sign_the_host_shows_too_does_not_count():
+    # A cloud host logs "Hypervisor detected: KVM" itself: the same line in the guest is no sign of its own.
+    host = dict(HOST_VIEW, dmesg_signals=["[    0.000000] Hypervisor detected: KVM"])
+    guest = _probe.facts_from_sections({"boot_id": GUEST_BOOT_ID, "uname_r": "6.12.47",
+                                        "dmesg_signals": "[    0.000000] Hypervisor detected: KVM"})
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "hypervisor-detected" not in result["signals"]
+
+
+def test_emulated_boot_id_on_the_host_kernel_is_unknown():
+    # LXCFS/Sysbox-style /proc emulation can change the boot id and uptime; uname and /proc/cmdline it cannot.
+    host = dict(HOST_VIEW, uptime_seconds=5000.0, hypervisor_flag=False)
+    guest = dict(HOST_VIEW, boot_id=GUEST_BOOT_ID, uptime_seconds=30.0, hypervisor_flag=True,
+                 dmesg_signals=["[    0.0] Hypervisor detected: KVM"])
+    result = _probe.verdict(host, guest)
+    assert result["verdict"] == "unknown" and "emulation" in result["verdict_reason"]
+
+
+def test_idle_column_is_evidence():
+    guest = _probe.facts_from_sections({"boot_id": GUEST_BOOT_ID, "uname_r": "6.12.47", "uptime": "100.00 790.00",
+                                        "nproc": "1", "cmdline": KATA_CMDLINE})
+    result = _probe.verdict(HOST_VIEW, guest)
+    assert any("more than 1 CPU(s) can" in line for line in result["evidence"])
+
+
+# -- image provenance --------------------------------------------------------------------
+
+def test_image_source():
+    assert _probe.image_source("localhost/kata-fleet/probe:090a4352f97b") == "kata-fleet"
+    assert _probe.image_evidence("localhost/kata-fleet/probe:090a4352f97b") is None
+    for image in ("docker.io/library/alpine:3.19", "localhost/kata-fleet/probe:latest",
+                  "evil.example/localhost/kata-fleet/probe:090a4352f97b", None):
+        assert _probe.image_source(image) == "registry"
+    assert "alpine:3.19" in _probe.image_evidence("docker.io/library/alpine:3.19")

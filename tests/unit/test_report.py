@@ -3,6 +3,7 @@
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _evidence, _report
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from probe_output import facts as recorded_facts
 
 
 def _rows(records):
@@ -12,13 +13,13 @@ def _rows(records):
 
 def _hosts(fixture_text, fixture_json):
     host_view = fixture_json("runc_host_facts.json")
-    runc = _probe.parse_output(fixture_text("runc_probe_output.txt"))
+    runc = recorded_facts(fixture_text("runc_probe_output.txt"))
     runc.update(status="ok", error=None)
-    runc["verdict"], runc["verdict_reason"], runc["evidence"] = _probe.verdict(host_view, runc)
+    runc.update(_probe.verdict(host_view, runc))
     lab_host = fixture_json("lab_host_facts.json")
-    kata = _probe.parse_output(fixture_text("lab_kata_probe_output.txt"))
+    kata = recorded_facts(fixture_text("lab_kata_probe_output.txt"))
     kata.update(status="ok", error=None)
-    kata["verdict"], kata["verdict_reason"], kata["evidence"] = _probe.verdict(lab_host, kata)
+    kata.update(_probe.verdict(lab_host, kata))
     gvisor = dict(runc, boot_id="x", kernel_release="4.4.0", verdict="unknown",
                   verdict_reason="a user-space kernel such as gVisor?")
     return {
