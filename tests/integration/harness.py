@@ -29,12 +29,13 @@ class Containerd(object):
 
     The fleet tests (tests/fleet) run one per simulated host: ``namespace`` is
     that host's containerd namespace, ``enter`` the argv prefix that runs a
-    command inside the host's namespaces (nsenter ...), and ``fs_root`` the
+    command inside the host's namespaces (nsenter ...), ``fs_root`` the
     path under which the host's own view of the file system is seen
-    (/proc/<pid>/root), for its /run and /sys.
+    (/proc/<pid>/root), for its /run and /sys, and ``gvisor`` whether it gets
+    the runsc handlers (where runsc is installed).
     """
 
-    def __init__(self, base, namespace=NAMESPACE, enter=(), fs_root=""):
+    def __init__(self, base, namespace=NAMESPACE, enter=(), fs_root="", gvisor=True):
         self.base = base
         self.address = os.path.join(base, "containerd.sock")
         self.config = os.path.join(base, "config.toml")
@@ -42,6 +43,8 @@ class Containerd(object):
         self.namespace = namespace
         self.enter = list(enter)
         self.fs_root = fs_root
+        # runsc handlers where runsc is installed (write_config); a fleet host may go without.
+        self.gvisor = gvisor
         self.process = None
 
     def write_config(self):
@@ -61,7 +64,7 @@ class Containerd(object):
                   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hang.options]
                     BinaryName = "{stand_ins}/runc-hang"
                 """).format(base=self.base, address=self.address, stand_ins=STAND_INS))
-            runsc = shutil.which("runsc")
+            runsc = shutil.which("runsc") if self.gvisor else None
             if runsc:
                 # gVisor, live: the runc shim runs runsc through a wrapper that adds its flags, as
                 # roles/gvisor does where there is no runsc shim; host networking (in the probe's own
