@@ -172,6 +172,16 @@ class ContainerdClient(object):
         return self.ctr_argv("run", "--rm", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
             + [image, name] + list(command)
 
+    @staticmethod
+    def phases_unsupported(handler):
+        """Why ctr cannot split ``handler``'s startup into phases, or None when it can."""
+        if handler.get("options", {}).get("BinaryName"):
+            # `ctr run --runc-binary` has no counterpart in `ctr containers create`: a BinaryName
+            # handler (gVisor's runsc under the runc shim) can be run, not created step by step.
+            return ("ctr containers create cannot pass the handler's BinaryName (only ctr run has "
+                    "--runc-binary), so its startup is not split into phases")
+        return None
+
     def create_argv(self, name, image, handler, command, labels):
         """``ctr containers create``: container record and snapshot, no task yet."""
         return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
