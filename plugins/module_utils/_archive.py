@@ -31,6 +31,8 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import fetch_url
 
 SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+# gVisor publishes sha512 files only: such a checksum keeps its prefix everywhere (marker included).
+SHA512 = re.compile(r"\Asha512:([0-9a-fA-F]{128})\Z")
 # How a tar archive is compressed, by name; GNU tar needs zstd(1) for .zst.
 TAR_FLAGS = ((".tar.gz", ["-z"]), (".tgz", ["-z"]), (".tar.xz", ["-J"]), (".txz", ["-J"]),
              (".tar.zst", ["--zstd"]), (".tzst", ["--zstd"]), (".tar", []))
@@ -42,12 +44,21 @@ class ArchiveError(Exception):
 
 
 def parse_checksum(value):
-    """The lower-case hex digest from ``sha256:<hex>`` or ``<hex>``."""
-    match = SHA256.match((value or "").strip())
+    """The lower-case hex digest from ``sha256:<hex>`` or ``<hex>``; ``sha512:<hex>`` keeps its prefix."""
+    text = (value or "").strip()
+    match = SHA512.match(text)
+    if match:
+        return "sha512:" + match.group(1).lower()
+    match = SHA256.match(text)
     if not match:
-        raise ArchiveError("checksum must be sha256:<64 hex digits> (or the 64 digits alone), got %r"
-                           % (value,))
+        raise ArchiveError("checksum must be sha256:<64 hex digits> (or the 64 digits alone) or "
+                           "sha512:<128 hex digits>, got %r" % (value,))
     return match.group(1).lower()
+
+
+def checksum_algorithm(checksum):
+    """The hashlib name a parsed checksum was made with."""
+    return "sha512" if checksum.startswith("sha512:") else "sha256"
 
 
 def sha256_file(path):
@@ -80,9 +91,9 @@ def source_name(url, src):
     return os.path.basename(path.rstrip("/")) or "download"
 
 
-def _copy_hashing(source, dest_path):
-    """Copy a readable stream to ``dest_path``; return the sha256 of what was copied."""
-    digest = hashlib.sha256()
+def _copy_hashing(source, dest_path, algorithm="sha256"):
+    """Copy a readable stream to ``dest_path``; return the digest (``algorithm``) of what was copied."""
+    digest = hashlib.new(algorithm)
     with open(dest_path, "wb") as target:
         for block in iter(lambda: source.read(CHUNK), b""):
             digest.update(block)
@@ -90,19 +101,19 @@ def _copy_hashing(source, dest_path):
     return digest.hexdigest()
 
 
-def fetch(module, url, src, dest_path, timeout):
-    """Copy the archive to ``dest_path`` (a private temporary file); return its sha256."""
+def fetch(module, url, src, dest_path, timeout, algorithm="sha256"):
+    """Copy the archive to ``dest_path`` (a private temporary file); return its digest (sha256 by default)."""
     if src or url.startswith("file://"):
         path = src or url[len("file://"):]
         if not os.path.isfile(path):
             raise ArchiveError("the archive %s does not exist on this host" % path)
         with open(path, "rb") as source:
-            return _copy_hashing(source, dest_path)
+            return _copy_hashing(source, dest_path, algorithm)
     response, info = fetch_url(module, url, timeout=timeout)
     if response is None or info.get("status") != 200:
         raise ArchiveError("could not download %s: %s" % (url, _reason(info)))
     try:
-        return _copy_hashing(response, dest_path)
+        return _copy_hashing(response, dest_path, algorithm)
     finally:
         response.close()
 
@@ -312,10 +323,12 @@ def apply(module):
     workdir = tempfile.mkdtemp(prefix="kata-fleet-archive-", dir=params["tmp_dir"] or None)
     try:
         download = os.path.join(workdir, "download")
-        actual = fetch(module, params["url"], params["src"], download, params["timeout"])
-        if actual != checksum:
-            raise ArchiveError("checksum mismatch for %s: expected sha256 %s, got sha256 %s; nothing was "
-                               "installed and the download was deleted" % (source, checksum, actual))
+        algorithm = checksum_algorithm(checksum)
+        actual = fetch(module, params["url"], params["src"], download, params["timeout"], algorithm)
+        expected = checksum.partition(":")[2] if algorithm == "sha512" else checksum
+        if actual != expected:
+            raise ArchiveError("checksum mismatch for %s: expected %s %s, got %s %s; nothing was "
+                               "installed and the download was deleted" % (source, algorithm, expected, algorithm, actual))
         staging = os.path.join(workdir, "unpacked")
         os.mkdir(staging)
         unpack(module, download, fmt, name, staging)

@@ -16,7 +16,8 @@ import os
 import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import find_processes, kill_tree, process_start_ticks
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
+    descendants, find_processes, kill_tree, process_start_ticks, process_table)
 
 NAME_PREFIX = "kf-"
 LABEL_RUN_ID = "io.kata-fleet.run-id"
@@ -170,6 +171,16 @@ class ContainerdClient(object):
                 + [image] + list(command)
         return self.ctr_argv("run", "--rm", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
             + [image, name] + list(command)
+
+    @staticmethod
+    def phases_unsupported(handler):
+        """Why ctr cannot split ``handler``'s startup into phases, or None when it can."""
+        if handler.get("options", {}).get("BinaryName"):
+            # `ctr run --runc-binary` has no counterpart in `ctr containers create`: a BinaryName
+            # handler (gVisor's runsc under the runc shim) can be run, not created step by step.
+            return ("ctr containers create cannot pass the handler's BinaryName (only ctr run has "
+                    "--runc-binary), so its startup is not split into phases")
+        return None
 
     def create_argv(self, name, image, handler, command, labels):
         """``ctr containers create``: container record and snapshot, no task yet."""
@@ -328,8 +339,20 @@ class ContainerdClient(object):
         self.module.run_command(self.ctr_argv("containers", "delete", name))
         self.module.run_command(self.ctr_argv("snapshots", "delete", name))
         # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
-        for shim in self.shim_pids(name):
+        shims = self.shim_pids(name)
+        sandboxes = runsc_sandboxes(shims) if shims else []
+        for shim in shims:
             kill_tree(shim)
+        if not shims:
+            return
+        # gVisor: a task whose start failed stays CREATED and `tasks delete --force` cannot
+        # remove it while its runsc-sandbox/runsc-gofer live; with the shim tree gone it can,
+        # and runsc's own state of that container is deleted by runsc itself.
+        self.module.run_command(self.ctr_argv("tasks", "delete", "--force", name))
+        self.module.run_command(self.ctr_argv("containers", "delete", name))
+        self.module.run_command(self.ctr_argv("snapshots", "delete", name))
+        for runsc, root in sandboxes:
+            self.module.run_command([runsc, "--root", root, "delete", "--force", name])
 
     def _info(self, kind, name):
         """``ctr <kind> info`` as a dict, or None when it cannot be read (then nothing is removed)."""
@@ -368,6 +391,34 @@ class ContainerdClient(object):
                 self.module.run_command(self.ctr_argv("snapshots", "delete", key))
                 removed.append(key)
         return removed
+
+
+RUNSC_ROOT = re.compile(r"\A--root=(/[^\0]{1,4095})\Z")
+
+
+def runsc_sandboxes(shims, table=None, exe=None):
+    """(runsc binary, --root) of each gVisor sandbox or gofer below ``shims``, without repeats.
+
+    runsc re-executes itself as ``runsc-sandbox``/``runsc-gofer`` with the
+    --root its shim gave it; its binary is the process's /proc/<pid>/exe.
+    """
+    table = process_table() if table is None else table
+    exe = exe or (lambda pid: os.readlink("/proc/%d/exe" % pid))
+    found = []
+    for shim in shims:
+        for pid in descendants(shim, table)[1:]:
+            argv = table.get(pid, (None, []))[1]
+            if not argv or argv[0] not in ("runsc-sandbox", "runsc-gofer"):
+                continue
+            roots = [m.group(1) for m in (RUNSC_ROOT.match(arg) for arg in argv[1:]) if m]
+            try:
+                binary = exe(pid)
+            except OSError:
+                continue
+            if roots and os.path.isabs(binary) and not binary.endswith(" (deleted)") \
+                    and (binary, roots[0]) not in found:
+                found.append((binary, roots[0]))
+    return found
 
 
 def is_orphan(labels, now):

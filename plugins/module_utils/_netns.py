@@ -14,13 +14,43 @@ owning process, so a later run can remove what a killed run left.
 import hashlib
 import ipaddress
 import os
+import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import descendants, process_start_ticks, process_table
 
 NETNS_DIR = "/var/run/netns"
 OWNER_DIR = "/run/kata-fleet/netns"
 PREFIX = "kf-"
+
+
+# gVisor decides the network per sandbox (runsc --network=...); what the HTTP probe then measures.
+RUNSC_NETWORK = re.compile(r"\A--network=(sandbox|host|none)\Z")
+RUNSC_NETWORK_PATHS = {
+    "sandbox": "gVisor's own netstack (runsc --network=sandbox) in the probe's network namespace",
+    "host": "the host kernel's network stack of the probe's own network namespace (runsc --network=host), "
+            "not gVisor's netstack",
+    "none": "no network at all (runsc --network=none): only loopback inside the sandbox, so no HTTP "
+            "latency can be measured from the host",
+}
+
+
+def runsc_network(pids, table=None):
+    """{mode, path} of the gVisor sandbox below ``pids`` (the container's shim), or None if none runs there.
+
+    Read from the runsc-sandbox process itself, which carries the flags runsc
+    was really given (by a wrapper, a shim configuration or the command line).
+    """
+    table = process_table() if table is None else table
+    for pid in pids:
+        for child in descendants(pid, table)[1:]:
+            argv = table.get(child, (None, []))[1]
+            if argv and argv[0] == "runsc-sandbox":
+                modes = [m.group(1) for m in (RUNSC_NETWORK.match(arg) for arg in argv[1:]) if m]
+                # runsc's default when no flag is passed on.
+                mode = modes[-1] if modes else "sandbox"
+                return {"runtime": "gvisor", "mode": mode, "path": RUNSC_NETWORK_PATHS[mode]}
+    return None
 
 
 class NetworkError(Exception):

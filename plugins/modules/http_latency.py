@@ -18,6 +18,9 @@ description:
     V(bad_response), V(error), or V(http_<status>)). When no request succeeds it says why, with the
     container's task state and the tail of its log, never a bare C(000).
   - With O(url), measures an existing service instead; no container is started.
+  - Under gVisor (runsc) the entry says which network stack the requests crossed, from the flags the
+    running sandbox got - with C(--network=host) that is the host kernel's stack of the module's own
+    namespace, not gVisor's netstack; with C(--network=none) no request can reach it and the entry says so.
   - The container, its task and snapshot, the network namespace, the veth pair and the log file are
     removed on success, failure and timeout; namespaces and server logs left by a killed run are swept at the start.
 author:
@@ -96,8 +99,9 @@ ansible_facts:
         - C(run_id), C(check_mode), and C(runtimes) (one entry per handler) or C(target) (with O(url)). Each
           entry has C(status), C(error), C(url), C(requests), C(concurrency), C(succeeded), C(failures)
           (count per class), C(failure_examples), C(not_sent), C(latency) (seconds), C(readiness_seconds)
-          (container start until the first answer) and C(memory) (C(pss_kib) per role, C(total_pss_kib),
-          C(processes)).
+          (container start until the first answer), C(memory) (C(pss_kib) per role, C(total_pss_kib),
+          C(processes)) and C(network) (null, or for a gVisor sandbox its C(mode) - V(sandbox), V(host) or
+          V(none), read from the running sandbox - and C(path), which network stack the requests crossed).
       returned: success
       type: dict
       sample:
@@ -181,7 +185,7 @@ def serve_and_measure(module, client, index, name, handler, run_id):
     params = module.params
     container = "kf-%s-%s-http" % (run_id, safe_name_part(name))
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "client": "ctr", "status": "failed",
-             "error": None, "readiness_seconds": None, "memory": None}
+             "error": None, "readiness_seconds": None, "memory": None, "network": None}
     log_path = os.path.join(LOG_DIR, container + ".log")
     network = None
     try:
@@ -195,6 +199,11 @@ def serve_and_measure(module, client, index, name, handler, run_id):
         client.start_detached(container, params["image"], handler, ["/bin/sh", "-c", SERVER_SCRIPT % params["port"]],
                               run_id, params["timeout"], network.path, log_path)
         url = "http://%s:%d/" % (container_address, params["port"])
+        # gVisor: which network stack the requests will really cross (its flags, as the sandbox runs).
+        entry["network"] = _netns.runsc_network(client.shim_pids(container))
+        if entry["network"] and entry["network"]["mode"] == "none":
+            entry.update(url=url, error="no HTTP latency: the sandbox has %s" % entry["network"]["path"])
+            return entry
         waited, (failure, detail) = _http.wait_until_answering(url, deadline, params["request_timeout"])
         if waited is None:
             entry.update(url=url, error="the server never answered within %ds: %s; container task %s; log tail: %s" % (

@@ -39,8 +39,8 @@ options:
     default: []
   use_default_policies:
     description:
-      - Whether to check the default policies C(kata-vm-isolated), C(runc-shared-kernel) and C(kata-preflight)
-        besides O(policies).
+      - Whether to check the default policies C(kata-vm-isolated), C(gvisor-user-space-kernel),
+        C(runc-shared-kernel) and C(kata-preflight) besides O(policies).
     type: bool
     default: true
   startup_p95_seconds:

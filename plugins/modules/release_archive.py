@@ -68,7 +68,10 @@ options:
         (air-gapped fleets); the action plugin transfers that file instead of downloading I(url).
     type: path
   checksum:
-    description: The pinned sha256 of the archive, C(sha256:<hex>) or the hex digits alone.
+    description:
+      - The pinned sha256 of the archive, C(sha256:<hex>) or the hex digits alone.
+      - Or its sha512 as C(sha512:<hex>), for projects that publish only sha512 files (gVisor);
+        the marker then records it with that prefix.
     type: str
   format:
     description: C(auto) decides by the file name (tar archives by suffix, anything else a bare binary).

@@ -44,7 +44,12 @@ NOT_EVALUATED = "not evaluated: "
 _HANDLER = "isolation.handler || startup.handler || http.handler || ''"
 _RUNTIME_TYPE = "isolation.runtime_type || startup.runtime_type || http.runtime_type || ''"
 KATA_HANDLER = "starts_with(%s, 'io.containerd.kata') || starts_with(%s, 'kata')" % (_RUNTIME_TYPE, _HANDLER)
-RUNC_HANDLER = "starts_with(%s, 'io.containerd.runc') || (%s) == 'runc'" % (_RUNTIME_TYPE, _HANDLER)
+# gVisor runs under its own shim (io.containerd.runsc.v1) or, where only runsc is installed,
+# under the runc shim with runsc as BinaryName: then only its handler name tells (runsc*, gvisor*).
+GVISOR_HANDLER = "starts_with(%s, 'io.containerd.runsc') || starts_with(%s, 'runsc') || starts_with(%s, 'gvisor')" % (
+    _RUNTIME_TYPE, _HANDLER, _HANDLER)
+RUNC_HANDLER = "(starts_with(%s, 'io.containerd.runc') || (%s) == 'runc') && !(%s)" % (
+    _RUNTIME_TYPE, _HANDLER, GVISOR_HANDLER)
 # What a handler's isolation probe said, in words a reader of a failure wants.
 _SEEN = ("{handler: %s, verdict: isolation.verdict || (isolation.status == 'failed' && 'probe failed') || 'not probed', "
          "reason: isolation.verdict_reason || isolation.error}" % _HANDLER)
@@ -60,6 +65,15 @@ DEFAULT_POLICIES = [
         "applies_to": _HAS_KATA,
         "expect": "length(values(runtimes)[?(%s) && isolation.verdict != 'vm-isolated']) == `0`" % KATA_HANDLER,
         "detail": "values(runtimes)[?%s].%s" % (KATA_HANDLER, _SEEN),
+    },
+    {
+        "name": "gvisor-user-space-kernel",
+        "severity": "error",
+        "description": "Every gVisor (runsc) handler runs its containers on gVisor's application kernel "
+                       "(verdict user-space-kernel), not the host's kernel.",
+        "applies_to": "length(values(runtimes)[?%s]) > `0`" % GVISOR_HANDLER,
+        "expect": "length(values(runtimes)[?(%s) && isolation.verdict != 'user-space-kernel']) == `0`" % GVISOR_HANDLER,
+        "detail": "values(runtimes)[?%s].%s" % (GVISOR_HANDLER, _SEEN),
     },
     {
         "name": "runc-shared-kernel",

@@ -82,6 +82,15 @@ def _pair(entry, key, low, high):
     return "%s / %s" % (seconds(stats.get(low)), seconds(stats.get(high)))
 
 
+def _http(entry):
+    """p50/p99; a gVisor sandbox on runsc --network=host crossed the host kernel's stack, and the cell says so."""
+    cell = _pair(entry, "latency", "p50", "p99")
+    network = (entry or {}).get("network") if isinstance(entry, dict) else None
+    if isinstance(network, dict) and network.get("mode") == "host" and cell not in ("-", "failed"):
+        cell += " (host netstack)"
+    return cell
+
+
 def _memory(entry):
     memory = (entry or {}).get("memory")
     if not memory:
@@ -120,7 +129,7 @@ def rows(hosts):
             row = dict(blank, host=name, runtime=runtime, **_view_cells(probes.get("isolation") or {}))
             row.update(verdict=_verdict(probes.get("isolation")),
                        startup=_pair(probes.get("startup"), "total", "median", "p95"),
-                       http=_pair(probes.get("http"), "latency", "p50", "p99"),
+                       http=_http(probes.get("http")),
                        memory=_memory(probes.get("http")))
             row["numbers"] = dict((key, _dig(probes, path)) for key, path in CSV_NUMBERS)
             table.append(row)

@@ -70,6 +70,8 @@ ALLOCATION_LOCK = "/run/lock/kf-fleet-addresses.lock"
 FLEET_NOTHING_LEFT = dict(NOTHING_LEFT, ansible_tmp=[], processes=[])
 # Fewer counted runs where a test is about a fault, not about the figures.
 FAST = {"kata_fleet_startup_runs": 2, "kata_fleet_startup_warmup": 1, "kata_fleet_http_requests": 10}
+# The one simulated host whose containerd also has the runsc (gVisor) handlers, where runsc is installed.
+GVISOR_HOST = "h1"
 
 
 def run(argv, check=True, timeout=60):
@@ -302,7 +304,7 @@ class FleetHost(object):
     def start_containerd(self):
         """A containerd of this host's own (a new one after ``stop_containerd``: empty root and state)."""
         self.containerd = Containerd(os.path.join(self.base, "containerd"), namespace="kf-fleet-" + self.name,
-                                     enter=self.enter, fs_root=self.fs_root)
+                                     enter=self.enter, fs_root=self.fs_root, gvisor=self.name == GVISOR_HOST)
         os.makedirs(self.containerd.base)
         self.containerd.start()
 

@@ -7,6 +7,7 @@ kata_fleet_containerd_address / _config inventory variables on the way.
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 STAND_INS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_ins")
 NAMESPACE = "kata-fleet-test"
 # What Containerd.leftovers() must show after every run, passed or failed.
-NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "netns": [], "links": [], "logs": []}
+NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "netns": [], "links": [], "logs": [],
+                "runsc": []}
 
 
 class Containerd(object):
@@ -27,12 +29,13 @@ class Containerd(object):
 
     The fleet tests (tests/fleet) run one per simulated host: ``namespace`` is
     that host's containerd namespace, ``enter`` the argv prefix that runs a
-    command inside the host's namespaces (nsenter ...), and ``fs_root`` the
+    command inside the host's namespaces (nsenter ...), ``fs_root`` the
     path under which the host's own view of the file system is seen
-    (/proc/<pid>/root), for its /run and /sys.
+    (/proc/<pid>/root), for its /run and /sys, and ``gvisor`` whether it gets
+    the runsc handlers (where runsc is installed).
     """
 
-    def __init__(self, base, namespace=NAMESPACE, enter=(), fs_root=""):
+    def __init__(self, base, namespace=NAMESPACE, enter=(), fs_root="", gvisor=True):
         self.base = base
         self.address = os.path.join(base, "containerd.sock")
         self.config = os.path.join(base, "config.toml")
@@ -40,6 +43,8 @@ class Containerd(object):
         self.namespace = namespace
         self.enter = list(enter)
         self.fs_root = fs_root
+        # runsc handlers where runsc is installed (write_config); a fleet host may go without.
+        self.gvisor = gvisor
         self.process = None
 
     def write_config(self):
@@ -59,6 +64,29 @@ class Containerd(object):
                   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hang.options]
                     BinaryName = "{stand_ins}/runc-hang"
                 """).format(base=self.base, address=self.address, stand_ins=STAND_INS))
+            runsc = shutil.which("runsc") if self.gvisor else None
+            if runsc:
+                # gVisor, live: the runc shim runs runsc through a wrapper that adds its flags, as
+                # roles/gvisor does where there is no runsc shim; host networking (in the probe's own
+                # namespace) because this runsc refuses its netstack where every namespace shows
+                # /proc/sys/net/core/rmem_default (docs/bootstrap.md).
+                wrapper = os.path.join(self.base, "runsc-containerd")
+                with open(wrapper, "w") as script:
+                    script.write('#!/bin/sh\nexec %s --network=host "$@"\n' % shlex.quote(runsc))
+                os.chmod(wrapper, 0o755)
+                # 'runsc-netstack' is runsc with its defaults (gVisor's own netstack): where every namespace
+                # shows rmem_default it cannot start in the HTTP probe's namespace and stays CREATED, which
+                # the tests use to check that such a task is removed with all of its processes.
+                handle.write(textwrap.dedent("""\
+                    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
+                      runtime_type = "io.containerd.runc.v2"
+                      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
+                        BinaryName = "{wrapper}"
+                    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-netstack]
+                      runtime_type = "io.containerd.runc.v2"
+                      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-netstack.options]
+                        BinaryName = "{runsc}"
+                    """).format(wrapper=wrapper, runsc=runsc))
 
     def start(self):
         self.write_config()
@@ -87,8 +115,13 @@ class Containerd(object):
         netns = [name for name in self._listdir("/var/run/netns") if name.startswith("kf-")]
         links = [name for name in self._listdir("/sys/class/net") if name.startswith("kfh")]
         logs = self._listdir("/run/kata-fleet/logs")
+        # gVisor: its sandbox/gofer processes and its state files under the runc shim's root.
+        runsc_root = "/run/containerd/runc/%s" % self.namespace
+        runsc = subprocess.run(["pgrep", "-f", "^runsc-(sandbox|gofer) --root=%s " % runsc_root],
+                               capture_output=True, text=True, check=False).stdout.split()
+        runsc += self._listdir(runsc_root)
         return {"containers": containers, "tasks": tasks, "snapshots": snapshots, "shims": shims,
-                "netns": netns, "links": links, "logs": logs}
+                "netns": netns, "links": links, "logs": logs, "runsc": runsc}
 
     def _listdir(self, path):
         """The entries of ``path`` as the host sees it; none when it does not exist."""

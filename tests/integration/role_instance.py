@@ -57,8 +57,9 @@ class Instance(object):
             "containerd_start_timeout": 10,
             # Markers of archive installs stay with the instance.
             "kata_fleet_marker_dir": os.path.join(self.lib, "markers"),
-            # The containerd tests leave Kata and nerdctl out; tests that want them say so.
+            # The containerd tests leave Kata, gVisor and nerdctl out; tests that want them say so.
             "kata_fleet_install_kata": False,
+            "kata_fleet_install_gvisor": False,
             "kata_fleet_install_nerdctl": False,
             "kata_fleet_smoke_runtimes": ["runc"],
         }

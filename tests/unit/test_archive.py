@@ -186,6 +186,34 @@ def test_check_mode_reports_and_touches_nothing(tmp_path, release):
     assert not (tmp_path / "usr").exists() and not (tmp_path / "markers").exists()
 
 
+def test_sha512_pins_a_bare_binary_and_a_wrong_one_installs_nothing(tmp_path):
+    # gVisor publishes "<sha512>  runsc" files next to its binaries, no sha256.
+    binary = tmp_path / "runsc"
+    binary.write_bytes(b"\x7fELF stand-in for runsc")
+    sha512 = hashlib.sha512(binary.read_bytes()).hexdigest()
+    dest = tmp_path / "usr" / "runsc"
+    files = [{"src": "", "dest": str(dest), "mode": "0755"}]
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(params(tmp_path, name="runsc", url="file://" + str(binary),
+                                 checksum="sha512:" + "0" * 128, files=files)))
+    assert "expected sha512 " + "0" * 128 in str(failure.value) and "got sha512 " + sha512 in str(failure.value)
+    assert not dest.exists()
+    result = _archive.apply(TarModule(params(tmp_path, name="runsc", url="file://" + str(binary),
+                                             checksum="sha512:" + sha512.upper(), files=files)))
+    assert result["changed"] and dest.read_bytes() == binary.read_bytes()
+    assert result["sha256"] == "sha512:" + sha512
+    again = _archive.apply(TarModule(params(tmp_path, name="runsc", url="file://" + str(binary),
+                                            checksum="sha512:" + sha512, files=files)))
+    assert again["changed"] is False
+
+
+@pytest.mark.parametrize("value", ["sha512:" + "a" * 127, "a" * 128, "sha512 " + "a" * 128, "sha512:" + "g" * 128])
+def test_bad_sha512_is_refused(value):
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.parse_checksum(value)
+    assert "sha512:<128 hex digits>" in str(failure.value)
+
+
 @pytest.mark.parametrize("value", ["md5:abc", "sha256:xyz", "", None])
 def test_bad_checksum_is_explained(value):
     with pytest.raises(_archive.ArchiveError) as failure:

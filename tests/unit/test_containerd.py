@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import tomllib
 
@@ -473,6 +474,57 @@ def test_remove_kills_a_hung_shim_tree(fake_module):
             shim.kill()
             shim.wait()
     assert _containerd.find_processes("-id", name) == []
+
+
+def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fake_module, tmp_path):
+    """runsc leaves a failed start CREATED: after the shim tree dies, delete again and let runsc drop its state.
+
+    The stand-in shim's children are named runsc-sandbox/runsc-gofer (exec -a), as runsc names them.
+    """
+    module, client = _client(fake_module)
+    name = "kf-unit-%d-gvisor" % os.getpid()
+    root = str(tmp_path / "runc-root")
+    sleeper = "%s -c 'import time; time.sleep(60)'" % sys.executable
+    script = ("(exec -a runsc-sandbox %s --root=%s boot %s) & "
+              "(exec -a runsc-gofer %s --root=%s gofer) & wait" % (sleeper, root, name, sleeper, root))
+    shim = subprocess.Popen(["bash", "-c", script, "-namespace", NAMESPACE, "-id", name])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(_containerd.find_processes("--root=%s" % root)) < 2:
+            time.sleep(0.02)
+        client.remove(name)
+        assert shim.wait(timeout=5) in (-9, 137)
+    finally:
+        if shim.poll() is None:
+            shim.kill()
+            shim.wait()
+    assert _containerd.find_processes("--root=%s" % root) == []
+    sleep = os.path.realpath(sys.executable)
+    steps = [["tasks", "kill", "--signal", "SIGKILL", name], ["tasks", "delete", "--force", name],
+             ["containers", "delete", name], ["snapshots", "delete", name]]
+    # Once runsc delete per (binary, root), however many of its processes were found.
+    assert module.calls == [_ctr(*step) for step in steps + steps[1:]] + [[sleep, "--root", root, "delete", "--force", name]]
+
+
+def test_runsc_sandboxes_reads_only_runsc_processes_below_the_shim():
+    table = {
+        100: (1, ["containerd-shim-runc-v2", "-namespace", "ns", "-id", "c"]),
+        101: (100, ["runsc-gofer", "--root=/run/containerd/runc/ns", "gofer"]),
+        102: (100, ["runsc-sandbox", "--root=/run/containerd/runc/ns", "boot", "c"]),
+        103: (100, ["runsc-sandbox", "--root=relative/path", "boot"]),
+        104: (100, ["runsc-sandbox", "--root=/other", "boot"]),
+        105: (100, ["sh", "--root=/run/containerd/runc/ns"]),
+        200: (1, ["runsc-sandbox", "--root=/not/below/the/shim"]),
+    }
+    exes = {101: "/usr/bin/runsc", 102: "/usr/bin/runsc", 103: "/usr/bin/runsc", 104: "/usr/bin/runsc (deleted)"}
+
+    def exe(pid):
+        if pid not in exes:
+            raise OSError("gone")
+        return exes[pid]
+
+    assert _containerd.runsc_sandboxes([100], table, exe) == [("/usr/bin/runsc", "/run/containerd/runc/ns")]
+    assert _containerd.runsc_sandboxes([], table, exe) == []
 
 
 # -- is_orphan ----------------------------------------------------------------------

@@ -282,6 +282,28 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     assert os.path.isdir(str(tmp_path / "logs")) and not os.path.exists(log_path)
 
 
+def test_gvisor_host_network_is_named_in_the_entry(containerd, run_module, monkeypatch):
+    host = {"runtime": "gvisor", "mode": "host", "path": _netns.RUNSC_NETWORK_PATHS["host"]}
+    monkeypatch.setattr(_netns, "runsc_network", lambda pids: host if list(pids) == [SHIM_PID] else None)
+    code, result = run_module(http_latency.main, _args(containerd))
+    assert code == 0, result
+    runc = result["http"]["runtimes"]["runc"]
+    assert runc["status"] == "ok" and runc["network"] == host
+
+
+def test_gvisor_without_network_says_why_there_is_no_latency(containerd, run_module, monkeypatch):
+    none = {"runtime": "gvisor", "mode": "none", "path": _netns.RUNSC_NETWORK_PATHS["none"]}
+    monkeypatch.setattr(_netns, "runsc_network", lambda pids: none)
+    code, result = run_module(http_latency.main, _args(containerd))
+    assert code == 1
+    entry = result["http"]["runtimes"]["runc"]
+    assert entry["status"] == "failed" and entry["network"] == none
+    assert entry["error"] == "no HTTP latency: the sandbox has " + _netns.RUNSC_NETWORK_PATHS["none"]
+    # no request was tried, and the container and network are still removed
+    assert "wait" not in containerd.recorder.kinds() and "load" not in containerd.recorder.kinds()
+    assert containerd.recorder.kinds()[-1] == "network_remove"
+
+
 def test_default_log_dir():
     assert http_latency.LOG_DIR == "/run/kata-fleet/logs"
 

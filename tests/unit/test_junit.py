@@ -62,7 +62,8 @@ def test_root_and_one_suite_per_policy(report):
     assert root.get("name") == "kata-fleet"
     assert root.get("timestamp") == report["finished"] == "2026-12-01T04:00:12Z"
     assert root.get("time") == "12.000"
-    assert list(suites(root)) == ["kata-vm-isolated", "runc-shared-kernel", "kata-preflight", "startup-p95"]
+    assert list(suites(root)) == ["kata-vm-isolated", "gvisor-user-space-kernel", "runc-shared-kernel", "kata-preflight",
+                                  "startup-p95"]
     for name, suite in suites(root).items():
         assert suite.get("timestamp") == report["finished"]
         assert [item.get("name") for item in suite.findall("testcase")] == ["dev-vm", "lab-laptop", "node-unreachable"]
@@ -78,9 +79,9 @@ def test_counts_match_the_testcases(report):
         for key in COUNTS:
             totals[key] += expected[key]
     assert dict((key, int(root.get(key))) for key in COUNTS) == totals
-    # 4 policies x 3 hosts: lab-laptop fails kata-preflight and startup-p95, node-unreachable errors in each,
-    # dev-vm skips the two Kata policies.
-    assert totals == {"tests": 12, "failures": 2, "errors": 4, "skipped": 2}
+    # 5 policies x 3 hosts: lab-laptop fails kata-preflight and startup-p95, node-unreachable errors in each,
+    # dev-vm skips the two Kata policies, and neither reachable host has a gVisor handler.
+    assert totals == {"tests": 15, "failures": 2, "errors": 5, "skipped": 4}
 
 
 def test_pass_fail_and_skip(report):
@@ -122,7 +123,7 @@ def test_not_evaluated_results_from_merge_results_render_the_same(report):
     root = parse(_junit.render(report))
     error = case(root, "kata-vm-isolated", "node-unreachable").find("error")
     assert (error.get("type"), error.get("message")) == ("not-evaluated", "not evaluated: " + UNREACHABLE)
-    assert int(root.get("tests")) == 9 and int(root.get("errors")) == 3
+    assert int(root.get("tests")) == 12 and int(root.get("errors")) == 4
 
 
 def test_evaluation_errors_carry_the_message_and_severity():
@@ -142,8 +143,9 @@ def test_properties_describe_the_policy(report):
                       for item in suites(root)["runc-shared-kernel"].findall("properties/property"))
     assert properties["severity"] == "warning"
     assert properties["description"].startswith("runc shares the host kernel")
-    assert properties["expect"] == _policy.DEFAULT_POLICIES[1]["expect"]
-    assert properties["applies_to"] == _policy.DEFAULT_POLICIES[1]["applies_to"]
+    [runc] = [policy for policy in _policy.DEFAULT_POLICIES if policy["name"] == "runc-shared-kernel"]
+    assert properties["expect"] == runc["expect"]
+    assert properties["applies_to"] == runc["applies_to"]
 
 
 def test_without_policy_results_each_host_is_a_case_so_a_broken_run_is_not_green(report):
@@ -189,4 +191,4 @@ def test_cross_check_with_junitparser(report, tmp_path):
     path = tmp_path / "junit.xml"
     path.write_text(_junit.render(report))
     xml = junitparser.JUnitXml.fromfile(str(path))
-    assert sum(suite.tests for suite in xml) == 12
+    assert sum(suite.tests for suite in xml) == 15

@@ -255,3 +255,39 @@ def test_sweep_without_ip_or_netns_dir(fake_module, dirs, monkeypatch, tmp_path)
     monkeypatch.setattr(_netns, "NETNS_DIR", str(tmp_path / "absent"))
     module = fake_module(bins={"ip": IP})
     assert _netns.sweep(module) == [] and module.calls == []
+
+
+# -- gVisor: which network stack the sandbox really uses ----------------------------------------
+
+def _runsc_table(*sandbox_args):
+    """A shim (100) with a gofer and a sandbox below it, argv as runsc 2022 (Debian bookworm) shows them."""
+    return {
+        100: (1, ["/usr/bin/containerd-shim-runc-v2", "-namespace", "kata-fleet", "-id", "kf-x-runsc-http"]),
+        101: (100, ["runsc-gofer", "--root=/run/containerd/runc/kata-fleet", "gofer", "--bundle", "/b"]),
+        102: (100, ["runsc-sandbox", "--root=/run/containerd/runc/kata-fleet"] + list(sandbox_args) + ["boot", "x"]),
+        200: (1, ["runsc-sandbox", "--network=none", "boot", "someone-else"]),
+    }
+
+
+@pytest.mark.parametrize("args, mode", [
+    (["--network=host"], "host"),
+    (["--network=none"], "none"),
+    (["--network=sandbox"], "sandbox"),
+    ([], "sandbox"),  # runsc's default
+    (["--network=host", "--network=none"], "none"),  # the last flag wins, as in Go's flag package
+    (["--network=bogus"], "sandbox"),
+])
+def test_runsc_network_reads_the_sandbox_below_the_shim(args, mode):
+    found = _netns.runsc_network([100], _runsc_table(*args))
+    assert found == {"runtime": "gvisor", "mode": mode, "path": _netns.RUNSC_NETWORK_PATHS[mode]}
+
+
+def test_runsc_network_is_none_without_a_gvisor_sandbox():
+    table = {100: (1, ["containerd-shim-runc-v2"]), 101: (100, ["/bin/httpd", "--network=host"])}
+    assert _netns.runsc_network([100], table) is None
+    assert _netns.runsc_network([], _runsc_table("--network=host")) is None
+
+
+def test_host_network_path_says_it_is_not_gvisors_netstack():
+    assert "host kernel" in _netns.RUNSC_NETWORK_PATHS["host"]
+    assert "not gVisor's netstack" in _netns.RUNSC_NETWORK_PATHS["host"]

@@ -14,7 +14,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "tests" / "fixtures" / "sample_report.json"
 SCHEMA = REPO_ROOT / "docs" / "report.schema.json"
-DEFAULT_NAMES = ["kata-vm-isolated", "runc-shared-kernel", "kata-preflight"]
+DEFAULT_NAMES = ["kata-vm-isolated", "gvisor-user-space-kernel", "runc-shared-kernel", "kata-preflight"]
 
 
 @pytest.fixture
@@ -66,7 +66,8 @@ def test_default_policies_are_valid_unique_and_documented():
     compiled = _policy.compile_policies(_policy.DEFAULT_POLICIES)
     assert [policy.name for policy in compiled] == DEFAULT_NAMES
     assert dict((policy.name, policy.severity) for policy in compiled) == {
-        "kata-vm-isolated": "error", "runc-shared-kernel": "warning", "kata-preflight": "error"}
+        "kata-vm-isolated": "error", "gvisor-user-space-kernel": "error", "runc-shared-kernel": "warning",
+        "kata-preflight": "error"}
     for policy in _policy.DEFAULT_POLICIES:
         assert set(policy) <= set(_policy.KEYS)
         assert policy["description"] and policy["applies_to"] and policy["expect"] and policy["detail"]
@@ -93,7 +94,8 @@ def test_sample_lab_laptop_preflight_fails_because_vhost_was_not_reported(report
 def test_sample_dev_vm_runc_only(report):
     results = defaults("dev-vm", report["hosts"]["dev-vm"])
     assert statuses(results.values()) == {
-        "kata-vm-isolated": "skip", "runc-shared-kernel": "pass", "kata-preflight": "skip"}
+        "kata-vm-isolated": "skip", "gvisor-user-space-kernel": "skip", "runc-shared-kernel": "pass",
+        "kata-preflight": "skip"}
     assert results["kata-vm-isolated"]["detail"] == "does not apply: applies_to gave false"
 
 
@@ -135,7 +137,8 @@ def test_every_kata_handler_must_be_isolated_not_just_one():
 def test_kata_is_recognised_by_runtime_type_under_any_handler_name():
     host = entry({"sandboxed": runtime(probe("sandboxed", "io.containerd.kata.v2", "vm-isolated"))}, host=host_view())
     assert statuses(defaults("node-a", host).values()) == {
-        "kata-vm-isolated": "pass", "runc-shared-kernel": "skip", "kata-preflight": "pass"}
+        "kata-vm-isolated": "pass", "gvisor-user-space-kernel": "skip", "runc-shared-kernel": "skip",
+        "kata-preflight": "pass"}
 
 
 def test_kata_is_recognised_by_handler_name_when_the_runtime_type_is_unknown():
@@ -505,3 +508,45 @@ def test_without_jmespath_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setattr(_policy, "JMESPATH_IMPORT_ERROR", ImportError("No module named 'jmespath'"))
     with pytest.raises(_policy.PolicyError, match="policies need the Python library jmespath on the controller"):
         _policy.policy_set()
+
+
+# ---------------------------------------------------------------- gVisor
+
+
+def test_gvisor_under_the_runc_shim_is_user_space_kernel_and_not_counted_as_runc():
+    # How kata_fleet.runtimes.gvisor configures the distribution's runsc: the runc shim, BinaryName.
+    host = entry({
+        "runc": runtime(probe("runc", "io.containerd.runc.v2", "shared-kernel")),
+        "runsc": runtime(probe("runsc", "io.containerd.runc.v2", "user-space-kernel")),
+    }, host=host_view())
+    results = defaults("node-a", host)
+    assert statuses(results.values()) == {
+        "kata-vm-isolated": "skip", "gvisor-user-space-kernel": "pass", "runc-shared-kernel": "pass",
+        "kata-preflight": "skip"}
+    assert json.loads(results["gvisor-user-space-kernel"]["detail"]) == [
+        {"handler": "runsc", "verdict": "user-space-kernel", "reason": None}]
+    assert [seen["handler"] for seen in json.loads(results["runc-shared-kernel"]["detail"])] == ["runc"]
+
+
+def test_gvisor_is_recognised_by_its_shim_under_any_name_and_by_a_gvisor_name():
+    host = entry({
+        "sandboxed": runtime(probe("sandboxed", "io.containerd.runsc.v1", "user-space-kernel")),
+        "gvisor-kvm": runtime(probe("gvisor-kvm", "io.containerd.runc.v2", "user-space-kernel")),
+    })
+    result = defaults("node-a", host)["gvisor-user-space-kernel"]
+    assert result["status"] == "pass"
+    assert sorted(seen["handler"] for seen in json.loads(result["detail"])) == ["gvisor-kvm", "sandboxed"]
+
+
+@pytest.mark.parametrize("verdict, status, error, seen", [
+    ("shared-kernel", "ok", None, "shared-kernel"),
+    ("vm-isolated", "ok", None, "vm-isolated"),
+    (None, "failed", "OCI runtime start failed: cannot run with network enabled in root network namespace",
+     "probe failed"),
+])
+def test_gvisor_that_is_not_a_user_space_kernel_fails_with_what_was_seen(verdict, status, error, seen):
+    host = entry({"runsc": runtime(probe("runsc", "io.containerd.runc.v2", verdict, status=status, error=error))})
+    result = defaults("node-a", host)["gvisor-user-space-kernel"]
+    assert (result["status"], result["severity"]) == ("fail", "error")
+    assert json.loads(result["detail"]) == [{"handler": "runsc", "verdict": seen, "reason": error}]
+    assert _policy.blocking([result]) == [result]

@@ -149,8 +149,9 @@ def test_default_policies_pass_or_skip_on_this_runc_machine(tmp_path, canned):
     checked = play.results()["checked"]
     assert checked["failed"] is False and checked["changed"] is False
     assert [(item["name"], item["status"]) for item in checked["policies"]] == [
-        ("kata-vm-isolated", "skip"), ("runc-shared-kernel", "pass"), ("kata-preflight", "skip")]
-    assert checked["msg"] == "3 policies: 1 pass, 2 skip"
+        ("kata-vm-isolated", "skip"), ("gvisor-user-space-kernel", "skip"), ("runc-shared-kernel", "pass"),
+        ("kata-preflight", "skip")]
+    assert checked["msg"] == "4 policies: 1 pass, 3 skip"
     assert "warnings" not in checked
     assert "[WARNING]: policy" not in output
 
@@ -171,7 +172,7 @@ def test_failing_warning_policy_only_warns(tmp_path, canned):
     checked = play.results()["checked"]
     assert checked["failed"] is False
     assert checked["policies"][-1]["status"] == "fail"
-    assert checked["msg"] == "4 policies: 1 pass, 1 fail, 2 skip"
+    assert checked["msg"] == "5 policies: 1 pass, 1 fail, 3 skip"
 
 
 def test_bad_jmespath_is_a_clear_failure_without_traceback(tmp_path, canned):
@@ -214,8 +215,9 @@ def test_options_check_mode_and_argument_errors(tmp_path, canned):
     assert "startup-p95 (error) failed" in got["thresholds"]["msg"]
 
     replaced = got["replaced"]["policies"]
-    assert [item["name"] for item in replaced] == ["kata-vm-isolated", "runc-shared-kernel", "kata-preflight"]
-    assert (replaced[1]["severity"], replaced[1]["status"]) == ("error", "pass")
+    assert [item["name"] for item in replaced] == [
+        "kata-vm-isolated", "gvisor-user-space-kernel", "runc-shared-kernel", "kata-preflight"]
+    assert (replaced[2]["severity"], replaced[2]["status"]) == ("error", "pass")
 
     assert got["checking"]["skipped"] is True
     assert got["checking"]["msg"].startswith("check mode: the probes did not run")

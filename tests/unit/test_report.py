@@ -90,6 +90,22 @@ def test_rows_carry_startup_http_and_memory_columns():
     assert _report.seconds(6.6) == "6.6s" and _report.seconds(None) == "?"
 
 
+def test_gvisor_http_on_the_host_netstack_says_so():
+    host = {"runtime": "gvisor", "mode": "host", "path": "the host kernel's network stack ..."}
+    record = {"status": "ok", "host_facts": None, "isolation": None,
+              "http": {"runtimes": {
+                  "runsc": {"status": "ok", "latency": {"n": 50, "p50": 0.0031, "p99": 0.0094}, "network": host},
+                  "runsc-own": {"status": "ok", "latency": {"n": 50, "p50": 0.0031, "p99": 0.0094},
+                                "network": dict(host, mode="sandbox")},
+                  "runsc-none": {"status": "failed", "error": "no HTTP latency", "network": dict(host, mode="none")},
+                  "runsc-odd": {"status": "ok", "latency": {"n": 1, "p50": 0.001, "p99": 0.001}, "network": "host"}}}}
+    by_runtime = dict((row["runtime"], row) for row in _rows({"h": record}))
+    assert by_runtime["runsc"]["http"] == "3.1ms / 9.4ms (host netstack)"
+    assert by_runtime["runsc-own"]["http"] == "3.1ms / 9.4ms"
+    assert by_runtime["runsc-none"]["http"] == "failed"
+    assert by_runtime["runsc-odd"]["http"] == "1ms / 1ms"
+
+
 def test_rows_ok_host_without_results_and_unknown_modules():
     table = _rows({
         "quiet": {"status": "ok", "error": None, "host_facts": None, "isolation": None},

@@ -481,3 +481,36 @@ def test_startup_bench_is_in_the_containerd_action_group():
     # only reaches the modules listed in the group.
     runtime = yaml.safe_load((Path(__file__).resolve().parents[2] / "meta" / "runtime.yml").read_text())
     assert "startup_bench" in runtime["action_groups"]["containerd"]
+
+
+def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
+    """gVisor's runsc under the runc shim: ctr run takes --runc-binary, ctr containers create does not."""
+    runsc = {"runtime_type": "io.containerd.runc.v2",
+             "options": {"BinaryName": "/usr/local/libexec/kata-fleet/runsc-containerd"}}
+
+    class Client(object):
+        phases_unsupported = staticmethod(_containerd.ContainerdClient.phases_unsupported)
+
+        def __init__(self):
+            self.runs = []
+
+        @staticmethod
+        def uses_nerdctl(handler):
+            return False
+
+        def run_once(self, name, image, handler, command, run_id, timeout):
+            self.runs.append(name)
+            return _containerd.ProbeRun(0, "", "", False, 0.5)
+
+        def run_phases(self, *args):
+            raise AssertionError("ctr containers create would fail: flag provided but not defined: -runc-binary")
+
+    client = Client()
+    params = {"image": IMAGE, "timeout": 30, "warmup": 0, "runs": 3, "phase_runs": 3}
+    entry = startup_bench.bench_handler(client, "runsc", runsc, params, RUN_ID, HOST_BOOT_ID)
+    assert entry["status"] == "ok" and entry["total"]["n"] == 3 and len(client.runs) == 3
+    assert entry["phases"] == {}
+    assert entry["phases_skipped"].startswith("ctr containers create cannot pass the handler's BinaryName")
+    assert _containerd.ContainerdClient.phases_unsupported({"runtime_type": "io.containerd.runc.v2", "options": {}}) is None
+    assert startup_bench.bench_handler(client, "runsc", runsc, dict(params, phase_runs=0), RUN_ID,
+                                       HOST_BOOT_ID)["phases_skipped"] is None
