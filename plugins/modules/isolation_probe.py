@@ -90,7 +90,6 @@ isolation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import safe_name_part
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
@@ -100,7 +99,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 def probe_handler(client, name, handler, image, run_id, timeout, host):
     """One container run under ``handler``; its facts, or the reason there are none."""
-    container = "kf-%s-%s-iso" % (run_id, safe_name_part(name))
+    container = client.container_name(run_id, name, "iso")
     run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script()], run_id, timeout)
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "seconds": round(run.seconds, 3),
              "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None}

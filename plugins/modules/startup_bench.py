@@ -100,7 +100,7 @@ startup:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError, safe_name_part
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import read_boot_id
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
@@ -112,7 +112,7 @@ NOOP = ["/bin/true"]
 
 
 def bench_handler(client, name, handler, params, run_id, host_boot_id):
-    prefix = "kf-%s-%s-s" % (run_id, safe_name_part(name))
+    prefix = client.container_name(run_id, name, "s")
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "status": "failed", "error": None,
              "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "guest_kernel_boot_seconds": None}
     image, timeout = params["image"], params["timeout"]
