@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -62,9 +63,11 @@ def _plant_foreign(host, containerd, image):
 def _remove_foreign(host, containerd):
     containerd.ctr("tasks", "kill", "--signal", "SIGKILL", FOREIGN_CONTAINER)
     for _attempt in range(50):
-        if containerd.ctr("tasks", "delete", FOREIGN_CONTAINER).returncode != 0 and \
-                FOREIGN_CONTAINER not in containerd.ctr("tasks", "list").stdout:
+        # a task that has not exited from SIGKILL yet cannot be deleted: try again shortly
+        if containerd.ctr("tasks", "delete", FOREIGN_CONTAINER).returncode == 0 or \
+                _task_status(containerd, FOREIGN_CONTAINER) is None:
             break
+        time.sleep(0.1)
     containerd.ctr("containers", "delete", FOREIGN_CONTAINER)
     containerd.ctr("snapshots", "delete", FOREIGN_SNAPSHOT)
     host.in_host("ip", "netns", "delete", FOREIGN_NETNS, check=False)
