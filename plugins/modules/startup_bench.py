@@ -13,7 +13,9 @@ description:
     time (C(ctr run --rm), or C(nerdctl run --rm) where nerdctl is used). The image is already in
     containerd (M(kata_fleet.runtimes.probe_image)), so no pull is timed.
   - Reports n, min, median, mean, p95, p99, max, sample standard deviation and coefficient of
-    variation, in seconds.
+    variation, in seconds. Each sample is the command's own lifetime, from its start to the moment
+    it was reaped, with its output bounded (not the read loop of C(AnsibleModule.run_command), which
+    can add a whole second to a sample).
   - Then O(phase_runs) more containers go through ctr's separate steps to split the time into
     phases, that is C(create) (container record and snapshot), C(start) (the shim starts, the runtime
     creates and starts the task), C(task_delete) (waits for the exit, tears the task and shim down)
