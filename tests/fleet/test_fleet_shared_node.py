@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from fleet_harness import FAST, REPO
+from fleet_harness import FAST, REPO, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "collections"))
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _oci  # noqa: E402  pylint: disable=wrong-import-position
@@ -75,6 +75,8 @@ def _remove_foreign(host, containerd):
         os.unlink(host.fs_root + "/run/kata-fleet/logs/" + FOREIGN_LOG)
     except OSError:
         pass
+    # the shim exits shortly after its last task is deleted
+    wait_for(lambda: not containerd.leftovers()["shims"], 15, what="the neighbour's shim gone")
 
 
 def _task_status(containerd, name):
@@ -113,7 +115,8 @@ def test_two_instances_on_one_run_and_a_neighbours_kf_objects(fleet, verify, pro
             assert runc["startup"]["status"] == "ok" and runc["http"]["status"] == "ok"
             assert runc["http"]["failures"] == {}
             # the footprint counts this instance's shim only
-            shims = [p for p in runc["http"]["memory"]["processes"] if p["role"] == "shim"]
+            http = run.results("http_latency")[name]["http"]["runtimes"]["runc"]
+            shims = [p for p in http["memory"]["processes"] if p["role"] == "shim"]
             assert len(shims) == 1
         # Both instances measured at once on one /run: their servers had different addresses.
         urls = set(run.results("http_latency")[name]["http"]["runtimes"]["runc"]["url"] for name in ("h1", "h1b"))
