@@ -3,31 +3,46 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one place that builds containerd command lines (ctr or nerdctl).
 
-Every command is an argv list run through ``module.run_command``; nothing here
-goes through a shell.  Containers created here carry a ``kf-`` name with the
-run id and labels naming their owner process and expiry, so a later run can
-tell an orphan (its owner is gone or it expired) from a neighbour's live probe.
+Every command is an argv list run through ``module.run_command`` (or, where the
+output may be hostile or the duration is the measurement, ``_exec.run``); nothing
+here goes through a shell.  Containers and snapshots created here carry a ``kf-``
+name with a tag of the containerd instance and the run id, and labels naming
+their owner process and expiry.  The name only avoids collisions; ownership is
+the labels: a later run removes what carries them and is provably stale (its
+owner is gone or it expired), and only reports anything else under the prefix.
 """
 
-import calendar
+import hashlib
 import json
 import math
 import os
 import re
 import time
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
-    descendants, find_processes, kill_tree, process_start_ticks, process_table)
+    descendants, kill_tree, process_start_ticks, process_table)
 
 NAME_PREFIX = "kf-"
 LABEL_RUN_ID = "io.kata-fleet.run-id"
 LABEL_OWNER = "io.kata-fleet.owner"
 LABEL_EXPIRES = "io.kata-fleet.expires"
+# nerdctl keeps a container's name in this label; its id is 64 hex digits.
+NERDCTL_NAME_LABEL = "nerdctl/name"
+# containerd ids: alphanumeric runs joined by single '.', '_' or '-' (identifiers.Validate), at most 76 long.
+RUN_ID_PATTERN = re.compile(r"\A[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z")
+ID_MAX_LENGTH = 76
+OWNER_PATTERN = re.compile(r"\A([0-9]{1,10}):([0-9]{1,20})\Z")
+EXPIRES_PATTERN = re.compile(r"\A[0-9]{1,12}\Z")
+# Ownership of a kf- object: carries our labels and its owner lives, carries them and is provably stale, or not ours.
+LIVE, STALE, FOREIGN = "live", "stale", "foreign"
+INSTANCE_TAG_LENGTH = 8
+# What a probe container may print that is kept (its report needs far less); the rest is discarded and counted.
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 # coreutils timeout(1) exits 124 when the limit ran out (137 after --kill-after).
 TIMEOUT_EXIT_CODES = (124, 137)
 KILL_GRACE_SECONDS = 5
 CRI_PLUGIN_IDS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime")
-ORPHAN_SNAPSHOT_AGE = 120
 
 
 class ContainerdError(Exception):
@@ -37,12 +52,14 @@ class ContainerdError(Exception):
 class ProbeRun(object):
     """What one container run returned."""
 
-    def __init__(self, rc, stdout, stderr, timed_out, seconds):
+    def __init__(self, rc, stdout, stderr, timed_out, seconds, overflow=None):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
         self.timed_out = timed_out
         self.seconds = seconds
+        # None, or the sentence saying how much output was over the capture limit and discarded.
+        self.overflow = overflow
 
 
 def _split_dotted_key(key):
@@ -113,14 +130,84 @@ def safe_name_part(text):
     return name[:40].rstrip("._-") or "x"
 
 
+def instance_tag(address, namespace):
+    """A short hash of the containerd socket address and namespace, in every name this instance's probes use.
+
+    Two inventory entries on one machine (two containerd instances sharing
+    /run, the runc state root /run/containerd/runc/<namespace> and /run/netns)
+    get different names for the same run id and handler.
+    """
+    return hashlib.sha256(("%s\0%s" % (address, namespace)).encode("utf-8", "surrogateescape")).hexdigest()[
+        :INSTANCE_TAG_LENGTH]
+
+
+def ownership(labels, now):
+    """LIVE, STALE or FOREIGN for an object with these labels.
+
+    Only an object with all three kata-fleet labels, well formed, is ours; it is
+    STALE when its expiry passed or its owner process is gone (or its pid was
+    reused).  Anything else is FOREIGN and is never removed.
+    """
+    labels = labels if isinstance(labels, dict) else {}
+    run_id, owner, expires = (labels.get(LABEL_RUN_ID), labels.get(LABEL_OWNER), labels.get(LABEL_EXPIRES))
+    if not all(isinstance(value, str) for value in (run_id, owner, expires)):
+        return FOREIGN
+    match = OWNER_PATTERN.match(owner)
+    if not RUN_ID_PATTERN.match(run_id) or not match or not EXPIRES_PATTERN.match(expires):
+        return FOREIGN
+    if int(expires) < now:
+        return STALE
+    pid, ticks = match.groups()
+    return LIVE if process_start_ticks(int(pid)) == ticks else STALE
+
+
+def _flag_values(argv):
+    """{flag: value} of Go-style flags in ``argv`` (-f v, --f v, -f=v); the first value of a flag wins."""
+    values = {}
+    for index, word in enumerate(argv):
+        if not word.startswith("-"):
+            continue
+        flag, sep, value = word.lstrip("-").partition("=")
+        if not sep:
+            value = argv[index + 1] if index + 1 < len(argv) else None
+        values.setdefault(flag, value)
+    return values
+
+
+def _same_path(one, other):
+    return one == other or (one is not None and other is not None
+                            and os.path.realpath(one) == os.path.realpath(other))
+
+
+def find_shims(namespace, container_id, address, table=None):
+    """Pids of containerd shims serving ``container_id`` in ``namespace`` of the instance at ``address``.
+
+    A shim's argv names all three (-namespace, -id, -address): matching the
+    address too keeps another containerd instance's shim of a same-named
+    container out, and only a process whose program is a containerd-shim counts.
+    """
+    found = []
+    for pid, (_ppid, argv) in (process_table() if table is None else table).items():
+        if not argv or not os.path.basename(argv[0]).startswith("containerd-shim"):
+            continue
+        flags = _flag_values(argv[1:])
+        if flags.get("namespace") == namespace and flags.get("id") == container_id \
+                and _same_path(flags.get("address"), address):
+            found.append(pid)
+    return sorted(found)
+
+
 class ContainerdClient(object):
     """ctr or nerdctl against one containerd instance and namespace."""
 
-    def __init__(self, module, address, namespace, config_path, client="auto"):
+    def __init__(self, module, address, namespace, config_path, client="auto", runner=None):
         self.module = module
         self.address = address
         self.namespace = namespace
         self.config_path = config_path
+        self.tag = instance_tag(address, namespace)
+        # Runs commands whose output is bounded and whose time is measured (_exec.run unless a test scripts it).
+        self.runner = runner
         self.ctr = module.get_bin_path("ctr")
         nerdctl = module.get_bin_path("nerdctl") if client in ("auto", "nerdctl") else None
         if client == "nerdctl" and not nerdctl:
@@ -144,11 +231,35 @@ class ContainerdClient(object):
         return (bool(self.nerdctl) and not handler.get("runtime_path")
                 and not options.get("ConfigPath") and not options.get("BinaryName"))
 
+    def container_name(self, run_id, handler_name, role, reserve=6):
+        """``kf-<instance tag>-<run id>-<handler>-<role>``, unique per instance, run, handler and role.
+
+        ``reserve`` characters are left for a suffix the caller adds (an index);
+        a handler name too long for containerd's 76-character ids is cut and
+        given a short hash of the full name, so two long names stay distinct.
+        """
+        head = "%s%s-%s-" % (NAME_PREFIX, self.tag, run_id)
+        tail = "-%s" % role
+        handler = safe_name_part(handler_name)
+        room = ID_MAX_LENGTH - reserve - len(head) - len(tail)
+        if len(handler) > room:
+            digest = hashlib.sha256(handler_name.encode("utf-8", "surrogateescape")).hexdigest()[:4]
+            handler = "%s-%s" % (handler[:max(room - 5, 1)].rstrip("._-") or "x", digest)
+        return head + handler + tail
+
+    def _bounded(self, argv, timeout, max_bytes=MAX_OUTPUT_BYTES):
+        """``argv`` through _exec.run: bounded output, precise time, the whole group killed after ``timeout``."""
+        runner = self.runner or _exec.run
+        try:
+            return runner(argv, timeout=timeout, max_bytes=max_bytes)
+        except _exec.ExecError as error:
+            raise ContainerdError(str(error))
+
     @staticmethod
-    def label_args(labels):
+    def label_args(labels, flag="--label"):
         args = []
         for key in sorted(labels):
-            args += ["--label", "%s=%s" % (key, labels[key])]
+            args += [flag, "%s=%s" % (key, labels[key])]
         return args
 
     @staticmethod
@@ -169,7 +280,8 @@ class ContainerdClient(object):
             return self.nerdctl_argv("run", "--rm", "--name", name, "--network", "none",
                                      "--runtime", handler["runtime_type"], *self.label_args(labels)) \
                 + [image] + list(command)
-        return self.ctr_argv("run", "--rm", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
+        return self.ctr_argv("run", "--rm", *(self.ctr_runtime_args(handler) + self.label_args(labels)
+                                              + self.label_args(labels, "--snapshotter-label"))) \
             + [image, name] + list(command)
 
     @staticmethod
@@ -184,7 +296,8 @@ class ContainerdClient(object):
 
     def create_argv(self, name, image, handler, command, labels):
         """``ctr containers create``: container record and snapshot, no task yet."""
-        return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels))) \
+        return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels)
+                                                        + self.label_args(labels, "--snapshotter-label"))) \
             + [image, name] + list(command)
 
     # -- plain commands --------------------------------------------------
@@ -250,15 +363,17 @@ class ContainerdClient(object):
     def run_once(self, name, image, handler, command, run_id, timeout):
         """Run ``command`` in a new container; remove it whatever happens."""
         labels = self.owner_labels(run_id, timeout)
+        # timeout(1) still bounds the run should this process die; _exec's own limit is the backstop behind it.
         argv = ["timeout", "--kill-after=%d" % KILL_GRACE_SECONDS, "%ds" % timeout] + \
             self.run_argv(name, image, handler, command, labels)
-        started = time.monotonic()
         try:
-            rc, out, err = self.module.run_command(argv)
-        finally:
-            seconds = time.monotonic() - started
-        result = ProbeRun(rc, out, err, rc in TIMEOUT_EXIT_CODES, seconds)
-        if rc != 0:
+            done = self._bounded(argv, timeout + KILL_GRACE_SECONDS + 2)
+        except ContainerdError:
+            self.remove(name)
+            raise
+        result = ProbeRun(done.rc, done.stdout, done.stderr, done.timed_out or done.rc in TIMEOUT_EXIT_CODES,
+                          done.seconds, done.overflow_note())
+        if done.rc != 0:
             self.remove(name)
         return result
 
@@ -268,14 +383,21 @@ class ContainerdClient(object):
         Always through ctr: it joins an existing namespace with ``--with-ns``
         and writes the container's output to ``log_path`` for the report.
         """
+        labels = self.owner_labels(run_id, timeout)
         argv = ["timeout", "%ds" % timeout] + self.ctr_argv(
             "run", "--detach", "--with-ns", "network:%s" % netns_path, "--log-uri", "file://%s" % log_path,
-            *(self.ctr_runtime_args(handler) + self.label_args(self.owner_labels(run_id, timeout)))) \
+            *(self.ctr_runtime_args(handler) + self.label_args(labels)
+              + self.label_args(labels, "--snapshotter-label"))) \
             + [image, name] + list(command)
-        rc, out, err = self.module.run_command(argv)
-        if rc != 0:
+        try:
+            done = self._bounded(argv, timeout + 2, max_bytes=64 * 1024)
+        except ContainerdError:
             self.remove(name)
-            raise ContainerdError("the server container did not start (rc=%d): %s" % (rc, (err or out).strip()))
+            raise
+        if done.rc != 0:
+            self.remove(name)
+            raise ContainerdError("the server container did not start (rc=%d): %s" % (
+                done.rc, (done.stderr or done.stdout).strip()))
 
     def task_status(self, name):
         """The task's status as ``ctr tasks list`` shows it (RUNNING, STOPPED, ...), or None."""
@@ -286,9 +408,24 @@ class ContainerdClient(object):
                 return fields[2]
         return None
 
-    def shim_pids(self, name):
-        """The shim process(es) serving container ``name`` in this namespace."""
-        return find_processes("-namespace", self.namespace, "-id", name)
+    def shim_pids(self, container_id):
+        """The shim process(es) serving ``container_id`` in this namespace of this instance (not another's)."""
+        return find_shims(self.namespace, container_id, self.address)
+
+    def ids_of(self, name):
+        """The container ids behind ``name``: itself (ctr), and through nerdctl's name label a 64-hex id."""
+        ids = [name]
+        if self.nerdctl:
+            rc, out, err = self.module.run_command(self.ctr_argv(
+                "containers", "list", "--quiet", 'labels."%s"==%s' % (NERDCTL_NAME_LABEL, name)))
+            for cid in out.split() if rc == 0 else []:
+                # The filter's answer is checked, not trusted: only a container that carries this very name and
+                # kata-fleet's labels counts (a ctr that ignored the filter would list every container).
+                info = self._info("containers", cid) if cid != name and RUN_ID_PATTERN.match(cid) else None
+                labels = (info or {}).get("Labels") or {}
+                if labels.get(NERDCTL_NAME_LABEL) == name and ownership(labels, time.time()) != FOREIGN:
+                    ids.append(cid)
+        return ids
 
     def run_phases(self, name, image, handler, command, run_id, timeout):
         """One container through ctr's separate steps, timing each.
@@ -314,13 +451,14 @@ class ContainerdClient(object):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise ContainerdError("phase %s did not finish within %ds" % (phase, timeout))
-                    rc, out, err = self.module.run_command(["timeout", "%ds" % math.ceil(remaining)] + argv)
+                    done = self._bounded(["timeout", "%ds" % math.ceil(remaining)] + argv, remaining + 2, 64 * 1024)
+                    rc, out, err = done.rc, done.stdout, done.stderr
                     # A task that has not exited yet cannot be deleted: wait for it.
                     if rc != 0 and phase == "task_delete" and "running" in (err + out):
                         time.sleep(0.01)
                         continue
                     break
-                if rc in TIMEOUT_EXIT_CODES:
+                if rc in TIMEOUT_EXIT_CODES or done.timed_out:
                     raise ContainerdError("phase %s did not finish within %ds" % (phase, timeout))
                 if rc != 0:
                     raise ContainerdError("phase %s failed (rc=%d): %s" % (phase, rc, (err or out).strip()))
@@ -331,28 +469,36 @@ class ContainerdClient(object):
         return phases
 
     def remove(self, name):
-        """Kill and delete the task, then the container and its snapshot; absent parts are fine."""
+        """Kill and delete the task, then the container and its snapshot; absent parts are fine.
+
+        ``name`` is one this run created (or that the sweep proved ours and
+        stale).  Through nerdctl the container id is a hex id: it is looked up
+        by nerdctl's name label first, so its task, snapshot and shim go too.
+        """
+        ids = self.ids_of(name)
         if self.nerdctl:
             self.module.run_command(self.nerdctl_argv("rm", "--force", name))
-        self.module.run_command(self.ctr_argv("tasks", "kill", "--signal", "SIGKILL", name))
-        self.module.run_command(self.ctr_argv("tasks", "delete", "--force", name))
-        self.module.run_command(self.ctr_argv("containers", "delete", name))
-        self.module.run_command(self.ctr_argv("snapshots", "delete", name))
+        for cid in ids:
+            self.module.run_command(self.ctr_argv("tasks", "kill", "--signal", "SIGKILL", cid))
+            self.module.run_command(self.ctr_argv("tasks", "delete", "--force", cid))
+            self.module.run_command(self.ctr_argv("containers", "delete", cid))
+            self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
         # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
-        shims = self.shim_pids(name)
-        sandboxes = runsc_sandboxes(shims) if shims else []
-        for shim in shims:
-            kill_tree(shim)
-        if not shims:
-            return
-        # gVisor: a task whose start failed stays CREATED and `tasks delete --force` cannot
-        # remove it while its runsc-sandbox/runsc-gofer live; with the shim tree gone it can,
-        # and runsc's own state of that container is deleted by runsc itself.
-        self.module.run_command(self.ctr_argv("tasks", "delete", "--force", name))
-        self.module.run_command(self.ctr_argv("containers", "delete", name))
-        self.module.run_command(self.ctr_argv("snapshots", "delete", name))
-        for runsc, root in sandboxes:
-            self.module.run_command([runsc, "--root", root, "delete", "--force", name])
+        for cid in ids:
+            shims = self.shim_pids(cid)
+            sandboxes = runsc_sandboxes(shims) if shims else []
+            for shim in shims:
+                kill_tree(shim)
+            if not shims:
+                continue
+            # gVisor: a task whose start failed stays CREATED and `tasks delete --force` cannot
+            # remove it while its runsc-sandbox/runsc-gofer live; with the shim tree gone it can,
+            # and runsc's own state of that container is deleted by runsc itself.
+            self.module.run_command(self.ctr_argv("tasks", "delete", "--force", cid))
+            self.module.run_command(self.ctr_argv("containers", "delete", cid))
+            self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
+            for runsc, root in sandboxes:
+                self.module.run_command([runsc, "--root", root, "delete", "--force", cid])
 
     def _info(self, kind, name):
         """``ctr <kind> info`` as a dict, or None when it cannot be read (then nothing is removed)."""
@@ -365,32 +511,51 @@ class ContainerdClient(object):
             return None
 
     def sweep(self, now=None):
-        """Remove kata-fleet containers and snapshots whose owner is gone or whose time is up.
+        """Remove kata-fleet containers and snapshots that carry our labels and are provably stale.
 
-        Returns the names removed, so the module can report what an earlier,
-        interrupted run left behind.
+        Returns (removed, foreign): the ids removed, so the module can report
+        what an interrupted earlier run left behind, and the ``kf-`` ids that
+        are not provably ours (no or malformed labels), which are left alone.
+        Candidates are every ``kf-`` id and every container with our owner
+        label (nerdctl gives a hex id).
         """
         now = time.time() if now is None else now
-        removed = []
+        removed, foreign = [], []
         rc, out, err = self.module.run_command(self.ctr_argv("containers", "list", "--quiet"))
-        containers = [c for c in out.split() if c.startswith(NAME_PREFIX)] if rc == 0 else []
-        for name in containers:
-            info = self._info("containers", name)
-            if info is not None and is_orphan(info.get("Labels") or {}, now):
-                self.remove(name)
-                removed.append(name)
+        listed = out.split() if rc == 0 else []
+        rc, out, err = self.module.run_command(self.ctr_argv("containers", "list", "--quiet",
+                                                             'labels."%s"' % LABEL_OWNER))
+        labelled = out.split() if rc == 0 else []
+        containers = [c for c in listed if c.startswith(NAME_PREFIX) or c in labelled]
+        containers += [c for c in labelled if c not in containers]
+        for cid in containers:
+            if not RUN_ID_PATTERN.match(cid):
+                continue
+            info = self._info("containers", cid)
+            if info is None:
+                continue  # unknown is not stale: a passing ctr error must not remove a live probe
+            state = ownership(info.get("Labels"), now)
+            if state == STALE:
+                self.remove(cid)
+                removed.append(cid)
+            elif state == FOREIGN and cid.startswith(NAME_PREFIX):
+                foreign.append(cid)
         rc, out, err = self.module.run_command(self.ctr_argv("snapshots", "list"))
         for line in out.splitlines()[1:] if rc == 0 else []:
             key = line.split()[0] if line.split() else ""
-            if not key.startswith(NAME_PREFIX) or key in containers:
+            if not key.startswith(NAME_PREFIX) or key in containers or not RUN_ID_PATTERN.match(key):
                 continue
-            # A snapshot is made just before its container: only an old one without a container is an orphan.
             info = self._info("snapshots", key)
-            if info is not None and snapshot_age(info, now) > ORPHAN_SNAPSHOT_AGE \
-                    and self._info("containers", key) is None:
+            if info is None:
+                continue
+            state = ownership(info.get("Labels"), now)
+            # A snapshot of a container (ours or not) is the container's: only a lonely one of ours goes.
+            if state == STALE and self._info("containers", key) is None:
                 self.module.run_command(self.ctr_argv("snapshots", "delete", key))
                 removed.append(key)
-        return removed
+            elif state == FOREIGN:
+                foreign.append(key)
+        return removed, foreign
 
 
 RUNSC_ROOT = re.compile(r"\A--root=(/[^\0]{1,4095})\Z")
@@ -422,19 +587,6 @@ def runsc_sandboxes(shims, table=None, exe=None):
 
 
 def is_orphan(labels, now):
-    """True when the owning process is gone (or was replaced) or the expiry passed."""
-    expires = labels.get(LABEL_EXPIRES, "")
-    if not expires.isdigit() or int(expires) < now:
-        return True
-    pid, _sep, ticks = labels.get(LABEL_OWNER, "").partition(":")
-    if not pid.isdigit():
-        return True
-    return process_start_ticks(int(pid)) != ticks
+    """True only for an object that carries kata-fleet's labels and whose owner is gone or whose expiry passed."""
+    return ownership(labels, now) == STALE
 
-
-def snapshot_age(info, now):
-    """Seconds since ``ctr snapshots info`` says the snapshot was created (0 when unknown)."""
-    created = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", info.get("Created") or "")
-    if not created:
-        return 0
-    return now - calendar.timegm(tuple(int(part) for part in created.groups()) + (0, 0, 0))

@@ -26,12 +26,22 @@ def role_of(name):
 
 
 def footprint(shim_pids):
-    """PSS in KiB per role and in total over every process below the shims, with the processes seen."""
+    """PSS in KiB per role and in total over every process below the shims, with the processes seen.
+
+    ``shim_pids`` are this container's shims of this containerd instance
+    (ContainerdClient.shim_pids matches namespace, id and address), so a
+    same-named container of another instance is never counted.
+    """
     by_role = dict((role, 0) for role, _prefixes in ROLES)
     by_role["workload"] = 0
     processes = []
+    seen = set()
     for shim in shim_pids:
         for pid in descendants(shim):
+            # A process below two of the given shims (or a shim given twice) is counted once.
+            if pid in seen:
+                continue
+            seen.add(pid)
             name, pss = process_name(pid), pss_kib(pid)
             if name is None or pss is None:
                 continue

@@ -9,10 +9,13 @@ that preparation lives here once.
 """
 
 import os
-import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
+    RUN_ID_PATTERN,
+    ContainerdClient,
+    ContainerdError,
+)
 
 CONTAINERD_ARGUMENT_SPEC = dict(
     address=dict(type="path", default="/run/containerd/containerd.sock"),
@@ -26,8 +29,8 @@ PROBE_RUN_ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=60),
     run_id=dict(type="str"),
 )
-# containerd ids: alphanumeric runs joined by single '.', '_' or '-'.
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
+# RUN_ID_PATTERN (containerd ids: alphanumeric runs joined by single '.', '_' or '-', anchored with \A...\Z so a
+# trailing newline is refused) is defined once in _containerd, which checks labels against it.
 
 
 def containerd_argument_spec(**extra):
@@ -78,6 +81,14 @@ def validated_run_id(module):
     return run_id
 
 
+def report_foreign(module, names, where):
+    """Warn about kf- objects that are not provably kata-fleet's: they are left alone, a person should look."""
+    if names:
+        module.warn("left alone in %s, not provably kata-fleet's (no owner labels or owner record): %s. "
+                    "kata-fleet removes only what carries its own labels; remove these yourself if they are "
+                    "leftovers of an older kata-fleet." % (where, ", ".join(sorted(names)[:20])))
+
+
 def prepare_probe_run(module):
     """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
 
@@ -102,7 +113,8 @@ def prepare_probe_run(module):
             raise ContainerdError(
                 "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
                 "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
-        swept = [] if module.check_mode else client.sweep()
+        swept, foreign = ([], []) if module.check_mode else client.sweep()
+        report_foreign(module, foreign, "containerd namespace %s at %s" % (params["namespace"], params["address"]))
     except ContainerdError as error:
         module.fail_json(msg=str(error), swept=[])
     return client, handlers, requested, run_id, swept

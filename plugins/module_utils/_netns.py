@@ -7,21 +7,38 @@
 node, the cluster's network) and leaks its IP reservation on ``ctr c rm``, so
 the module builds the smallest network itself: a namespace holding one end of a
 veth pair as ``eth0``, the other end on the host, a /30 between them.  The
-container joins it with ``ctr run --with-ns``.  An owner file records the
-owning process, so a later run can remove what a killed run left.
+container joins it with ``ctr run --with-ns``.
+
+An owner record in OWNER_DIR (root only) is written before anything is made:
+the owning process, an expiry, the /30, the host link and the server log.  It
+is kata-fleet's positive mark: a later run removes exactly what a record of a
+dead or expired owner names, and only reports a ``kf-`` namespace without one.
+The /30 is picked under a lock from what no record and no address of this
+network namespace uses, so concurrent runs on one host (or two containerd
+instances sharing /run) never share an address.
 """
 
+import errno
+import fcntl
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import descendants, process_start_ticks, process_table
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
+    descendants, parse_ip_addr_oneline, process_start_ticks, process_table)
 
 NETNS_DIR = "/var/run/netns"
 OWNER_DIR = "/run/kata-fleet/netns"
 PREFIX = "kf-"
+LOCK_NAME = ".allocate.lock"
+RECORD_KIND = "kata-fleet probe network"
+NAME_PATTERN = re.compile(r"\Akf-[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z")
+LINK_PATTERN = re.compile(r"\Akfh[0-9a-f]{8}\Z")
+OWNER_PATTERN = re.compile(r"\A([0-9]{1,10}):([0-9]{1,20})\Z")
+LIVE, STALE, FOREIGN = "live", "stale", "foreign"
 
 
 # gVisor decides the network per sandbox (runsc --network=...); what the HTTP probe then measures.
@@ -57,12 +74,21 @@ class NetworkError(Exception):
     """Setting up the probe network failed; the message names the step."""
 
 
-def subnet_for(cidr, index):
-    """The ``index``-th /30 of ``cidr``: (host address, container address, prefix length)."""
+def _subnets(cidr):
     network = ipaddress.ip_network(cidr, strict=True)
     if network.version != 4 or network.prefixlen > 30:
         raise NetworkError("network_cidr %s must be an IPv4 network of /30 or larger" % cidr)
-    subnets = network.subnets(new_prefix=30)
+    return network.subnets(new_prefix=30)
+
+
+def _addresses(subnet):
+    hosts = list(subnet.hosts())
+    return str(hosts[0]), str(hosts[1]), 30
+
+
+def subnet_for(cidr, index):
+    """The ``index``-th /30 of ``cidr``: (host address, container address, prefix length)."""
+    subnets = _subnets(cidr)
     for position, subnet in enumerate(subnets):
         if position == index:
             hosts = list(subnet.hosts())
@@ -70,19 +96,64 @@ def subnet_for(cidr, index):
     raise NetworkError("network_cidr %s has too few /30 subnets for %d handlers" % (cidr, index + 1))
 
 
-class ProbeNetwork(object):
-    """One namespace + veth pair; ``create`` then ``remove`` (safe to call twice)."""
+def free_subnet(cidr, taken):
+    """The first /30 of ``cidr`` that overlaps none of the networks in ``taken``."""
+    for subnet in _subnets(cidr):
+        if not any(subnet.overlaps(network) for network in taken):
+            return subnet
+    raise NetworkError("network_cidr %s has no free /30 left: every one is in use by an address of this host or "
+                       "by another kata-fleet run's probe network; wait for those runs or choose another "
+                       "network_cidr" % cidr)
 
-    def __init__(self, module, name, host_address, container_address, prefix):
+
+def host_networks(module, ip):
+    """The IPv4 networks of every address in this network namespace (``ip -o -4 addr show``)."""
+    rc, out, err = module.run_command([ip, "-o", "-4", "addr", "show"])
+    if rc != 0:
+        raise NetworkError("ip -o -4 addr show failed: %s" % (err or out).strip())
+    networks = []
+    for cidrs in parse_ip_addr_oneline(out).values():
+        for cidr in cidrs:
+            try:
+                networks.append(ipaddress.ip_network(cidr, strict=False))
+            except ValueError:
+                continue
+    return networks
+
+
+class _AllocationLock(object):
+    """An exclusive flock on OWNER_DIR/.allocate.lock while a /30 is chosen and recorded."""
+
+    def __enter__(self):
+        _owner_dir()
+        self.fd = os.open(os.path.join(OWNER_DIR, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+class ProbeNetwork(object):
+    """One namespace + veth pair; ``create`` then ``remove`` (safe to call twice).
+
+    The /30 is allocated by ``create`` (None before): the first of ``cidr``
+    that no owner record and no address of this host uses.
+    """
+
+    def __init__(self, module, name, cidr, log_path=None):
         self.module = module
         self.name = name
+        self.cidr = cidr
+        self.log_path = log_path
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         self.host_link = "kfh" + digest
         self.peer_link = "kfc" + digest
-        self.host_address = host_address
-        self.container_address = container_address
-        self.prefix = prefix
+        self.host_address = self.container_address = self.prefix = None
         self.ip = module.get_bin_path("ip", required=False)
+        # What this object made: only that is removed (a same-named object of someone else is never touched).
+        self.made = set()
 
     @property
     def path(self):
@@ -93,13 +164,24 @@ class ProbeNetwork(object):
         if rc != 0:
             raise NetworkError("ip %s failed: %s" % (" ".join(args), (err or out).strip()))
 
+    def allocate(self, timeout):
+        """Choose a free /30 and write the owner record naming it, under the allocation lock."""
+        with _AllocationLock():
+            taken = [record["subnet"] for record in read_records().values() if record and record.get("subnet")]
+            subnet = free_subnet(self.cidr, taken + host_networks(self.module, self.ip))
+            write_owner(self.name, timeout, subnet=subnet, host_link=self.host_link, log_path=self.log_path)
+        self.made.add("record")
+        self.host_address, self.container_address, self.prefix = _addresses(subnet)
+
     def create(self, timeout):
         if not self.ip:
             raise NetworkError("the ip command (iproute2) is not installed; it is needed to build the probe network")
-        write_owner(self.name, timeout)
+        self.allocate(timeout)
         try:
             self._ip("netns", "add", self.name)
+            self.made.add("netns")
             self._ip("link", "add", self.host_link, "type", "veth", "peer", "name", self.peer_link)
+            self.made.add("link")
             self._ip("link", "set", self.peer_link, "netns", self.name)
             self._ip("-n", self.name, "link", "set", self.peer_link, "name", "eth0")
             self._ip("-n", self.name, "addr", "add", "%s/%d" % (self.container_address, self.prefix), "dev", "eth0")
@@ -112,50 +194,147 @@ class ProbeNetwork(object):
             raise
 
     def remove(self):
-        remove_network(self.module, self.ip, self.name, self.host_link)
+        """Delete what this object made: the namespace (its eth0 goes with it), the host end, the log, the record."""
+        if self.ip and "netns" in self.made:
+            self.module.run_command([self.ip, "netns", "delete", self.name])
+        if self.ip and "link" in self.made:
+            self.module.run_command([self.ip, "link", "delete", self.host_link])
+        if "record" in self.made:
+            # The record goes last: until then a later run can still find and remove what it names.
+            _unlink(self.log_path)
+            _unlink(os.path.join(OWNER_DIR, self.name))
+        self.made.clear()
 
 
-def remove_network(module, ip, name, host_link):
-    """Delete the namespace (its eth0 goes with it), the host end if left, and the owner file."""
-    if ip:
-        module.run_command([ip, "netns", "delete", name])
-        module.run_command([ip, "link", "delete", host_link])
-    try:
-        os.unlink(os.path.join(OWNER_DIR, name))
-    except OSError:
-        pass
+def _unlink(path):
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
-def write_owner(name, timeout):
+def _owner_dir():
     if not os.path.isdir(OWNER_DIR):
         os.makedirs(OWNER_DIR, 0o700)
+
+
+def write_owner(name, timeout, subnet=None, host_link=None, log_path=None):
+    """Write the owner record of probe network ``name``, atomically and never over an existing one."""
+    _owner_dir()
     pid = os.getpid()
-    with open(os.path.join(OWNER_DIR, name), "w") as handle:
-        handle.write("%d:%s %d\n" % (pid, process_start_ticks(pid), int(time.time() + timeout + 60)))
+    record = {"kind": RECORD_KIND, "version": 2, "name": name, "owner": "%d:%s" % (pid, process_start_ticks(pid)),
+              "expires": int(time.time() + timeout + 60), "subnet": str(subnet) if subnet else None,
+              "host_link": host_link, "log": log_path}
+    final = os.path.join(OWNER_DIR, name)
+    temporary = os.path.join(OWNER_DIR, ".%s.%d.tmp" % (name, pid))
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, sort_keys=True)
+            handle.write("\n")
+        try:
+            os.link(temporary, final)
+        except OSError as error:
+            if error.errno == errno.EEXIST:
+                raise NetworkError("an owner record for probe network %s exists already (%s): another run uses "
+                                   "that name" % (name, final))
+            raise
+    finally:
+        _unlink(temporary)
+
+
+def parse_record(name, text):
+    """The owner record in ``text`` as a dict, or None when it is not one kata-fleet wrote for ``name``.
+
+    Version 2 is JSON; version 1 (before 0.x) was ``<pid>:<start ticks> <expiry>``.
+    """
+    try:
+        record = json.loads(text)
+    except ValueError:
+        owner, _sep, expires = text.strip().partition(" ")
+        if not OWNER_PATTERN.match(owner) or not expires.isdigit() or len(expires) > 12:
+            return None
+        return {"kind": RECORD_KIND, "version": 1, "name": name, "owner": owner, "expires": int(expires),
+                "subnet": None, "host_link": "kfh" + hashlib.sha256(name.encode()).hexdigest()[:8], "log": None}
+    if not isinstance(record, dict) or record.get("kind") != RECORD_KIND or record.get("name") != name:
+        return None
+    owner, expires, link, log = record.get("owner"), record.get("expires"), record.get("host_link"), record.get("log")
+    if not isinstance(owner, str) or not OWNER_PATTERN.match(owner) or isinstance(expires, bool) \
+            or not isinstance(expires, int):
+        return None
+    if link is not None and not (isinstance(link, str) and LINK_PATTERN.match(link)):
+        return None
+    # The log a record names is this network's own file, nothing else.
+    if log is not None and not (isinstance(log, str) and os.path.isabs(log) and os.path.basename(log) == name + ".log"
+                                and os.path.normpath(log) == log):
+        return None
+    try:
+        record["subnet"] = ipaddress.ip_network(record["subnet"]) if record.get("subnet") else None
+    except (TypeError, ValueError):
+        return None
+    return record
+
+
+def read_records():
+    """{name: record or None (unreadable)} of every owner record in OWNER_DIR."""
+    try:
+        names = sorted(os.listdir(OWNER_DIR))
+    except OSError:
+        return {}
+    records = {}
+    for name in names:
+        if name.startswith(".") or not NAME_PATTERN.match(name):
+            continue
+        try:
+            with open(os.path.join(OWNER_DIR, name)) as handle:
+                records[name] = parse_record(name, handle.read(4096))
+        except (IOError, OSError, UnicodeDecodeError):
+            records[name] = None
+    return records
+
+
+def record_state(record, now):
+    """LIVE, STALE (expired, or the owner process is gone or its pid reused) or FOREIGN (no valid record)."""
+    if not record:
+        return FOREIGN
+    if record["expires"] < now:
+        return STALE
+    pid, ticks = OWNER_PATTERN.match(record["owner"]).groups()
+    return LIVE if process_start_ticks(int(pid)) == ticks else STALE
 
 
 def is_orphan(name, now):
-    """A kf- namespace is an orphan when its owner file is missing, expired or names a dead process."""
-    try:
-        with open(os.path.join(OWNER_DIR, name)) as handle:
-            owner, _sep, expires = handle.read().strip().partition(" ")
-    except (IOError, OSError):
-        return True
-    pid, _sep, ticks = owner.partition(":")
-    if not expires.isdigit() or int(expires) < now or not pid.isdigit():
-        return True
-    return process_start_ticks(int(pid)) != ticks
+    """True only for a namespace whose owner record is kata-fleet's and whose owner is gone or expired."""
+    return record_state(read_records().get(name), now) == STALE
 
 
 def sweep(module, now=None):
-    """Remove kf- network namespaces whose owner is gone; returns their names."""
+    """Remove what the records of dead or expired owners name; returns (removed, foreign).
+
+    ``removed`` names the networks whose leftovers went (namespace, host link,
+    server log, record); ``foreign`` the ``kf-`` namespaces without a valid
+    record (and unreadable records), which are never touched.
+    """
     now = time.time() if now is None else now
     ip = module.get_bin_path("ip", required=False)
-    if not ip or not os.path.isdir(NETNS_DIR):
-        return []
-    removed = []
-    for name in sorted(os.listdir(NETNS_DIR)):
-        if name.startswith(PREFIX) and is_orphan(name, now):
-            remove_network(module, ip, name, "kfh" + hashlib.sha256(name.encode()).hexdigest()[:8])
+    records = read_records()
+    try:
+        namespaces = sorted(os.listdir(NETNS_DIR))
+    except OSError:
+        namespaces = []
+    removed, foreign = [], []
+    for name, record in sorted(records.items()):
+        state = record_state(record, now)
+        if state == FOREIGN:
+            foreign.append(name)
+        elif state == STALE and (ip or name not in namespaces):
+            if ip and name in namespaces:
+                module.run_command([ip, "netns", "delete", name])
+            if ip and record["host_link"]:
+                module.run_command([ip, "link", "delete", record["host_link"]])
+            _unlink(record["log"])
+            _unlink(os.path.join(OWNER_DIR, name))
             removed.append(name)
-    return removed
+    foreign += [name for name in namespaces if name.startswith(PREFIX) and name not in records]
+    return removed, sorted(set(foreign))

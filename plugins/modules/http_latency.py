@@ -22,7 +22,13 @@ description:
     running sandbox got - with C(--network=host) that is the host kernel's stack of the module's own
     namespace, not gVisor's netstack; with C(--network=none) no request can reach it and the entry says so.
   - The container, its task and snapshot, the network namespace, the veth pair and the log file are
-    removed on success, failure and timeout; namespaces and server logs left by a killed run are swept at the start.
+    removed on success, failure and timeout. What a killed run left is swept at the start, but only what
+    carries kata-fleet's own mark (container labels, an owner record in C(/run/kata-fleet/netns)) and
+    whose owner process is gone or whose time is up; other C(kf-) names are reported in RV(foreign) and
+    as a warning, never touched.
+  - Names carry a hash of the containerd address and namespace, and each probe network's /30 is chosen
+    under a lock from what no other run and no address of the host uses, so two containerd instances
+    or two runs on one host never share a name or an address.
 author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
@@ -53,6 +59,8 @@ options:
     description:
       - IPv4 network the probe networks are cut from, a /30 per handler (host side first address,
         container second). Link-local by default so it cannot collide with routed networks.
+      - Each /30 is the first one that no address of the host and no live kata-fleet run on the host
+        uses, so concurrent runs get different ones; check mode shows the first candidates.
     type: str
     default: 169.254.77.0/24
   port:
@@ -122,6 +130,13 @@ swept:
   returned: always
   type: list
   elements: str
+foreign:
+  description:
+    - Network namespaces, owner records and server logs under kata-fleet's names that are not provably
+      kata-fleet's (no valid owner record); they were left alone.
+  returned: when the handlers were probed
+  type: list
+  elements: str
 """
 
 import os
@@ -130,19 +145,18 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _http, _netns
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError, safe_name_part
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._footprint import footprint
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
     probe_run_argument_spec,
+    report_foreign,
     validated_run_id,
 )
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 
 LOG_DIR = "/run/kata-fleet/logs"
 LOG_TAIL_LINES = 5
-# A server log whose probe network is gone is an orphan once it is this old (a run removes its network, then its log).
-ORPHAN_LOG_AGE = 120
 SERVER_SCRIPT = "echo kata-fleet > /www/index.html && exec httpd -f -v -p %d -h /www"
 
 
@@ -180,18 +194,18 @@ def log_tail(path):
     return lines[-LOG_TAIL_LINES:]
 
 
-def serve_and_measure(module, client, index, name, handler, run_id):
+def serve_and_measure(module, client, name, handler, run_id):
     """One handler: network, server container, readiness, memory, load; then remove all of it."""
     params = module.params
-    container = "kf-%s-%s-http" % (run_id, safe_name_part(name))
+    container = client.container_name(run_id, name, "http")
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "client": "ctr", "status": "failed",
              "error": None, "readiness_seconds": None, "memory": None, "network": None}
     log_path = os.path.join(LOG_DIR, container + ".log")
     network = None
     try:
-        host_address, container_address, prefix = _netns.subnet_for(params["network_cidr"], index)
-        network = _netns.ProbeNetwork(module, container, host_address, container_address, prefix)
+        network = _netns.ProbeNetwork(module, container, params["network_cidr"], log_path)
         network.create(params["timeout"])
+        container_address = network.container_address
         if not os.path.isdir(LOG_DIR):
             os.makedirs(LOG_DIR, 0o700)
         started = time.monotonic()
@@ -229,39 +243,22 @@ def serve_and_measure(module, client, index, name, handler, run_id):
     finally:
         client.remove(container)
         if network is not None:
+            # Removes the log too, then the owner record that names them.
             network.remove()
-        try:
-            os.unlink(log_path)
-        except OSError:
-            pass
 
 
-def sweep_logs(swept_networks, now=None):
-    """Remove the server logs of interrupted runs from LOG_DIR; returns the file names removed.
+def foreign_logs():
+    """Server logs in LOG_DIR that no owner record names: not provably kata-fleet's, so only reported.
 
-    A log is named after its probe network: it goes with a network the sweep has
-    just removed, and so does one whose network is gone and that is older than
-    ORPHAN_LOG_AGE (a younger one may belong to a run removing its own).
+    A log is removed with its probe network (by the run that made it, or by
+    the sweep from the record of a dead run), never by its name.
     """
-    now = time.time() if now is None else now
     try:
         names = sorted(os.listdir(LOG_DIR))
     except OSError:
         return []
-    removed = []
-    for name in names:
-        network = name[:-len(".log")]
-        if not (name.startswith(_netns.PREFIX) and name.endswith(".log")):
-            continue
-        path = os.path.join(LOG_DIR, name)
-        try:
-            if network in swept_networks or (not os.path.exists(os.path.join(_netns.NETNS_DIR, network))
-                                             and now - os.path.getmtime(path) > ORPHAN_LOG_AGE):
-                os.unlink(path)
-                removed.append(name)
-        except OSError:
-            continue
-    return removed
+    recorded = set(record["log"] for record in _netns.read_records().values() if record and record.get("log"))
+    return [name for name in names if os.path.join(LOG_DIR, name) not in recorded]
 
 
 def validate(module):
@@ -320,15 +317,17 @@ def main():
             result["runtimes"][name] = {"status": "planned", "requests": params["requests"],
                                         "url": "http://%s:%d/" % (container_address, params["port"])}
         module.exit_json(changed=False, http=result, swept=swept, ansible_facts={"kata_fleet_http": result})
-    networks = _netns.sweep(module)
-    swept += networks + sweep_logs(networks)
-    for index, name in enumerate(requested):
-        result["runtimes"][name] = serve_and_measure(module, client, index, name, handlers[name], run_id)
+    networks, foreign = _netns.sweep(module)
+    foreign += [os.path.join(LOG_DIR, name) for name in foreign_logs()]
+    report_foreign(module, foreign, "the probe networks of this host (%s, %s)" % (_netns.NETNS_DIR, _netns.OWNER_DIR))
+    swept += networks
+    for name in requested:
+        result["runtimes"][name] = serve_and_measure(module, client, name, handlers[name], run_id)
     failed = sorted(name for name, entry in result["runtimes"].items() if entry["status"] != "ok")
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (name, result["runtimes"][name]["error"]) for name in failed),
-                         http=result, swept=swept)
-    module.exit_json(changed=False, http=result, swept=swept, ansible_facts={"kata_fleet_http": result})
+                         http=result, swept=swept, foreign=foreign)
+    module.exit_json(changed=False, http=result, swept=swept, foreign=foreign, ansible_facts={"kata_fleet_http": result})
 
 
 if __name__ == "__main__":

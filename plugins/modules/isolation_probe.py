@@ -107,7 +107,6 @@ isolation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import safe_name_part
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
@@ -117,7 +116,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 def probe_handler(client, name, handler, image, run_id, timeout, host):
     """One container run under ``handler``; its facts and verdict, or the reason there are none."""
-    container = "kf-%s-%s-iso" % (run_id, safe_name_part(name))
+    container = client.container_name(run_id, name, "iso")
     # A fresh nonce per run: no file, log line or hostname fixed before the run can carry it.
     nonce = _probe.new_nonce()
     run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script(nonce)], run_id, timeout)

@@ -13,7 +13,9 @@ description:
     time (C(ctr run --rm), or C(nerdctl run --rm) where nerdctl is used). The image is already in
     containerd (M(kata_fleet.runtimes.probe_image)), so no pull is timed.
   - Reports n, min, median, mean, p95, p99, max, sample standard deviation and coefficient of
-    variation, in seconds.
+    variation, in seconds. Each sample is the command's own lifetime, from its start to the moment
+    it was reaped, with its output bounded (not the read loop of C(AnsibleModule.run_command), which
+    can add a whole second to a sample).
   - Then O(phase_runs) more containers go through ctr's separate steps to split the time into
     phases, that is C(create) (container record and snapshot), C(start) (the shim starts, the runtime
     creates and starts the task), C(task_delete) (waits for the exit, tears the task and shim down)
@@ -101,7 +103,7 @@ startup:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError, safe_name_part
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import read_boot_id
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     prepare_probe_run,
@@ -113,7 +115,7 @@ NOOP = ["/bin/true"]
 
 
 def bench_handler(client, name, handler, params, run_id, host_boot_id):
-    prefix = "kf-%s-%s-s" % (run_id, safe_name_part(name))
+    prefix = client.container_name(run_id, name, "s")
     entry = {"handler": name, "runtime_type": handler["runtime_type"], "status": "failed", "error": None,
              "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "guest_kernel_boot_seconds": None}
     image, timeout = params["image"], params["timeout"]

@@ -250,6 +250,8 @@ class FleetHost(object):
         self.holder = None
         self.sshd = None
         self.containerd = None
+        # More containerd instances of this host (add_containerd): they share its /run, as on a real machine.
+        self.extra_containerds = []
         self.relay = None
         self.netem = False
         self.host_key = os.path.join(self.base, "ssh_host_ed25519_key")
@@ -312,12 +314,33 @@ class FleetHost(object):
         """containerd stops (its socket, root and state go with it); the shims and what runs below them too."""
         if self.containerd is None:
             return
+        self._stop_instance(self.containerd)
+
+    @staticmethod
+    def _stop_instance(containerd):
         # What runs below a shim (a container's processes, a hung runtime) does not die with it.
         table = process_table()
         for pid, (_ppid, argv) in table.items():
-            if argv and "containerd-shim" in argv[0] and self.containerd.address in argv:
+            if argv and "containerd-shim" in argv[0] and containerd.address in argv:
                 kill(descendants(pid, table))
-        self.containerd.stop()
+        containerd.stop()
+
+    def add_containerd(self, suffix):
+        """A further containerd instance on this host: its own socket, root and state, the same namespace and /run."""
+        instance = Containerd(os.path.join(self.base, "containerd-" + suffix), namespace=self.containerd.namespace,
+                              enter=self.enter, fs_root=self.fs_root)
+        os.makedirs(instance.base)
+        self.extra_containerds.append(instance)
+        instance.start()
+        return instance
+
+    def remove_containerd(self, instance):
+        self._stop_instance(instance)
+        self.extra_containerds.remove(instance)
+
+    def stop_extra_containerds(self):
+        for instance in list(self.extra_containerds):
+            self.remove_containerd(instance)
 
     # -- sshd ----------------------------------------------------------------
     def write_sshd_config(self):
@@ -420,8 +443,9 @@ class FleetHost(object):
         """Processes in this host's namespaces besides its containerd, its sshd and the SSH sessions: "pid argv"."""
         table = process_table()
         expected = {self.holder.pid}
-        if self.containerd and self.containerd.process:
-            expected.add(self.containerd.process.pid)
+        for instance in [self.containerd] + self.extra_containerds:
+            if instance and instance.process:
+                expected.add(instance.process.pid)
         if self.sshd and self.sshd.poll() is None:
             expected.update(descendants(self.sshd.pid, table))
         mnt, net = namespace_of(self.holder.pid, "mnt"), namespace_of(self.holder.pid, "net")
@@ -449,7 +473,8 @@ class FleetHost(object):
     # -- teardown --------------------------------------------------------------
     def stop(self):
         errors = []
-        for step in (self.fast_link, self.stop_sshd, self.stop_containerd, self._stop_namespaces):
+        for step in (self.fast_link, self.stop_sshd, self.stop_extra_containerds, self.stop_containerd,
+                     self._stop_namespaces):
             try:
                 step()
             except Exception as error:  # pylint: disable=broad-except  # tear down the rest, then report
@@ -533,7 +558,9 @@ class Fleet(object):
         return next(host for host in self.hosts if host.name == name)
 
     # -- inventories and runs ----------------------------------------------------
-    def hostvars(self, host):
+    def hostvars(self, host, containerd=None):
+        """Connection and containerd variables of ``host`` (its first containerd unless ``containerd`` is given)."""
+        containerd = containerd or host.containerd
         address, port = host.ssh_endpoint
         return {
             "ansible_connection": "ssh",
@@ -546,9 +573,9 @@ class Fleet(object):
                 "-o UserKnownHostsFile=%s" % self.known_hosts, "-o GlobalKnownHostsFile=/dev/null",
                 "-o HostKeyAlias=fleet-%s" % host.name]),
             "ansible_python_interpreter": REMOTE_PYTHON,
-            "kata_fleet_containerd_address": host.containerd.address,
-            "kata_fleet_containerd_namespace": host.containerd.namespace,
-            "kata_fleet_containerd_config": host.containerd.config,
+            "kata_fleet_containerd_address": containerd.address,
+            "kata_fleet_containerd_namespace": containerd.namespace,
+            "kata_fleet_containerd_config": containerd.config,
         }
 
     def inventory(self, hosts=None, hostvars=None, **groupvars):

@@ -12,7 +12,7 @@ import pytest
 from harness import NOTHING_LEFT, REPO, local_inventory
 
 sys.path.insert(0, os.path.join(REPO, "collections"))
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _oci  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _netns, _oci  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "http_latency.yml")
 
@@ -95,10 +95,32 @@ def test_external_url_failures_are_classified(containerd, run_playbook, local_se
     assert _http_result(refused)["http"]["target"]["failures"] == {"refused": 3}
 
 
-def test_orphaned_network_namespace_is_swept(containerd, run_playbook):
-    # A namespace as a killed run leaves it: kf- name, no owner file.
-    subprocess.run(["ip", "netns", "add", "kf-19700101T000000-dead-runc-http"], check=True)
-    run = run_playbook(PLAYBOOK, local_inventory(containerd, kata_fleet_runtimes=["runc"], http_requests=5))
-    assert run.status == "successful", run.stdout
-    assert "kf-19700101T000000-dead-runc-http" in _http_result(run)["swept"], _http_result(run)
+def _dead_pid():
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_orphaned_network_namespace_is_swept_and_a_foreign_one_kept(containerd, run_playbook):
+    # A namespace as a killed run leaves it: kf- name and an owner record naming a dead process.
+    orphan, foreign = "kf-19700101T000000-dead-runc-http", "kf-tenant-blue"
+    subprocess.run(["ip", "netns", "add", orphan], check=True)
+    _netns.write_owner(orphan, 30)
+    record = os.path.join(_netns.OWNER_DIR, orphan)
+    with open(record) as handle:
+        text = handle.read()
+    with open(record, "w") as handle:
+        handle.write(text.replace('"owner": "%d:' % os.getpid(), '"owner": "%d:' % _dead_pid()))
+    # A neighbour's namespace that merely shares the prefix: no owner record. It stays.
+    subprocess.run(["ip", "netns", "add", foreign], check=True)
+    try:
+        run = run_playbook(PLAYBOOK, local_inventory(containerd, kata_fleet_runtimes=["runc"], http_requests=5))
+        assert run.status == "successful", run.stdout
+        result = _http_result(run)
+        assert orphan in result["swept"] and foreign not in result["swept"], result
+        assert foreign in result["foreign"], result
+        assert not os.path.exists(record)
+        assert containerd.leftovers() == dict(NOTHING_LEFT, netns=[foreign])
+    finally:
+        subprocess.run(["ip", "netns", "delete", foreign], check=False)
     assert containerd.leftovers() == NOTHING_LEFT

@@ -115,11 +115,25 @@ def test_orphans_of_an_interrupted_run_are_swept(containerd, run_playbook):
     image = image_run.results("probe_image")["localhost"]["image"]
     orphan = "kf-19700101T000000-dead-runc-iso"
     created = containerd.ctr("containers", "create", "--label", "io.kata-fleet.owner=999999:1",
-                             "--label", "io.kata-fleet.expires=1", image, orphan, "true")
+                             "--label", "io.kata-fleet.expires=1", "--label", "io.kata-fleet.run-id=19700101T000000-dead",
+                             image, orphan, "true")
     assert created.returncode == 0, created.stderr
-    run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"]))
-    assert run.status == "successful"
-    assert orphan in run.results("isolation_probe")["localhost"]["swept"]
+    # A neighbour's container and snapshot that merely share the prefix (no kata-fleet labels): they stay.
+    foreign = containerd.ctr("containers", "create", "--label", "app=serving-model", image, "kf-serving-model", "true")
+    assert foreign.returncode == 0, foreign.stderr
+    assert containerd.ctr("snapshots", "prepare", "kf-cache-layer").returncode == 0
+    try:
+        run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"]))
+        assert run.status == "successful"
+        swept = run.results("isolation_probe")["localhost"]["swept"]
+        assert orphan in swept and "kf-serving-model" not in swept and "kf-cache-layer" not in swept
+        left = containerd.leftovers()
+        assert left["containers"] == ["kf-serving-model"]
+        assert sorted(left["snapshots"]) == ["kf-cache-layer", "kf-serving-model"]
+    finally:
+        containerd.ctr("containers", "delete", "kf-serving-model")
+        containerd.ctr("snapshots", "delete", "kf-serving-model")
+        containerd.ctr("snapshots", "delete", "kf-cache-layer")
     _assert_nothing_left(containerd)
 
 

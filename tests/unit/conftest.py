@@ -6,9 +6,9 @@
 * puts ``<repo>/collections`` first on sys.path, so the collection's own FQCN
   imports (``ansible_collections.kata_fleet.runtimes...``) resolve through the
   checkout's self-link;
-* ``FakeModule``: records every ``run_command`` argv and answers from a script
-  of (argv fragment -> (rc, stdout, stderr)) rules; ``get_bin_path`` answers
-  from a dict;
+* ``FakeModule``: records every ``run_command`` argv (and every ``_exec.run``
+  argv, through ``run_bounded``) and answers from a script of (argv fragment ->
+  (rc, stdout, stderr)) rules; ``get_bin_path`` answers from a dict;
 * ``run_module``: runs a module's ``main()`` with module args and returns the
   exit code and the JSON it printed.
 """
@@ -31,6 +31,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CTR = "/usr/bin/ctr"
 NERDCTL = "/usr/local/bin/nerdctl"
 CONTAINERD = "/usr/bin/containerd"
+# What instance_tag() answers in module tests (patched_ansible_module); ctr_answers.TAG is the same.
+INSTANCE_TAG = "5ca1ab1e"
 
 
 def _contains(argv, fragment):
@@ -54,6 +56,8 @@ class FakeModule(object):
         self.calls = []
         self.check_mode = check_mode
         self.params = dict(params or {})
+        self.bounded = []
+        self.warnings = []
 
     def on(self, *words, **answer):
         rc = answer.get("rc", 0)
@@ -74,6 +78,20 @@ class FakeModule(object):
                 out = outs.pop(0) if len(outs) > 1 else outs[0]
                 return rc, out, err
         return 0, "", ""
+
+    def run_bounded(self, args, timeout=None, max_bytes=None):
+        """What _exec.run answers, from the same script (timed_out when the rule says so)."""
+        from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec
+
+        argv = list(args)
+        self.bounded.append((argv, timeout, max_bytes))
+        # The duration is what _containerd's clock says (a test may give it a fake one that scripts durations).
+        started = _containerd.time.monotonic()
+        rc, out, err = self.run_command(argv)
+        return _exec.Result(rc, out, err, _containerd.time.monotonic() - started, timed_out=rc == -9)
+
+    def warn(self, message):
+        self.warnings.append(message)
 
     def calls_with(self, *words):
         return [argv for argv in self.calls if _contains(argv, tuple(words))]
@@ -122,6 +140,12 @@ def patched_ansible_module(monkeypatch):
 
     monkeypatch.setattr(AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+    # Probe container runs go through _exec.run: the same script answers them.
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec
+    monkeypatch.setattr(_exec, "run", fake.run_bounded)
+    # The instance tag in container names is a hash of the (temporary) socket path: pinned, so names are known.
+    # test_containerd.py tests the real instance_tag.
+    monkeypatch.setattr(_containerd, "instance_tag", lambda address, namespace: INSTANCE_TAG)
     return fake
 
 

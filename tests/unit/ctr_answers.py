@@ -7,6 +7,8 @@ DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f
 IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
                  "                                                                  SIZE       PLATFORMS   LABELS \n")
 RUN_ID = "unit-1"
+# The instance tag the module tests pin (conftest.patched_ansible_module): kf-<TAG>-<run id>-<handler>-<role>.
+TAG = "5ca1ab1e"
 KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
 KATA_TABLES = '''
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]

@@ -6,6 +6,7 @@ answers from a script.  The ctr/containerd outputs scripted here are real
 outputs of containerd 1.6.20 on the development machine unless said otherwise.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import tomllib
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec, _linux
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
     ContainerdClient,
     ContainerdError,
@@ -45,6 +46,8 @@ LABEL_ARGS = [
     "--label", "io.kata-fleet.owner=4242:98765",
     "--label", "io.kata-fleet.run-id=20261201T040000-1a2b",
 ]
+# The snapshot carries the same mark, so a snapshot left without its container is provably ours too.
+SNAPSHOT_LABEL_ARGS = [word if word != "--label" else "--snapshotter-label" for word in LABEL_ARGS]
 RUNC = {"runtime_type": "io.containerd.runc.v2", "options": {}}
 KATA_CONFIG = "/opt/kata/share/defaults/kata-containers/runtime-rs/configuration-dragonball.toml"
 KATA_DRAGONBALL = {"runtime_type": "io.containerd.kata.v2", "options": {"ConfigPath": KATA_CONFIG}}
@@ -222,7 +225,8 @@ def _client(fake_module, nerdctl=False, client="auto", ctr=True):
     if nerdctl:
         bins["nerdctl"] = NERDCTL
     module = fake_module(bins=bins)
-    return module, ContainerdClient(module, ADDRESS, NAMESPACE, "/etc/containerd/config.toml", client)
+    return module, ContainerdClient(module, ADDRESS, NAMESPACE, "/etc/containerd/config.toml", client,
+                                    runner=module.run_bounded)
 
 
 def test_client_nerdctl_requested_but_missing(fake_module):
@@ -254,7 +258,7 @@ def test_run_argv_ctr_exact(fake_module):
     assert client.run_argv(NAME, IMAGE, RUNC, COMMAND, LABELS) == [
         CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
         "run", "--rm", "--runtime", "io.containerd.runc.v2",
-    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+    ] + LABEL_ARGS + SNAPSHOT_LABEL_ARGS + [IMAGE, NAME] + COMMAND
 
 
 def test_run_argv_ctr_with_config_path(fake_module):
@@ -262,7 +266,7 @@ def test_run_argv_ctr_with_config_path(fake_module):
     assert client.run_argv(NAME, IMAGE, KATA_DRAGONBALL, COMMAND, LABELS) == [
         CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
         "run", "--rm", "--runtime", "io.containerd.kata.v2", "--runtime-config-path", KATA_CONFIG,
-    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+    ] + LABEL_ARGS + SNAPSHOT_LABEL_ARGS + [IMAGE, NAME] + COMMAND
 
 
 def test_run_argv_ctr_with_binary_name(fake_module):
@@ -271,7 +275,7 @@ def test_run_argv_ctr_with_binary_name(fake_module):
     assert client.run_argv(NAME, IMAGE, crun, COMMAND, LABELS) == [
         CTR, "--address", ADDRESS, "--namespace", NAMESPACE,
         "run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", "/usr/bin/crun",
-    ] + LABEL_ARGS + [IMAGE, NAME] + COMMAND
+    ] + LABEL_ARGS + SNAPSHOT_LABEL_ARGS + [IMAGE, NAME] + COMMAND
 
 
 def test_run_argv_nerdctl_exact(fake_module):
@@ -453,19 +457,32 @@ def test_run_once_failure_cleans_up_but_is_no_timeout(fake_module):
 def test_remove_with_nerdctl_removes_through_nerdctl_first(fake_module):
     module, client = _client(fake_module, nerdctl=True)
     client.remove(NAME)
-    assert module.calls == [[NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NAME]] + \
+    assert module.calls == [
+        _ctr("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME),
+        [NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NAME]] + \
         [_ctr(*step) for step in CLEANUP]
+
+
+def _fake_shim(namespace, container_id, address, program="containerd-shim-runc-v2"):
+    """A process whose argv is a shim's (``program`` as argv[0]), with a child: a stand-in, no containerd."""
+    return subprocess.Popen([program, "-c", "sleep 60 & sleep 60", "-namespace", namespace, "-id", container_id,
+                             "-address", address], executable="/bin/sh")
+
+
+def _wait_for_shims(*args):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _containerd.find_shims(*args):
+        time.sleep(0.02)
+    return _containerd.find_shims(*args)
 
 
 def test_remove_kills_a_hung_shim_tree(fake_module):
     """A process whose argv looks like this container's shim is killed with its children."""
     module, client = _client(fake_module)
     name = "kf-unit-%d-hung" % os.getpid()
-    shim = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60", "-namespace", NAMESPACE, "-id", name])
+    shim = _fake_shim(NAMESPACE, name, ADDRESS)
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not _containerd.find_processes("-id", name):
-            time.sleep(0.02)
+        assert _wait_for_shims(NAMESPACE, name, ADDRESS) == [shim.pid]
         client.remove(name)
         # -9: SIGKILL reached the shell; 137: its sleep died first and the shell exited on its own
         assert shim.wait(timeout=5) in (-9, 137)
@@ -473,7 +490,91 @@ def test_remove_kills_a_hung_shim_tree(fake_module):
         if shim.poll() is None:
             shim.kill()
             shim.wait()
-    assert _containerd.find_processes("-id", name) == []
+    assert _containerd.find_shims(NAMESPACE, name, ADDRESS) == []
+
+
+def test_remove_leaves_another_instances_shim_of_the_same_name(fake_module):
+    """Two containerd instances on one machine, same namespace and container name: only ours is killed."""
+    module, client = _client(fake_module)
+    name = "kf-unit-%d-twin" % os.getpid()
+    other = _fake_shim(NAMESPACE, name, "/run/containerd-2/containerd.sock")
+    not_a_shim = _fake_shim(NAMESPACE, name, ADDRESS, program="kf-admin-grep")
+    try:
+        assert _wait_for_shims(NAMESPACE, name, "/run/containerd-2/containerd.sock") == [other.pid]
+        assert client.shim_pids(name) == []
+        client.remove(name)
+        time.sleep(0.2)
+        assert other.poll() is None and not_a_shim.poll() is None
+    finally:
+        for process in (other, not_a_shim):
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("argv, found", [
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-id", NAME, "-address", ADDRESS], True),
+    # Go's flag package also takes --flag and -flag=value
+    (["containerd-shim-kata-v2", "--namespace", NAMESPACE, "-id=" + NAME, "--address=" + ADDRESS], True),
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-id", NAME,
+      "-address", "/run/containerd-2/containerd.sock"], False),
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-id", NAME], False),
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", "other", "-id", NAME, "-address", ADDRESS], False),
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-id", NAME + "x", "-address", ADDRESS], False),
+    # the id as some other flag's value, or a program that is no shim
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-x", NAME, "-address", ADDRESS], False),
+    (["/usr/bin/pgrep", "-namespace", NAMESPACE, "-id", NAME, "-address", ADDRESS], False),
+])
+def test_find_shims_matches_instance_namespace_and_id(argv, found):
+    table = {4242: (1, argv), 1: (0, ["/sbin/init"])}
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS, table) == ([4242] if found else [])
+
+
+# A nerdctl-made container as ``ctr containers info`` shows it: a 64-hex id, the name in nerdctl's label.
+# Stand-in written from nerdctl 1.x's labels (nerdctl is not installable here), with kata-fleet's own labels.
+NERDCTL_ID = "3f0c2a9b1d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef"
+
+
+def _nerdctl_info(name, labels):
+    all_labels = {"nerdctl/name": name, "nerdctl/namespace": NAMESPACE, "nerdctl/hostname": NERDCTL_ID[:12],
+                  "nerdctl/platform": "linux/amd64", "nerdctl/networks": '["none"]',
+                  "nerdctl/state-dir": "/var/lib/nerdctl/1935db59/containers/%s/%s" % (NAMESPACE, NERDCTL_ID)}
+    all_labels.update(labels)
+    return json.dumps({"ID": NERDCTL_ID, "Labels": all_labels, "Image": IMAGE,
+                       "Runtime": {"Name": "io.containerd.kata.v2", "Options": None},
+                       "SnapshotKey": NERDCTL_ID, "Snapshotter": "overlayfs",
+                       "CreatedAt": "2026-12-01T04:00:00.123456789Z", "UpdatedAt": "2026-12-01T04:00:00.123456789Z"})
+
+
+def test_remove_of_a_nerdctl_container_finds_its_hex_id_and_shim(fake_module, monkeypatch):
+    module, client = _client(fake_module, nerdctl=True)
+    module.on("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME, out=NERDCTL_ID + "\n")
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, LABELS))
+    looked_up, killed = [], []
+    monkeypatch.setattr(_containerd, "find_shims",
+                        lambda ns, cid, address: looked_up.append((ns, cid, address)) or ([77] if cid == NERDCTL_ID else []))
+    monkeypatch.setattr(_containerd, "kill_tree", killed.append)
+    client.remove(NAME)
+    assert [(ns, cid) for ns, cid, _address in looked_up] == [(NAMESPACE, NAME), (NAMESPACE, NERDCTL_ID)]
+    assert all(address == ADDRESS for _ns, _cid, address in looked_up)
+    assert killed == [77]
+    hex_steps = [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP]
+    # the cleanup steps for the hex id, then (its shim was killed) the deletes once more, as for a
+    # CREATED gVisor task that could not go while its shim lived
+    assert module.calls[-7:-3] == hex_steps
+    assert module.calls[-3:] == [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP[1:]]
+
+
+def test_remove_through_nerdctl_checks_what_the_name_filter_answers(fake_module, monkeypatch):
+    """A ctr that ignored the label filter would list every container: only the one with this name is touched."""
+    module, client = _client(fake_module, nerdctl=True)
+    neighbour = "bb" * 32
+    module.on("containers", "list", "--quiet", out="%s\n%s\n" % (neighbour, NERDCTL_ID))
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, LABELS))
+    module.on("containers", "info", neighbour, out=_nerdctl_info("web", {}).replace(NERDCTL_ID, neighbour))
+    monkeypatch.setattr(_containerd, "find_shims", lambda ns, cid, address: [])
+    assert client.ids_of(NAME) == [NAME, NERDCTL_ID]
+    client.remove(NAME)
+    assert [argv for argv in module.calls_with(neighbour) if "info" not in argv] == []
 
 
 def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fake_module, tmp_path):
@@ -487,10 +588,12 @@ def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fa
     sleeper = "%s -c 'import time; time.sleep(60)'" % sys.executable
     script = ("(exec -a runsc-sandbox %s --root=%s boot %s) & "
               "(exec -a runsc-gofer %s --root=%s gofer) & wait" % (sleeper, root, name, sleeper, root))
-    shim = subprocess.Popen(["bash", "-c", script, "-namespace", NAMESPACE, "-id", name])
+    # argv[0] says containerd-shim, as find_shims requires of a shim; bash runs the script.
+    shim = subprocess.Popen(["containerd-shim-runc-v2", "-c", script, "-namespace", NAMESPACE, "-id", name,
+                             "-address", ADDRESS], executable="/bin/bash")
     try:
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(_containerd.find_processes("--root=%s" % root)) < 2:
+        while time.monotonic() < deadline and len(_linux.find_processes("--root=%s" % root)) < 2:
             time.sleep(0.02)
         client.remove(name)
         assert shim.wait(timeout=5) in (-9, 137)
@@ -498,7 +601,7 @@ def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fa
         if shim.poll() is None:
             shim.kill()
             shim.wait()
-    assert _containerd.find_processes("--root=%s" % root) == []
+    assert _linux.find_processes("--root=%s" % root) == []
     sleep = os.path.realpath(sys.executable)
     steps = [["tasks", "kill", "--signal", "SIGKILL", name], ["tasks", "delete", "--force", name],
              ["containers", "delete", name], ["snapshots", "delete", name]]
@@ -564,56 +667,121 @@ def test_is_orphan_pid_reused():
 
 @pytest.mark.parametrize("labels", [
     {},
+    None,
+    {"app": "serving-model"},
     {_containerd.LABEL_EXPIRES: "9999999999"},
-    {_containerd.LABEL_EXPIRES: "9999999999", _containerd.LABEL_OWNER: "garbage"},
-    {_containerd.LABEL_EXPIRES: "soon", _containerd.LABEL_OWNER: "1:1"},
+    {_containerd.LABEL_EXPIRES: "1", _containerd.LABEL_OWNER: "1:1"},
+    {_containerd.LABEL_EXPIRES: "9999999999", _containerd.LABEL_OWNER: "garbage", _containerd.LABEL_RUN_ID: "r"},
+    {_containerd.LABEL_EXPIRES: "soon", _containerd.LABEL_OWNER: "1:1", _containerd.LABEL_RUN_ID: "r"},
     {_containerd.LABEL_OWNER: "%d:1" % os.getpid()},
+    # a trailing newline is no valid value (\A...\Z, not ^...$)
+    {_containerd.LABEL_EXPIRES: "1\n", _containerd.LABEL_OWNER: "1:1", _containerd.LABEL_RUN_ID: "r"},
+    {_containerd.LABEL_EXPIRES: "1", _containerd.LABEL_OWNER: "1:1\n", _containerd.LABEL_RUN_ID: "r"},
+    {_containerd.LABEL_EXPIRES: "1", _containerd.LABEL_OWNER: "1:1", _containerd.LABEL_RUN_ID: "abc\n"},
+    {_containerd.LABEL_EXPIRES: 1, _containerd.LABEL_OWNER: "1:1", _containerd.LABEL_RUN_ID: "r"},
 ])
-def test_is_orphan_missing_or_bad_labels(labels):
-    assert is_orphan(labels, time.time()) is True
+def test_missing_or_bad_labels_are_foreign_never_orphans(labels):
+    # Without kata-fleet's own mark nothing is provably ours, however old or ownerless it looks.
+    assert is_orphan(labels, time.time()) is False
+    assert _containerd.ownership(labels, time.time()) == _containerd.FOREIGN
+
+
+def test_ownership_states():
+    now = time.time()
+    me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    assert _containerd.ownership(_labels(me, int(now) + 600), now) == _containerd.LIVE
+    assert _containerd.ownership(_labels(me, int(now) - 1), now) == _containerd.STALE
+    assert _containerd.ownership(_labels("%d:1" % _dead_pid(), int(now) + 600), now) == _containerd.STALE
 
 
 # -- sweep --------------------------------------------------------------------------
 
-def test_sweep_removes_only_orphaned_kf_containers_and_lonely_kf_snapshots(fake_module):
+SNAPSHOTS_LIST = (
+    "KEY                                                                     PARENT KIND      \n"
+    "%s"
+    "sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a        Committed \n")
+PARENT = "sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a"
+
+
+def _snapshot_info(name, labels, age, now):
+    info = {"Kind": "Active", "Name": name, "Parent": PARENT,
+            "Created": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - age)),
+            "Updated": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - age))}
+    if labels is not None:
+        info["Labels"] = labels
+    return json.dumps(info)
+
+
+def test_sweep_removes_only_what_is_provably_ours_and_stale(fake_module):
     module, client = _client(fake_module)
     now = time.time()
     me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    dead = "%d:1" % _dead_pid()
     module.on("containers", "list", "--quiet",
-              out="kf-old-runc-iso\nkf-live-runc-iso\nneighbour-web\nkf-dead-kata-iso\n")
+              out="kf-old-runc-iso\nkf-live-runc-iso\nneighbour-web\nkf-dead-kata-iso\nkf-serving-model\n")
+    module.on("containers", "list", "--quiet", 'labels."io.kata-fleet.owner"',
+              out="kf-old-runc-iso\nkf-live-runc-iso\nkf-dead-kata-iso\n")
     module.on("containers", "info", "kf-old-runc-iso",
               out=json.dumps({"ID": "kf-old-runc-iso", "Labels": _labels(me, int(now) - 10)}))
     module.on("containers", "info", "kf-live-runc-iso",
               out=json.dumps({"ID": "kf-live-runc-iso", "Labels": _labels(me, int(now) + 600)}))
     module.on("containers", "info", "kf-dead-kata-iso",
-              out=json.dumps({"ID": "kf-dead-kata-iso", "Labels": _labels("%d:1" % _dead_pid(), int(now) + 600)}))
-    module.on("snapshots", "list", out=(
-        "KEY                                                                     PARENT KIND      \n"
-        "kf-live-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
-        "kf-lost-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
-        "kf-young-runc-iso sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
-        "neighbour-web sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a Active    \n"
-        "sha256:4219e61881596e5705473fd13660ed74de8676cf06efadccd40f98567d6c556a        Committed \n"))
-
-    # A lonely snapshot is an orphan only once it is old: a new one may be a probe being created.
-    module.on("snapshots", "info", "kf-lost-runc-iso", out=json.dumps(
-        {"Kind": "Active", "Name": "kf-lost-runc-iso",
-         "Created": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - 600))}))
-    module.on("snapshots", "info", "kf-young-runc-iso", out=json.dumps(
-        {"Kind": "Active", "Name": "kf-young-runc-iso",
-         "Created": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - 5))}))
+              out=json.dumps({"ID": "kf-dead-kata-iso", "Labels": _labels(dead, int(now) + 600)}))
+    # A workload's container that merely shares the prefix: no kata-fleet labels.
+    module.on("containers", "info", "kf-serving-model",
+              out=json.dumps({"ID": "kf-serving-model", "Labels": {"app": "serving-model"}}))
+    module.on("snapshots", "list", out=SNAPSHOTS_LIST % "".join(
+        "%s %s Active    \n" % (key, PARENT) for key in (
+            "kf-live-runc-iso", "kf-serving-model", "kf-lost-runc-iso", "kf-young-runc-iso", "kf-cache-layer",
+            "neighbour-web")))
+    # Lonely snapshots: ours of a dead owner goes however young; ours of a live owner and the cache layer stay.
+    module.on("snapshots", "info", "kf-lost-runc-iso",
+              out=_snapshot_info("kf-lost-runc-iso", _labels(dead, int(now) + 600), 5, now))
+    module.on("snapshots", "info", "kf-young-runc-iso",
+              out=_snapshot_info("kf-young-runc-iso", _labels(me, int(now) + 600), 5, now))
+    module.on("snapshots", "info", "kf-cache-layer", out=_snapshot_info("kf-cache-layer", None, 86400, now))
     module.on("containers", "info", "kf-lost-runc-iso", rc=1, err="ctr: container not found\n")
+    module.on("containers", "info", "kf-young-runc-iso", rc=1, err="ctr: container not found\n")
+    module.on("containers", "info", "kf-cache-layer", rc=1, err="ctr: container not found\n")
 
-    removed = client.sweep(now=now)
+    removed, foreign = client.sweep(now=now)
 
     assert removed == ["kf-old-runc-iso", "kf-dead-kata-iso", "kf-lost-runc-iso"]
+    assert foreign == ["kf-serving-model", "kf-cache-layer"]
     destructive = [argv for argv in module.calls if {"kill", "delete"} & set(argv)]
     assert destructive == (
         [_ctr(*[w if w != NAME else "kf-old-runc-iso" for w in step]) for step in CLEANUP]
         + [_ctr(*[w if w != NAME else "kf-dead-kata-iso" for w in step]) for step in CLEANUP]
         + [_ctr("snapshots", "delete", "kf-lost-runc-iso")])
-    # a neighbour's container is not even inspected
+    # a neighbour's container is not even inspected; the foreign kf- ones are read, never changed
     assert module.calls_with("neighbour-web") == []
+    assert all({"kill", "delete", "rm"}.isdisjoint(argv) for argv in module.calls_with("kf-serving-model"))
+    assert all({"kill", "delete", "rm"}.isdisjoint(argv) for argv in module.calls_with("kf-cache-layer"))
+
+
+def test_sweep_finds_a_stale_nerdctl_container_by_its_labels(fake_module, monkeypatch):
+    """nerdctl names a container by a hex id: the owner-label filter finds it, its name label does not matter."""
+    module, client = _client(fake_module, nerdctl=True)
+    now = time.time()
+    other_hex = "aa" * 32
+    module.on("containers", "list", "--quiet", out="%s\n%s\n" % (NERDCTL_ID, other_hex))
+    module.on("containers", "list", "--quiet", 'labels."io.kata-fleet.owner"', out=NERDCTL_ID + "\n")
+    module.on("containers", "info", NERDCTL_ID,
+              out=_nerdctl_info(NAME, _labels("%d:1" % _dead_pid(), int(now) + 600)))
+    # as ctr answers a label filter no container matches
+    module.on("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NERDCTL_ID, out="")
+    looked_up, killed = [], []
+    monkeypatch.setattr(_containerd, "find_shims",
+                        lambda ns, cid, address: looked_up.append(cid) or ([99] if cid == NERDCTL_ID else []))
+    monkeypatch.setattr(_containerd, "kill_tree", killed.append)
+    removed, foreign = client.sweep(now=now)
+    assert (removed, foreign) == ([NERDCTL_ID], [])
+    # the other hex id (a neighbour's nerdctl container, no kata-fleet label) is not even inspected
+    assert module.calls_with(other_hex) == []
+    assert [NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NERDCTL_ID] in module.calls
+    assert _ctr("tasks", "kill", "--signal", "SIGKILL", NERDCTL_ID) in module.calls
+    assert _ctr("snapshots", "delete", NERDCTL_ID) in module.calls
+    assert looked_up == [NERDCTL_ID] and killed == [99]
 
 
 def test_sweep_leaves_a_container_whose_labels_cannot_be_read(fake_module):
@@ -622,7 +790,7 @@ def test_sweep_leaves_a_container_whose_labels_cannot_be_read(fake_module):
     module.on("containers", "list", "--quiet", out="kf-x\n")
     module.on("containers", "info", rc=1, err="ctr: context deadline exceeded\n")
     module.on("snapshots", "list", out="KEY PARENT KIND\n")
-    assert client.sweep(now=time.time()) == []
+    assert client.sweep(now=time.time()) == ([], [])
     assert [argv for argv in module.calls if "delete" in argv] == []
 
 
@@ -630,7 +798,7 @@ def test_sweep_with_ctr_failing_removes_nothing(fake_module):
     module, client = _client(fake_module)
     module.on("containers", "list", rc=1, out="", err="ctr: namespace not found\n")
     module.on("snapshots", "list", rc=1, out="", err="ctr: namespace not found\n")
-    assert client.sweep() == []
+    assert client.sweep() == ([], [])
     assert [argv for argv in module.calls if "delete" in argv] == []
 
 
@@ -642,3 +810,57 @@ def test_no_argv_is_ever_a_shell_string(fake_module):
     for argv in module.calls:
         assert isinstance(argv, list) and all(isinstance(word, str) for word in argv)
         assert not re.match(r"^(/bin/)?(ba)?sh$", argv[0])
+
+
+# -- names unique per containerd instance ------------------------------------------------
+
+def test_instance_tag_differs_per_socket_and_namespace():
+    tags = set(_containerd.instance_tag(address, namespace)
+               for address in ("/run/containerd/containerd.sock", "/run/containerd-2/containerd.sock")
+               for namespace in ("kata-fleet", "kata-fleet-2"))
+    assert len(tags) == 4 and all(re.fullmatch(r"[0-9a-f]{8}", tag) for tag in tags)
+    assert _containerd.instance_tag(ADDRESS, NAMESPACE) == _containerd.instance_tag(ADDRESS, NAMESPACE)
+
+
+def test_two_instances_name_the_same_probe_differently(fake_module):
+    module = fake_module(bins={"ctr": CTR})
+    one = ContainerdClient(module, "/run/containerd/containerd.sock", NAMESPACE, "/etc/c.toml")
+    two = ContainerdClient(module, "/run/containerd-2/containerd.sock", NAMESPACE, "/etc/c.toml")
+    assert one.container_name("20261201T040000-1a2b", "runc", "http") == \
+        "kf-%s-20261201T040000-1a2b-runc-http" % one.tag
+    assert one.container_name("r", "runc", "iso") != two.container_name("r", "runc", "iso")
+    # the network namespace and its veth names derive from the container name, so they differ too
+    assert hashlib.sha256(one.container_name("r", "runc", "http").encode()).hexdigest()[:8] != \
+        hashlib.sha256(two.container_name("r", "runc", "http").encode()).hexdigest()[:8]
+
+
+@pytest.mark.parametrize("handler", ["runc", "kata qemu/x", "k" * 60, "kata-" + "x" * 45, "kata-" + "x" * 46])
+def test_container_names_are_valid_containerd_ids_within_76_characters(fake_module, handler):
+    _module, client = _client(fake_module)
+    name = client.container_name("r" * 40, handler, "s") + "w12"
+    assert len(name) <= 76 and _containerd.RUN_ID_PATTERN.match(name), name
+    # two long handler names that share their first characters stay apart
+    assert client.container_name("r" * 40, "kata-" + "x" * 45, "s") != client.container_name("r" * 40, "kata-" + "x" * 46, "s")
+
+
+def test_run_once_output_is_bounded_and_overflow_reported(fake_module):
+    module, client = _client(fake_module)
+    seen = {}
+
+    def runner(argv, timeout=None, max_bytes=None):
+        seen.update(timeout=timeout, max_bytes=max_bytes)
+        return _exec.Result(0, "x" * 10, "", 0.1234, stdout_dropped=20 * 1024 * 1024)
+
+    client.runner = runner
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
+    assert seen == {"timeout": 30 + _containerd.KILL_GRACE_SECONDS + 2, "max_bytes": _containerd.MAX_OUTPUT_BYTES}
+    assert run.seconds == 0.1234 and run.stdout == "x" * 10
+    assert "stdout %d bytes" % (20 * 1024 * 1024) in run.overflow
+
+
+def test_run_once_timed_out_by_exec_cleans_up(fake_module):
+    module, client = _client(fake_module)
+    client.runner = lambda argv, timeout=None, max_bytes=None: _exec.Result(-9, "", "", 37.0, timed_out=True)
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
+    assert run.timed_out is True
+    assert module.calls == [_ctr(*step) for step in CLEANUP]

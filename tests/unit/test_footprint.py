@@ -114,6 +114,25 @@ def test_footprint_adds_several_shims(fake_proc):
     assert len(result["processes"]) == 6
 
 
+def test_footprint_counts_a_process_once(fake_proc):
+    result = footprint([100, 100])
+    assert result["total_pss_kib"] == 174000 and len(result["processes"]) == 4
+
+
+def test_footprint_counts_only_the_shims_of_this_instance(fake_proc, monkeypatch):
+    """Two instances, one namespace, one container name: only the shim whose -address is ours is measured."""
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd
+    table = {
+        100: (1, ["/usr/bin/containerd-shim-kata-v2", "-namespace", "ns", "-id", "kf-x", "-address", "/run/a.sock"]),
+        200: (1, ["/usr/bin/containerd-shim-kata-v2", "-namespace", "ns", "-id", "kf-x", "-address", "/run/b.sock"]),
+    }
+    fake_proc["tree"].update({200: ("containerd-shim", 500), 201: ("qemu-system-x86", 99000)})
+    fake_proc["children"][200] = [200, 201]
+    result = footprint(_containerd.find_shims("ns", "kf-x", "/run/a.sock", table))
+    assert result["total_pss_kib"] == 174000
+    assert [process["pid"] for process in result["processes"]] == [100, 101, 102, 103]
+
+
 def test_footprint_of_no_shim_is_zero(fake_proc):
     assert footprint([]) == {"pss_kib": {"shim": 0, "vmm": 0, "virtiofsd": 0, "workload": 0},
                              "total_pss_kib": 0, "processes": []}

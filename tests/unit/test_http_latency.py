@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _http, _netns
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import http_latency
-from ctr_answers import IMAGE, NAMESPACE, RUN_ID, cleanup, ctr, script_containerd
+from ctr_answers import IMAGE, NAMESPACE, RUN_ID, TAG, cleanup, ctr, script_containerd
 
 KATA_TABLES = '''
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
@@ -28,7 +28,7 @@ MEMORY = {"pss_kib": {"shim": 5800, "vmm": 0, "virtiofsd": 0, "workload": 320}, 
 
 
 def _name(handler="runc"):
-    return "kf-%s-%s-http" % (RUN_ID, handler)
+    return "kf-%s-%s-%s-http" % (TAG, RUN_ID, handler)
 
 
 def _container_argvs(fake):
@@ -61,7 +61,7 @@ class _Recorder(object):
 
     def sweep(self, _module):
         self.events.append(("sweep",))
-        return ["kf-old-runc-http"]
+        return ["kf-old-runc-http"], []
 
     def kinds(self):
         return [event[0] for event in self.events]
@@ -76,8 +76,8 @@ def recorder(monkeypatch, tmp_path):
 
         fail_with = None
 
-        def __init__(self, module, name, host_address, container_address, prefix):
-            super(FakeNetwork, self).__init__(module, name, host_address, container_address, prefix)
+        def __init__(self, module, name, cidr, log_path=None):
+            super(FakeNetwork, self).__init__(module, name, cidr, log_path)
             self.steps = []
             record.networks.append(self)
 
@@ -86,10 +86,16 @@ def recorder(monkeypatch, tmp_path):
             record.events.append(("network", self.name))
             if FakeNetwork.fail_with:
                 raise _netns.NetworkError(FakeNetwork.fail_with)
+            # what allocation gives when nothing else is in use: the next /30 of the cidr (and a record)
+            self.host_address, self.container_address, self.prefix = _netns.subnet_for(
+                self.cidr, len(record.networks) - 1)
+            self.made.add("record")
 
         def remove(self):
             self.steps.append(("remove",))
             record.events.append(("network_remove", self.name))
+            # the real removal of the record's files (the log, the record in the temporary OWNER_DIR)
+            super(FakeNetwork, self).remove()
 
     record.network_class = FakeNetwork
     monkeypatch.setattr(_netns, "ProbeNetwork", FakeNetwork)
@@ -98,8 +104,10 @@ def recorder(monkeypatch, tmp_path):
     monkeypatch.setattr(_http, "load", record.load)
     monkeypatch.setattr(http_latency, "footprint", record.footprint)
     monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "logs"))
-    # the shim of a probe container is found by its -namespace/-id arguments; never touch a real process
-    monkeypatch.setattr(_containerd, "find_processes", lambda *args: [SHIM_PID] if args[-1].startswith("kf-") else [])
+    monkeypatch.setattr(_netns, "OWNER_DIR", str(tmp_path / "owners"))
+    # the shim of a probe container is found by its -namespace/-id/-address arguments; never touch a real process
+    monkeypatch.setattr(_containerd, "find_shims",
+                        lambda namespace, cid, address: [SHIM_PID] if cid.startswith("kf-") else [])
     monkeypatch.setattr(_containerd, "kill_tree", lambda pid: record.events.append(("kill_tree", pid)) or [pid])
     return record
 
@@ -257,8 +265,10 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     assert run[:11] == ctr(containerd.address, "run", "--detach", "--with-ns", "network:/var/run/netns/" + name,
                            "--log-uri", "file://" + log_path)
     assert run[11:13] == ["--runtime", "io.containerd.runc.v2"]
-    labels = run[13:run.index(IMAGE)]
+    labels = run[13:run.index("--snapshotter-label")]
     assert labels[0::2] == ["--label"] * 3 and labels[-1] == "io.kata-fleet.run-id=%s" % RUN_ID
+    assert run[run.index("--snapshotter-label"):run.index(IMAGE)] == [
+        word if word != "--label" else "--snapshotter-label" for word in labels]
     assert run[run.index(IMAGE):] == [IMAGE, name, "/bin/sh", "-c", SERVER_SCRIPT]
     assert http_latency.SERVER_SCRIPT % 80 == SERVER_SCRIPT
 
@@ -512,32 +522,32 @@ def test_url_port_out_of_range_names_the_url(containerd, run_module):
 
 # -- server logs of interrupted runs --------------------------------------------------------------
 
-def test_log_of_a_swept_network_is_swept_with_it(containerd, run_module):
-    # A killed run leaves its network (swept by _netns.sweep, here the recorder's kf-old-runc-http) and its log.
-    _write_log(["GET / HTTP/1.1"], name="kf-old-runc-http")
+def test_logs_without_an_owner_record_are_reported_never_removed(containerd, run_module, tmp_path, monkeypatch):
+    # A log is removed with its network's record (by _netns.sweep); one no record names is not provably ours.
+    from ansible.module_utils.basic import AnsibleModule
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, message: warned.append(message))
+    monkeypatch.setattr(_netns, "OWNER_DIR", str(tmp_path / "owners"))
+    _write_log(["GET / HTTP/1.1"], name="kf-tenant-blue")
     code, result = run_module(http_latency.main, _args(containerd))
     assert code == 0, result
-    assert result["swept"] == ["kf-old-runc-http", "kf-old-runc-http.log"]
-    assert os.listdir(http_latency.LOG_DIR) == []
+    assert result["swept"] == ["kf-old-runc-http"]
+    assert result["foreign"] == [os.path.join(http_latency.LOG_DIR, "kf-tenant-blue.log")]
+    [warning] = warned
+    assert "not provably kata-fleet's" in warning and "kf-tenant-blue.log" in warning
+    assert os.listdir(http_latency.LOG_DIR) == ["kf-tenant-blue.log"]
 
 
-def test_sweep_logs_keeps_what_may_be_alive(monkeypatch, tmp_path):
-    netns_dir = tmp_path / "netns"
-    netns_dir.mkdir()
-    monkeypatch.setattr(_netns, "NETNS_DIR", str(netns_dir))
+def test_foreign_logs_knows_the_recorded_ones(monkeypatch, tmp_path):
+    monkeypatch.setattr(_netns, "OWNER_DIR", str(tmp_path / "owners"))
     monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "logs"))
     (tmp_path / "logs").mkdir()
-    for name in ("kf-swept-http.log", "kf-old-http.log", "kf-young-http.log", "kf-live-http.log", "other.log"):
+    for name in ("kf-live-http.log", "kf-tenant-blue.log", "other.log"):
         (tmp_path / "logs" / name).write_text("x\n")
-    (netns_dir / "kf-live-http").write_text("")
-    old = os.path.getmtime(str(tmp_path / "logs" / "kf-old-http.log")) - http_latency.ORPHAN_LOG_AGE - 1
-    for name in ("kf-old-http.log", "kf-live-http.log", "other.log"):
-        os.utime(str(tmp_path / "logs" / name), (old, old))
-    assert http_latency.sweep_logs(["kf-swept-http"]) == ["kf-old-http.log", "kf-swept-http.log"]
-    # young without a network (a run removing its own), one whose network lives, and files not of kata-fleet stay
-    assert sorted(os.listdir(str(tmp_path / "logs"))) == ["kf-live-http.log", "kf-young-http.log", "other.log"]
+    _netns.write_owner("kf-live-http", 30, log_path=str(tmp_path / "logs" / "kf-live-http.log"))
+    assert http_latency.foreign_logs() == ["kf-tenant-blue.log", "other.log"]
 
 
-def test_sweep_logs_without_a_log_dir(monkeypatch, tmp_path):
+def test_foreign_logs_without_a_log_dir(monkeypatch, tmp_path):
     monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "absent"))
-    assert http_latency.sweep_logs(["kf-x-http"]) == []
+    assert http_latency.foreign_logs() == []

@@ -17,13 +17,13 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _contai
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
 from probe_output import NONCE, framed, sections as recorded_sections, use_nonce
-from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, cleanup, ctr, images_ls, script_containerd
+from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, TAG, cleanup, ctr, images_ls, script_containerd
 
 CONTAINERD = "/usr/bin/containerd"
 
 
 def _container(handler, run_id=RUN_ID):
-    return "kf-%s-%s-iso" % (run_id, handler)
+    return "kf-%s-%s-%s-iso" % (TAG, run_id, handler)
 
 
 @pytest.fixture
@@ -109,7 +109,8 @@ def test_isolation_probe_bad_timeout(containerd, run_module, timeout):
     assert containerd.calls == []
 
 
-@pytest.mark.parametrize("run_id", ["bad id", "../../etc", "x" * 41, "run;rm -rf /"])
+# "abc\n": a `^...$` pattern accepted a trailing newline (RUN_ID_PATTERN is \A...\Z now).
+@pytest.mark.parametrize("run_id", ["bad id", "../../etc", "x" * 41, "run;rm -rf /", "abc\n", "abc\n\n", "\nabc"])
 def test_isolation_probe_bad_run_id(containerd, run_module, run_id):
     code, result = run_module(isolation_probe.main, _iso_args(containerd, run_id=run_id))
     assert code == 1 and result["failed"] is True
@@ -167,6 +168,7 @@ def test_isolation_probe_handler_fails(containerd, host_view, run_module):
 def test_isolation_probe_reports_swept_leftovers(containerd, host_view, run_module, fixture_text):
     containerd.on("containers", "list", "--quiet", out="kf-old-runc-iso\n")
     containerd.on("containers", "info", "kf-old-runc-iso", out=json.dumps({"Labels": {
+        _containerd.LABEL_RUN_ID: "19700101T000000-dead",
         _containerd.LABEL_OWNER: "%d:%s" % (os.getpid(), process_start_ticks(os.getpid())),
         _containerd.LABEL_EXPIRES: str(int(time.time()) - 5)}}))
     containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
@@ -175,13 +177,41 @@ def test_isolation_probe_reports_swept_leftovers(containerd, host_view, run_modu
     assert result["swept"] == ["kf-old-runc-iso"]
 
 
+def test_isolation_probe_leaves_and_reports_foreign_kf_objects(containerd, host_view, run_module, fixture_text,
+                                                               monkeypatch):
+    """A workload's kf-serving-model (no kata-fleet labels) and a kf-cache-layer snapshot survive, with a warning."""
+    # Where the warning goes depends on whether a controller module was imported in this process: record it here.
+    from ansible.module_utils.basic import AnsibleModule
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, message: warned.append(message))
+    containerd.on("containers", "list", "--quiet", out="kf-serving-model\n")
+    containerd.on("containers", "list", "--quiet", 'labels."io.kata-fleet.owner"', out="")
+    containerd.on("containers", "info", "kf-serving-model", out=json.dumps({"ID": "kf-serving-model", "Labels": {}}))
+    containerd.on("snapshots", "list", out="KEY PARENT KIND\nkf-serving-model sha256:1 Active\n"
+                                           "kf-cache-layer sha256:1 Active\n")
+    containerd.on("snapshots", "info", "kf-cache-layer", out=json.dumps(
+        {"Kind": "Active", "Name": "kf-cache-layer", "Created": "2020-01-01T00:00:00Z"}))
+    containerd.on("containers", "info", "kf-cache-layer", rc=1, err="ctr: container not found\n")
+    containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
+    code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc"]))
+    assert code == 0, result
+    assert result["swept"] == []
+    # ansible-core 2.19 returns a warning as a summary object: its text is what counts here
+    [warning] = warned
+    assert "not provably kata-fleet's" in warning
+    assert "kf-cache-layer, kf-serving-model" in warning and NAMESPACE in warning
+    touched = [argv for argv in containerd.calls if {"kill", "delete", "rm"} & set(argv)
+               and ("kf-serving-model" in argv or "kf-cache-layer" in argv)]
+    assert touched == []
+
+
 def _identifier_ok(name):
     # containerd's identifiers.Validate: alphanumeric runs joined by single '.', '_' or '-'; at most 76 chars
     import re
-    return len(name) <= 76 and re.match(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$", name) is not None
+    return len(name) <= 76 and re.fullmatch(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*", name) is not None
 
 
-@pytest.mark.parametrize("run_id", ["a..b", "-x", "x_"])
+@pytest.mark.parametrize("run_id", ["a..b", "-x", "x_", "x" * 40])
 def test_isolation_probe_run_id_makes_valid_container_names(containerd, host_view, run_module, fixture_text,
                                                             run_id):
     containerd.on(_container("runc", run_id), out=framed(fixture_text("runc_probe_output.txt")))

@@ -191,6 +191,9 @@ def test_module_reports_forged_output_as_a_failed_probe(fixture_text):
         def run_once(self, *args):
             return Run()
 
+        def container_name(self, run_id, name, role):
+            return "kf-%s-%s-%s" % (run_id, name, role)
+
         def uses_nerdctl(self, handler):
             return False
 

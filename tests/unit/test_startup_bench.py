@@ -19,7 +19,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _contai
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
-from ctr_answers import KATA_TABLES, CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, cleanup, ctr, script_containerd
+from ctr_answers import KATA_TABLES, CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, TAG, cleanup, ctr, script_containerd
 
 HOST_BOOT_ID = "0f6b3c1e-2d4a-4b8e-9c7d-5a1e2f3b4c5d"
 GUEST_BOOT_ID = "7a9d2e41-8b3c-4f6a-a1d2-e3f4a5b6c7d8"
@@ -33,7 +33,7 @@ PHASE_SECONDS = {"create": 0.03, "start": 0.07, "task_delete": 0.02, "remove": 0
 
 def _name(kind, index, handler="runc"):
     """kind: 'w' warm-up, '' counted, 'p' phase run."""
-    return "kf-%s-%s-s%s%d" % (RUN_ID, handler, kind, index)
+    return "kf-%s-%s-%s-s%s%d" % (TAG, RUN_ID, handler, kind, index)
 
 
 class Clock(object):
@@ -244,7 +244,10 @@ def test_phase_runs_exact_argv_sequence(containerd, run_module):
             # what is left of the run's 30 s, in whole seconds
             assert 1 <= seconds <= 30
         create, start, task_delete, remove = [argv for _seconds, argv in steps]
-        labels = create[create.index("--label"):create.index(IMAGE)]
+        labels = create[create.index("--label"):create.index("--snapshotter-label")]
+        # the snapshot carries the same labels: a snapshot left without its container is provably ours
+        assert create[create.index("--snapshotter-label"):create.index(IMAGE)] == [
+            word if word != "--label" else "--snapshotter-label" for word in labels]
         assert create[:create.index("--runtime")] == ctr(containerd.address, "containers", "create")
         assert create[create.index("--runtime"):create.index("--label")] == ["--runtime", "io.containerd.runc.v2"]
         assert labels[0::2] == ["--label"] * 3
@@ -275,7 +278,7 @@ def test_every_handler_gets_its_own_series(containerd, run_module):
     assert sorted(runtimes) == ["kata", "kata-dragonball", "runc"]
     for handler in runtimes:
         names = [argv[argv.index(IMAGE) + 1] for argv in _runs(containerd)
-                 if argv[argv.index(IMAGE) + 1].startswith("kf-%s-%s-s" % (RUN_ID, handler))]
+                 if argv[argv.index(IMAGE) + 1].startswith("kf-%s-%s-%s-s" % (TAG, RUN_ID, handler))]
         assert names == [_name("w", 0, handler)] + [_name("", i, handler) for i in range(3)]
         assert runtimes[handler]["total"]["n"] == 3 and runtimes[handler]["status"] == "ok"
     [create] = [argv for argv in containerd.calls_with("containers", "create")
@@ -370,7 +373,7 @@ def test_task_delete_of_a_running_task_is_retried(containerd, run_module):
     assert len(deletes) == 2 and all(argv[0] == "timeout" for argv in deletes)
     phases = result["startup"]["runtimes"]["runc"]["phases"]
     # two attempts and the 10 ms wait between them
-    assert phases["task_delete"]["median"] == round(2 * PHASE_SECONDS["task_delete"] + 0.01, 6)
+    assert phases["task_delete"]["median"] == pytest.approx(2 * PHASE_SECONDS["task_delete"] + 0.01, abs=1e-5)
     assert containerd.calls_with("--force") == []
 
 
@@ -444,7 +447,8 @@ def test_create_argv(fake_module):
     argv = client.create_argv("kf-x-runc-sp0", IMAGE, handler, ["/bin/true"], {"b": "2", "a": "1"})
     assert argv == [CTR, "--address", "/run/kf/c.sock", "--namespace", NAMESPACE, "containers", "create",
                     "--runtime", "io.containerd.runc.v2", "--runc-binary", "/usr/local/bin/crun",
-                    "--label", "a=1", "--label", "b=2", IMAGE, "kf-x-runc-sp0", "/bin/true"]
+                    "--label", "a=1", "--label", "b=2", "--snapshotter-label", "a=1", "--snapshotter-label", "b=2",
+                    IMAGE, "kf-x-runc-sp0", "/bin/true"]
 
 
 def test_create_argv_is_ctr_even_with_nerdctl(fake_module):
@@ -456,7 +460,7 @@ def test_create_argv_is_ctr_even_with_nerdctl(fake_module):
 
 def test_run_phases_returns_each_phase(fake_module, clock):
     module = fake_module(bins={"ctr": CTR})
-    client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr")
+    client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr", runner=module.run_bounded)
     phases = client.run_phases("kf-x-runc-sp0", IMAGE, {"runtime_type": "io.containerd.runc.v2"}, ["/bin/true"],
                                "x", 10)
     assert sorted(phases) == sorted(PHASES)
@@ -468,7 +472,7 @@ def test_run_phases_returns_each_phase(fake_module, clock):
 def test_run_phases_failure_raises_after_cleanup(fake_module, clock):
     module = fake_module(bins={"ctr": CTR})
     module.on("containers", "create", rc=1, err="ctr: image not found\n")
-    client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr")
+    client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr", runner=module.run_bounded)
     with pytest.raises(ContainerdError, match=r"^phase create failed \(rc=1\): ctr: image not found$"):
         client.run_phases("kf-x-runc-sp0", IMAGE, {"runtime_type": "io.containerd.runc.v2"}, ["/bin/true"], "x", 10)
     assert module.calls[1:] == cleanup("/run/kf/c.sock", "kf-x-runc-sp0")
@@ -497,6 +501,10 @@ def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
         @staticmethod
         def uses_nerdctl(handler):
             return False
+
+        @staticmethod
+        def container_name(run_id, name, role, reserve=6):
+            return "kf-%s-%s-%s" % (run_id, name, role)
 
         def run_once(self, name, image, handler, command, run_id, timeout):
             self.runs.append(name)

@@ -1,0 +1,180 @@
+"""A shared node: two containerd instances under one /run, a neighbour's kf- objects, concurrent runs.
+
+Real containerd, runc and ip(8) in the simulated hosts of fleet_harness.py:
+
+- h1 gets a second containerd (its own socket, root and state; the same
+  containerd namespace and the same /run, so the same runc state root
+  /run/containerd/runc/<namespace> and /run/netns), and the inventory names
+  both instances as two hosts, h1 and h1b, verified in one run at once;
+- before that run, a neighbour's objects that merely share kata-fleet's prefix
+  are planted: a running container kf-serving-model (with its snapshot), a
+  snapshot kf-cache-layer, a network namespace kf-tenant-blue and a log
+  /run/kata-fleet/logs/kf-tenant-blue.log; they must all survive;
+- two http_latency runs at once on one host and one containerd must each get
+  their own /30 and measure their own server.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from fleet_harness import FAST, REPO, wait_for
+
+sys.path.insert(0, os.path.join(REPO, "collections"))
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _oci  # noqa: E402  pylint: disable=wrong-import-position
+
+FOREIGN_CONTAINER = "kf-serving-model"
+FOREIGN_SNAPSHOT = "kf-cache-layer"
+FOREIGN_NETNS = "kf-tenant-blue"
+FOREIGN_LOG = "kf-tenant-blue.log"
+
+
+@pytest.fixture(scope="module")
+def probe_archive():
+    """The probe image as an OCI archive (what probe_image builds), for instances a test fills itself."""
+    if not _oci.is_static_elf(open("/bin/busybox", "rb").read()):
+        pytest.skip("/bin/busybox is not static: apt-get install busybox-static")
+    with tempfile.TemporaryDirectory(prefix="kf-fleet-image-") as workdir:
+        archive = os.path.join(workdir, "probe.tar")
+        built = _oci.build_archive("/bin/busybox", os.uname().machine, archive)
+        yield archive, built["reference"]
+
+
+def _ok(result):
+    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
+    return result
+
+
+def _plant_foreign(host, containerd, image):
+    """A neighbour's objects with kata-fleet's prefix but not its labels or owner records."""
+    _ok(containerd.ctr("run", "--detach", "--label", "app=serving-model", image, FOREIGN_CONTAINER, "sleep", "3600"))
+    _ok(containerd.ctr("snapshots", "prepare", FOREIGN_SNAPSHOT))
+    host.in_host("ip", "netns", "add", FOREIGN_NETNS)
+    host.in_host("mkdir", "-p", "-m", "0700", "/run/kata-fleet/logs")
+    with open(host.fs_root + "/run/kata-fleet/logs/" + FOREIGN_LOG, "w") as handle:
+        handle.write("the tenant's own log\n")
+
+
+def _remove_foreign(host, containerd):
+    containerd.ctr("tasks", "kill", "--signal", "SIGKILL", FOREIGN_CONTAINER)
+    for _attempt in range(50):
+        # a task that has not exited from SIGKILL yet cannot be deleted: try again shortly
+        if containerd.ctr("tasks", "delete", FOREIGN_CONTAINER).returncode == 0 or \
+                _task_status(containerd, FOREIGN_CONTAINER) is None:
+            break
+        time.sleep(0.1)
+    containerd.ctr("containers", "delete", FOREIGN_CONTAINER)
+    containerd.ctr("snapshots", "delete", FOREIGN_SNAPSHOT)
+    host.in_host("ip", "netns", "delete", FOREIGN_NETNS, check=False)
+    try:
+        os.unlink(host.fs_root + "/run/kata-fleet/logs/" + FOREIGN_LOG)
+    except OSError:
+        pass
+    # the shim exits shortly after its last task is deleted
+    wait_for(lambda: not containerd.leftovers()["shims"], 15, what="the neighbour's shim gone")
+
+
+def _task_status(containerd, name):
+    for line in containerd.ctr("tasks", "list").stdout.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[0] == name:
+            return fields[2]
+    return None
+
+
+def test_two_instances_on_one_run_and_a_neighbours_kf_objects(fleet, verify, probe_archive):
+    h1 = fleet.host("h1")
+    archive, image = probe_archive
+    first = h1.containerd
+    second = h1.add_containerd("b")
+    try:
+        assert second.namespace == first.namespace  # the same runc state root under the shared /run
+        _ok(first.ctr("images", "import", archive))
+        _plant_foreign(h1, first, image)
+        neighbour_shims = first.leftovers()["shims"]
+        assert len(neighbour_shims) == 1
+
+        inventory = fleet.inventory(hosts=["h1", "h2"])
+        inventory["all"]["hosts"]["h1b"] = fleet.hostvars(h1, containerd=second)
+        run = verify(inventory, forks=3, extravars=FAST)
+        assert run.rc == 0 and run.status == "successful", run.stdout[-4000:]
+
+        report = run.report
+        assert sorted(report["hosts"]) == ["h1", "h1b", "h2"]
+        for name, instance in (("h1", first), ("h1b", second)):
+            entry = report["hosts"][name]
+            assert entry["status"] == "ok", (name, entry["error"])
+            assert entry["host"]["containerd"]["address"] == instance.address
+            runc = entry["runtimes"]["runc"]
+            assert runc["isolation"]["status"] == "ok" and runc["isolation"]["verdict"] == "shared-kernel"
+            assert runc["startup"]["status"] == "ok" and runc["http"]["status"] == "ok"
+            assert runc["http"]["failures"] == {}
+            # the footprint counts this instance's shim only
+            http = run.results("http_latency")[name]["http"]["runtimes"]["runc"]
+            shims = [p for p in http["memory"]["processes"] if p["role"] == "shim"]
+            assert len(shims) == 1
+        # Both instances measured at once on one /run: their servers had different addresses.
+        urls = set(run.results("http_latency")[name]["http"]["runtimes"]["runc"]["url"] for name in ("h1", "h1b"))
+        assert len(urls) == 2, urls
+
+        # The neighbour's objects are all still there, untouched, and were reported.
+        assert _task_status(first, FOREIGN_CONTAINER) == "RUNNING"
+        assert first.leftovers()["shims"] == neighbour_shims
+        snapshots = first.leftovers()["snapshots"]
+        assert FOREIGN_CONTAINER in snapshots and FOREIGN_SNAPSHOT in snapshots
+        assert first.leftovers()["netns"] == [FOREIGN_NETNS]
+        assert first.leftovers()["logs"] == [FOREIGN_LOG]
+        http_h1 = run.results("http_latency")["h1"]
+        assert FOREIGN_NETNS in http_h1["foreign"]
+        assert "/run/kata-fleet/logs/" + FOREIGN_LOG in http_h1["foreign"]
+        assert http_h1["swept"] == []
+
+        # Nothing of kata-fleet's is left on either instance.
+        left = first.leftovers()
+        assert left["containers"] == [FOREIGN_CONTAINER] and left["tasks"] == [FOREIGN_CONTAINER]
+        assert sorted(left["snapshots"]) == sorted([FOREIGN_CONTAINER, FOREIGN_SNAPSHOT])
+        assert left["links"] == []
+        assert second.leftovers() == dict(left, containers=[], tasks=[], snapshots=[], shims=[])
+    finally:
+        _remove_foreign(h1, first)
+        h1.remove_containerd(second)
+    assert fleet.leftovers() == fleet.nothing_left()
+
+
+def _http_latency_argv(host, run_id, image, workdir):
+    """argv that runs the http_latency module directly (no Ansible) inside ``host``'s namespaces."""
+    args = {"ANSIBLE_MODULE_ARGS": {
+        "address": host.containerd.address, "namespace": host.containerd.namespace,
+        "config_path": host.containerd.config, "image": image, "runtimes": ["runc"], "run_id": run_id,
+        "requests": 200, "concurrency": 2, "timeout": 60}}
+    path = os.path.join(workdir, run_id + ".json")
+    with open(path, "w") as handle:
+        json.dump(args, handle)
+    module = os.path.join(REPO, "plugins", "modules", "http_latency.py")
+    return host.enter + ["env", "PYTHONPATH=" + os.path.join(REPO, "collections"), sys.executable, module, path]
+
+
+def test_two_http_latency_runs_at_once_on_one_host(fleet, probe_archive, tmp_path):
+    h2 = fleet.host("h2")
+    archive, image = probe_archive
+    _ok(h2.containerd.ctr("images", "import", archive))
+    runs = [subprocess.Popen(_http_latency_argv(h2, run_id, image, str(tmp_path)), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for run_id in ("conc-a", "conc-b")]
+    results = []
+    for process in runs:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (out, err)
+        results.append(json.loads(out))
+    entries = [result["http"]["runtimes"]["runc"] for result in results]
+    for entry in entries:
+        assert entry["status"] == "ok" and entry["succeeded"] == 200 and entry["failures"] == {}, entry
+    # each run had its own /30 and its own server; neither swept the other's live network
+    assert entries[0]["url"] != entries[1]["url"]
+    assert [result["swept"] for result in results] == [[], []]
+    assert [result["foreign"] for result in results] == [[], []]
+    assert fleet.leftovers() == fleet.nothing_left()
