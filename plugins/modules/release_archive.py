@@ -136,7 +136,7 @@ options:
   replace_foreign:
     description:
       - Replace destinations that exist, differ from the release and are not in the marker (so
-        kata-fleet cannot prove they are its own). Off by default: such a file or tree refuses the
+        kata-fleet cannot prove they are its own). Off by default, such a file or tree refuses the
         install and is named.
     type: bool
     default: false
