@@ -326,3 +326,23 @@ def test_26_checksum_with_a_trailing_newline_is_refused():
         _archive.parse_checksum("a" * 64 + "\n\n" + "b")
     assert _archive.parse_checksum("A" * 64 + "\n") == "a" * 64  # surrounding space is stripped, as before
     assert hashlib.sha256(b"").hexdigest() == _archive.parse_checksum("sha256:" + hashlib.sha256(b"").hexdigest())
+
+
+@pytest.mark.parametrize("url", ["https://mirror.example/kata/", "https://mirror.example/kata/..",
+                                 "https://mirror.example/.hidden", "https://mirror.example"])
+def test_27_controller_dir_refuses_a_url_that_names_no_archive_file(url, monkeypatch):
+    from ansible.errors import AnsibleActionFail
+    from ansible.plugins.action import ActionBase
+    from ansible_collections.kata_fleet.runtimes.plugins.action import release_archive as action
+
+    class Task(object):
+        args = {"name": "kata", "url": url, "controller_dir": "/srv/archives", "checksum": "a" * 64}
+
+    plugin = object.__new__(action.ActionModule)
+    plugin._task = Task()  # pylint: disable=protected-access
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    executed = []
+    monkeypatch.setattr(plugin, "_execute_module", lambda **kwargs: executed.append(kwargs) or {}, raising=False)
+    with pytest.raises(AnsibleActionFail) as failure:
+        plugin.run(task_vars={})
+    assert "names no archive file" in str(failure.value) and not executed
