@@ -722,8 +722,12 @@ def _refuse_foreign(marker, items, trees, override, hint):
             continue  # the same bytes: adopting it loses nothing
         foreign.append(dest)
     for item in trees:
-        if item["dest"] not in ours and os.path.lexists(item["dest"]):
-            foreign.append(item["dest"] + "/")
+        dest = item["dest"]
+        if dest in ours or not os.path.lexists(dest):
+            continue
+        if os.path.isdir(dest) and not os.path.islink(dest) and not os.listdir(dest):
+            continue  # an empty folder: replacing it loses nothing
+        foreign.append(dest + "/")
     if foreign and not override:
         raise ArchiveError("%s already exist%s and %s not installed by kata-fleet (not in its install marker), so "
                            "nothing was installed. Remove or move %s, or set %s to let kata-fleet replace %s"

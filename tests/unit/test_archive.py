@@ -377,6 +377,13 @@ def test_a_foreign_tree_is_not_swapped_away(tmp_path):
     assert (tmp_path / "opt" / "kata" / "hand-built").exists()
 
 
+def test_an_empty_folder_at_a_tree_destination_is_taken_over(tmp_path):
+    (tmp_path / "opt" / "kata").mkdir(parents=True)
+    path, checksum = _kata(tmp_path, "1", {"opt/kata/v": b"1"})
+    assert _archive.apply(TarModule(_kata_params(tmp_path, "1", path, checksum)))["changed"]
+    assert (tmp_path / "opt" / "kata" / "v").read_bytes() == b"1"
+
+
 def test_an_old_tree_marker_for_the_cni_folder_never_removes_the_folder(tmp_path):
     shared = tmp_path / "opt" / "cni" / "bin"
     path, checksum = _cni(tmp_path, "1.0", {"bridge": b"b1"})
