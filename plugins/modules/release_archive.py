@@ -112,7 +112,7 @@ options:
           - Mode of the installed file, as M(ansible.builtin.file) reads it. A string is octal
             (C("0755")); a number is taken as it is, so an unquoted YAML C(0644) (octal, 420) is
             C(0644), and an unquoted C(644) (decimal) is refused, since it is C(0o1204).
-          - At most C(0755): setuid, setgid, sticky and group/other write bits are refused.
+          - At most C(0755); setuid, setgid, sticky and group/other write bits are refused.
         type: raw
         default: "0755"
   file_sets:
