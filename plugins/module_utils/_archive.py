@@ -806,8 +806,8 @@ def apply(module):
             installed[item["dest"]] = item["sha256"]
         for item in file_sets:
             prefix = item["dest"] + "/"
-            wanted["file_sets"][item["dest"]] = sorted(entry["dest"] for entry in set_items
-                                                      if entry["dest"].startswith(prefix))
+            wanted["file_sets"][item["dest"]] = sorted(
+                entry["dest"] for entry in set_items if entry["dest"].startswith(prefix))
         # Files first: a tree is moved out of the unpacked archive, and a file may lie inside it.
         manifests = {}
         for item in trees:
