@@ -13,6 +13,7 @@ See docs/python-api.md.
 """
 
 import json
+import math
 import os
 import re
 import sys
@@ -26,6 +27,9 @@ COLLECTION = "kata_fleet.runtimes"
 CALLBACK = COLLECTION + ".comparison"
 # Short names of the collection's playbooks (playbooks/<name>.yml, FQCN kata_fleet.runtimes.<name>).
 PLAYBOOKS = ("verify", "bootstrap")
+# Bounds of the run's knobs: beyond them a value is a typo, not a wish (ansible-runner takes whole seconds).
+MAX_TIMEOUT = 30 * 24 * 3600
+MAX_FORKS = 10000
 # The folder holding this package: a checkout's root, or the installed collection's root.
 ROOT = Path(__file__).resolve().parent.parent
 # The comparison callback's last line: "Evidence: <folder> (report.json, ...)".
@@ -204,8 +208,8 @@ def _check(extravars, forks, limit, envvars, timeout, on_event):
     except (TypeError, ValueError) as error:
         raise KataFleetRunError("extravars cannot be passed to ansible as JSON (%s): use only strings, numbers, "
                                 "booleans, None, lists and dicts" % error)
-    if forks is not None and (isinstance(forks, bool) or not isinstance(forks, int) or forks < 1):
-        raise KataFleetRunError("forks must be a whole number of at least 1, not %r" % (forks,))
+    if forks is not None and (isinstance(forks, bool) or not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS):
+        raise KataFleetRunError("forks must be a whole number from 1 to %d, not %r" % (MAX_FORKS, forks))
     if limit is not None:
         if isinstance(limit, (list, tuple)) and all(isinstance(item, str) for item in limit):
             limit = ",".join(limit)
@@ -214,8 +218,11 @@ def _check(extravars, forks, limit, envvars, timeout, on_event):
                                     % (limit,))
     if envvars is not None and not isinstance(envvars, Mapping):
         raise KataFleetRunError("envvars must be a dict of environment variable names to values, not %r" % (envvars,))
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise KataFleetRunError("timeout must be a number of seconds greater than 0, not %r" % (timeout,))
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not (isinstance(timeout, int) or math.isfinite(timeout))
+                                or not 0 < timeout <= MAX_TIMEOUT):
+        raise KataFleetRunError("timeout must be a number of seconds greater than 0 and at most %d (30 days), "
+                                "not %r" % (MAX_TIMEOUT, timeout))
     if on_event is not None and not callable(on_event):
         raise KataFleetRunError("on_event must be a function taking one event dict, not %r" % (on_event,))
     return limit

@@ -31,7 +31,12 @@ class ActionModule(ActionBase):
         module_args = dict(self._task.args)
         controller_dir = module_args.pop("controller_dir", None)
         if controller_dir and module_args.get("url"):
-            name = os.path.basename(urlsplit(module_args.pop("url")).path)
+            url = module_args.pop("url")
+            name = os.path.basename(urlsplit(url).path)
+            # The URL's last path segment becomes a file name in controller_dir: one plain name only.
+            if not name or name in (".", "..") or "\x00" in name or name.startswith("."):
+                raise AnsibleActionFail("controller_dir: the URL %r names no archive file (its last path segment "
+                                        "must be a file name such as nerdctl-2.2.1-linux-amd64.tar.gz)" % (url,))
             module_args["src"] = os.path.join(controller_dir, name)
         src = module_args.get("src")
         if src and not module_args.get("remote_src", False) and module_args.get("state", "present") == "present":

@@ -22,6 +22,21 @@ description:
     installed file's sha256 and the trees. The same version again changes nothing; a file that was
     changed or removed is put back; an upgrade removes what the previous version installed and the
     new one does not; I(state=absent) removes exactly what the marker lists.
+  - The archive is unpacked by Python's C(tarfile) under the rules of its C(data) filter (PEP 706),
+    implemented in the module so they hold on every target Python. Regular files, directories and
+    symlinks that stay inside the archive only; hard links become copies. A device, fifo or other
+    special member, an absolute name, a C(..) component, or a link leaving the archive refuses the
+    whole archive. Setuid, setgid, sticky and group/other write bits are dropped; nothing is chowned.
+  - C(.tar.zst) archives are decompressed by the C(zstd) binary of the managed host (Python has no
+    zstd module before 3.14); gzip and xz by Python.
+  - The download, the unpacked size and the number of members are bounded (I(max_download_bytes),
+    I(max_unpacked_bytes), I(max_members)); a refusal names the parameter to raise.
+  - A destination that exists, differs from the release's file and is not in the marker belongs to
+    someone else and is not replaced (nothing is installed) unless I(replace_foreign=true).
+  - Temporary paths beside the destinations are written into C(<marker_dir>/<name>.json.pending)
+    before they are created; the next run removes exactly those (an interrupted run leaves nothing
+    behind for long). Trees are swapped with C(renameat2(RENAME_EXCHANGE)) where the kernel and libc
+    have it.
   - The roles kata_fleet.runtimes.containerd, nerdctl and kata install every download through it.
 author:
   - kata-fleet developers (@kata-fleet)
@@ -37,7 +52,10 @@ attributes:
     description: Shows the installed version and paths before and after.
 options:
   name:
-    description: What is installed (the marker's name), for example C(kata) or C(containerd).
+    description:
+      - What is installed (the marker's name), for example C(kata) or C(containerd).
+      - 1 to 64 letters, digits, C(_), C(.), C(+) or C(-), starting with a letter or digit (it becomes
+        the file name C(<marker_dir>/<name>.json)).
     type: str
     required: true
   version:
@@ -93,9 +111,54 @@ options:
         type: path
         required: true
       mode:
-        description: Octal mode of the installed file.
-        type: str
+        description:
+          - Mode of the installed file, as M(ansible.builtin.file) reads it. A string is octal
+            (C("0755")); a number is taken as it is, so an unquoted YAML C(0644) (octal, 420) is
+            C(0644), and an unquoted C(644) (decimal) is refused, since it is C(0o1204).
+          - At most C(0755); setuid, setgid, sticky and group/other write bits are refused.
+        type: raw
         default: "0755"
+  file_sets:
+    description:
+      - Folders whose regular files are installed one by one into a shared directory (for example the
+        CNI plugins into C(/opt/cni/bin), next to calico or cilium). The directory itself is not
+        replaced; the marker lists each file, and only those are removed later.
+      - Each file keeps the archive's mode, limited to C(0755).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      src:
+        description: Folder inside the archive (C(.) for its root); only files directly inside it are installed.
+        type: str
+        default: "."
+      dest:
+        description: Absolute destination directory (shared; created when missing).
+        type: path
+        required: true
+  replace_foreign:
+    description:
+      - Replace destinations that exist, differ from the release and are not in the marker (so
+        kata-fleet cannot prove they are its own). Off by default, such a file or tree refuses the
+        install and is named.
+    type: bool
+    default: false
+  replace_foreign_hint:
+    description: The setting the refusal tells the user to change (a role passes its own variable name).
+    type: str
+    default: "replace_foreign: true"
+  max_download_bytes:
+    description: Largest archive accepted; a bigger download is stopped and nothing is installed.
+    type: int
+    default: 2147483648
+  max_unpacked_bytes:
+    description: Largest total size of the archive's members once unpacked (zip-bomb guard).
+    type: int
+    default: 8589934592
+  max_members:
+    description: Most members an archive may have.
+    type: int
+    default: 100000
   trees:
     description: Directories installed as a whole; the previous tree at I(dest) is replaced, so no stale file survives.
     type: list
@@ -176,6 +239,11 @@ reasons:
   returned: when state is present
   type: list
   elements: str
+swept:
+  description: Leftovers of an interrupted earlier run (listed in its journal) removed by this run.
+  returned: always
+  type: list
+  elements: str
 removed:
   description: Files and trees removed (stale ones of a previous version, or all on I(state=absent)).
   returned: always
@@ -185,7 +253,7 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._archive import ArchiveError, apply
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._archive import DEFAULT_LIMITS, ArchiveError, apply
 
 
 def main():
@@ -203,8 +271,17 @@ def main():
             "files": {"type": "list", "elements": "dict", "default": [], "options": {
                 "src": {"type": "str", "default": ""},
                 "dest": {"type": "path", "required": True},
-                "mode": {"type": "str", "default": "0755"},
+                "mode": {"type": "raw", "default": "0755"},
             }},
+            "file_sets": {"type": "list", "elements": "dict", "default": [], "options": {
+                "src": {"type": "str", "default": "."},
+                "dest": {"type": "path", "required": True},
+            }},
+            "replace_foreign": {"type": "bool", "default": False},
+            "replace_foreign_hint": {"type": "str", "default": "replace_foreign: true"},
+            "max_download_bytes": {"type": "int", "default": DEFAULT_LIMITS["max_download_bytes"]},
+            "max_unpacked_bytes": {"type": "int", "default": DEFAULT_LIMITS["max_unpacked_bytes"]},
+            "max_members": {"type": "int", "default": DEFAULT_LIMITS["max_members"]},
             "trees": {"type": "list", "elements": "dict", "default": [], "options": {
                 "src": {"type": "str", "default": "."},
                 "dest": {"type": "path", "required": True},

@@ -120,8 +120,30 @@ def host(tmp_path_factory, mirror):
         inst.teardown()
 
 
+FOREIGN_CNI = {"calico": b"calico plugin of the Kubernetes node\n", "calico-ipam": b"calico-ipam\n",
+               "cilium-cni": b"cilium\n"}
+
+
+def _plant(folder, files):
+    os.makedirs(folder, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(data)
+        os.chmod(os.path.join(folder, name), 0o755)
+
+
+def _read_all(folder, names):
+    result = {}
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as handle:
+            result[name] = handle.read()
+    return result
+
+
 @pytest.fixture(scope="module")
 def first_run(host):
+    # A Kubernetes node: calico and cilium already live in the shared CNI folder.
+    _plant(host.variables["containerd_cni_bin_dir"], FOREIGN_CNI)
     return host.playbook("--diff")
 
 
@@ -185,6 +207,32 @@ def test_second_run_changes_nothing(host, first_run):
     assert rc == 0, output
     assert changed == 0, output
     assert host.running_pid() == pid
+
+
+def test_foreign_cni_plugins_stay_and_are_never_overwritten(host, first_run):
+    """Issue 11: the archive method swapped the whole CNI folder; calico and cilium vanished."""
+    cni = host.variables["containerd_cni_bin_dir"]
+    assert _read_all(cni, FOREIGN_CNI) == FOREIGN_CNI
+    ours = _marker(host, "cni-plugins")
+    assert ours["trees"] == [] and sorted(ours["file_sets"]) == [cni]
+    assert "bridge" in [os.path.basename(path) for path in ours["files"]]
+    assert not set(FOREIGN_CNI) & set(os.path.basename(path) for path in ours["files"])
+    # Another shared folder that already holds someone else's loopback: nothing is replaced.
+    other = os.path.join(host.lib, "cni-other", "bin")
+    _plant(other, {"loopback": b"someone else's loopback\n"})
+    rc, output, _changed = host.playbook("--tags", "containerd", containerd_cni_bin_dir=other)
+    assert rc != 0
+    assert "%s already exists and was not installed by kata-fleet" % os.path.join(other, "loopback") in output, output
+    assert "containerd_cni_replace_foreign: true" in output
+    assert sorted(os.listdir(other)) == ["loopback"]
+    with open(os.path.join(other, "loopback"), "rb") as handle:
+        assert handle.read() == b"someone else's loopback\n"
+    assert _marker(host, "cni-plugins") == ours
+    # The run with the real folder again: nothing to do, the foreign plugins untouched.
+    rc, output, changed = host.playbook()
+    assert rc == 0 and changed == 0, output
+    assert _read_all(cni, FOREIGN_CNI) == FOREIGN_CNI
+    assert host.answers()
 
 
 def test_check_mode_diff_shows_a_kata_upgrade_and_changes_nothing(host, first_run, mirror):
@@ -290,6 +338,7 @@ def test_absent_uninstalls_kata_and_nerdctl_cleanly(host, first_run):
     assert not os.path.exists(host.variables["nerdctl_config_path"])
     assert not os.path.exists(host.variables["kata_modules_load_file"])
     assert sorted(os.listdir(os.path.join(host.lib, "markers"))) == ["cni-plugins.json", "containerd.json", "runc.json"]
+    assert _read_all(host.variables["containerd_cni_bin_dir"], FOREIGN_CNI) == FOREIGN_CNI
     assert "kata" not in _dump(host).replace("kata-fleet", "")
     assert host.answers()
     rc, output, changed = host.playbook(kata_state="absent", nerdctl_state="absent")

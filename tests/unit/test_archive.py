@@ -110,7 +110,8 @@ def test_checksum_mismatch_installs_nothing_and_names_file_and_sums(tmp_path, re
         _archive.apply(TarModule(wanted))
     message = str(failure.value)
     assert path in message and wrong in message and checksum in message and "nothing was installed" in message
-    assert not (tmp_path / "usr").exists() and not (tmp_path / "markers").exists()
+    # The marker folder may exist (the journal of temporary paths lived there), but it is empty.
+    assert not (tmp_path / "usr").exists() and not list((tmp_path / "markers").glob("*"))
 
 
 def test_missing_member_installs_nothing_and_lists_the_archive(tmp_path, release):
@@ -269,3 +270,154 @@ def test_module_installs_from_a_node_file(run_module, tmp_path, release):
     assert code == 0 and result["changed"] and result["version"] == "1.0.0"
     code, result = run_module(release_archive.main, args)
     assert code == 0 and not result["changed"]
+
+
+# --- issue 11: atomic tree swap, our leftovers swept, drift inside trees, shared folders ------------
+
+def _kata(tmp_path, version, members):
+    path = str(tmp_path / ("kata-static-%s-amd64.tar.gz" % version))
+    return path, make_tar(path, members)
+
+
+def _kata_params(tmp_path, version, path, checksum):
+    return params(tmp_path, name="kata", version=version, src=path, checksum=checksum,
+                  trees=[{"src": "opt/kata", "dest": str(tmp_path / "opt" / "kata")}])
+
+
+def test_the_tree_swap_is_one_renameat2_exchange(tmp_path, monkeypatch):
+    assert _archive._renameat2() is not None, "this libc has renameat2 (glibc >= 2.28): the test needs it"
+    old, old_sum = _kata(tmp_path, "1", {"opt/kata/v": b"1"})
+    _archive.apply(TarModule(_kata_params(tmp_path, "1", old, old_sum)))
+    renames = []
+    real_rename = os.rename
+    monkeypatch.setattr(_archive.os, "rename", lambda a, b: (renames.append((a, b)), real_rename(a, b)))
+    new, new_sum = _kata(tmp_path, "2", {"opt/kata/v": b"2"})
+    _archive.apply(TarModule(_kata_params(tmp_path, "2", new, new_sum)))
+    dest = str(tmp_path / "opt" / "kata")
+    assert open(os.path.join(dest, "v"), "rb").read() == b"2"
+    # No rename moved the live tree away (only the marker and journal files were renamed).
+    assert not [pair for pair in renames if pair[0] == dest]
+
+
+def test_an_interrupted_fallback_swap_is_repaired_and_swept_on_the_next_run(tmp_path, monkeypatch):
+    old, old_sum = _kata(tmp_path, "1", {"opt/kata/v": b"1"})
+    _archive.apply(TarModule(_kata_params(tmp_path, "1", old, old_sum)))
+    dest = str(tmp_path / "opt" / "kata")
+    monkeypatch.setattr(_archive, "exchange", lambda first, second: False)  # a kernel without RENAME_EXCHANGE
+    real_rename = os.rename
+
+    def killed_between_the_renames(source, target):
+        real_rename(source, target)
+        if source == dest:
+            raise KeyboardInterrupt("controller killed")
+
+    monkeypatch.setattr(_archive.os, "rename", killed_between_the_renames)
+    new, new_sum = _kata(tmp_path, "2", {"opt/kata/v": b"2"})
+    with pytest.raises(KeyboardInterrupt):
+        _archive.apply(TarModule(_kata_params(tmp_path, "2", new, new_sum)))
+    monkeypatch.setattr(_archive.os, "rename", real_rename)
+    assert not os.path.exists(dest)
+    leftovers = [entry for entry in os.listdir(str(tmp_path / "opt")) if entry.startswith(".kata.kf-new-")]
+    assert leftovers, "the interrupted swap left its staging folder"
+    journal = json.loads((tmp_path / "markers" / "kata.json.pending").read_text())
+    assert os.path.join(str(tmp_path / "opt"), leftovers[0]) in [entry["path"] for entry in journal["paths"]]
+    # A folder that merely looks like ours is not touched.
+    lookalike = tmp_path / "opt" / ".kata.kf-new-someone-elses"
+    lookalike.mkdir()
+    result = _archive.apply(TarModule(_kata_params(tmp_path, "1", old, old_sum)))
+    assert result["swept"] == [os.path.join(str(tmp_path / "opt"), leftovers[0])]
+    assert open(os.path.join(dest, "v"), "rb").read() == b"1"   # the old tree was put back first
+    assert sorted(os.listdir(str(tmp_path / "opt"))) == [".kata.kf-new-someone-elses", "kata"]
+    assert not (tmp_path / "markers" / "kata.json.pending").exists()
+
+
+def test_drift_notices_a_changed_file_inside_an_installed_tree(tmp_path):
+    path, checksum = _kata(tmp_path, "1", {"opt/kata/bin/shim": b"shim", "opt/kata/share/conf.toml": b"a=1"})
+    wanted = _kata_params(tmp_path, "1", path, checksum)
+    _archive.apply(TarModule(wanted))
+    assert not _archive.apply(TarModule(wanted))["changed"]
+    conf = tmp_path / "opt" / "kata" / "share" / "conf.toml"
+    conf.write_text("a=2")
+    again = _archive.apply(TarModule(wanted))
+    assert again["changed"] and str(conf) in again["reasons"][0]
+    assert conf.read_text() == "a=1"
+    (tmp_path / "opt" / "kata" / "bin" / "shim").chmod(0o777)
+    assert "shim" in _archive.apply(TarModule(wanted))["reasons"][0]
+
+
+def _cni(tmp_path, version, plugins):
+    path = str(tmp_path / ("cni-plugins-linux-amd64-v%s.tgz" % version))
+    return path, make_tar(path, dict(("./%s" % name, data) for name, data in plugins.items()))
+
+
+def _cni_params(tmp_path, version, path, checksum, **extra):
+    return params(tmp_path, name="cni-plugins", version=version, src=path, checksum=checksum,
+                  file_sets=[{"src": ".", "dest": str(tmp_path / "opt" / "cni" / "bin")}], **extra)
+
+
+def test_cni_plugins_go_into_a_shared_folder_file_by_file(tmp_path):
+    shared = tmp_path / "opt" / "cni" / "bin"
+    shared.mkdir(parents=True)
+    for foreign in ("calico", "calico-ipam", "cilium-cni"):
+        (shared / foreign).write_text(foreign)
+    path, checksum = _cni(tmp_path, "1.0", {"bridge": b"b1", "loopback": b"l1", "tuning": b"t1"})
+    first = _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum)))
+    assert first["changed"]
+    assert sorted(os.listdir(str(shared))) == ["bridge", "calico", "calico-ipam", "cilium-cni", "loopback", "tuning"]
+    assert not _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum)))["changed"]
+    (shared / "bridge").write_text("tampered")
+    assert _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum)))["changed"]
+    assert (shared / "bridge").read_bytes() == b"b1"
+    newer, newer_sum = _cni(tmp_path, "2.0", {"bridge": b"b2", "loopback": b"l2"})
+    upgrade = _archive.apply(TarModule(_cni_params(tmp_path, "2.0", newer, newer_sum)))
+    assert upgrade["removed"] == [str(shared / "tuning")]
+    assert sorted(os.listdir(str(shared))) == ["bridge", "calico", "calico-ipam", "cilium-cni", "loopback"]
+    gone = _archive.apply(TarModule(params(tmp_path, name="cni-plugins", state="absent")))
+    assert sorted(gone["removed"]) == [str(shared / "bridge"), str(shared / "loopback")]
+    assert sorted(os.listdir(str(shared))) == ["calico", "calico-ipam", "cilium-cni"]
+    assert (shared / "calico").read_text() == "calico"
+
+
+def test_a_foreign_file_of_the_same_name_is_not_overwritten(tmp_path):
+    shared = tmp_path / "opt" / "cni" / "bin"
+    shared.mkdir(parents=True)
+    (shared / "bridge").write_text("the distribution's bridge")
+    (shared / "loopback").write_bytes(b"l1")   # identical bytes: taken over, nothing lost
+    path, checksum = _cni(tmp_path, "1.0", {"bridge": b"b1", "loopback": b"l1"})
+    hint = "containerd_cni_replace_foreign: true"
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum, replace_foreign_hint=hint)))
+    message = str(failure.value)
+    assert str(shared / "bridge") in message and "loopback" not in message and hint in message
+    assert (shared / "bridge").read_text() == "the distribution's bridge"
+    assert not (tmp_path / "markers" / "cni-plugins.json").exists()
+    result = _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum, replace_foreign=True)))
+    assert result["changed"] and (shared / "bridge").read_bytes() == b"b1"
+
+
+def test_a_foreign_tree_is_not_swapped_away(tmp_path):
+    (tmp_path / "opt" / "kata").mkdir(parents=True)
+    (tmp_path / "opt" / "kata" / "hand-built").write_text("x")
+    path, checksum = _kata(tmp_path, "1", {"opt/kata/v": b"1"})
+    with pytest.raises(_archive.ArchiveError) as failure:
+        _archive.apply(TarModule(_kata_params(tmp_path, "1", path, checksum)))
+    assert "not installed by kata-fleet" in str(failure.value) and "replace_foreign: true" in str(failure.value)
+    assert (tmp_path / "opt" / "kata" / "hand-built").exists()
+
+
+def test_an_empty_folder_at_a_tree_destination_is_taken_over(tmp_path):
+    (tmp_path / "opt" / "kata").mkdir(parents=True)
+    path, checksum = _kata(tmp_path, "1", {"opt/kata/v": b"1"})
+    assert _archive.apply(TarModule(_kata_params(tmp_path, "1", path, checksum)))["changed"]
+    assert (tmp_path / "opt" / "kata" / "v").read_bytes() == b"1"
+
+
+def test_an_old_tree_marker_for_the_cni_folder_never_removes_the_folder(tmp_path):
+    shared = tmp_path / "opt" / "cni" / "bin"
+    path, checksum = _cni(tmp_path, "1.0", {"bridge": b"b1"})
+    _archive.apply(TarModule(params(tmp_path, name="cni-plugins", version="1.0", src=path, checksum=checksum,
+                                    trees=[{"src": ".", "dest": str(shared)}])))
+    (shared / "calico").write_text("calico")
+    result = _archive.apply(TarModule(_cni_params(tmp_path, "1.0", path, checksum)))
+    assert result["removed"] == [] and (shared / "calico").read_text() == "calico"
+    assert json.loads((tmp_path / "markers" / "cni-plugins.json").read_text())["trees"] == []

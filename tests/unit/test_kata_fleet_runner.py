@@ -392,7 +392,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, fake_runner):
     (["verify", "-i", "h", "-e", "novalue"], "expected key=value or a JSON object"),
     (["verify", "-i", "h", "-e", "{not json"], "not a JSON object"),
     (["verify", "-i", "h", "-e", "[1]"], "expected key=value"),
-    (["verify", "-i", "h", "--forks", "0"], "at least 1"),
+    (["verify", "-i", "h", "--forks", "0"], "from 1 to 10000"),
     (["verify", "-i", "h", "--timeout", "-5"], "greater than 0"),
 ])
 def test_cli_usage_errors(argv, message, capsys):
@@ -400,3 +400,54 @@ def test_cli_usage_errors(argv, message, capsys):
         cli.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# issue 11: every argument is checked; bad input is one line and exit 2, never a traceback
+
+NON_UTF8 = b"/tmp/inv\xff.yml".decode("utf-8", "surrogateescape")  # what Python makes of such argv bytes
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "-i", "h", "--timeout", "inf"], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout=-inf"], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout", "nan"], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout", "1e400"], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout", "9" * 40], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout", "0"], "greater than 0 and at most"),
+    (["verify", "-i", "h", "--timeout", "\u0661\u0662"], "greater than 0 and at most"),   # Arabic-Indic digits
+    (["verify", "-i", "h", "--timeout", "99999999"], "at most 2592000"),
+    (["verify", "-i", "h", "--forks=-3"], "from 1 to 10000"),
+    (["verify", "-i", "h", "--forks", "9" * 30], "from 1 to 10000"),
+    (["verify", "-i", "h", "--forks", "\u0664"], "from 1 to 10000"),
+    (["verify", "-i", "h", "--forks", "2.5"], "from 1 to 10000"),
+    (["verify", "-i", NON_UTF8], "not valid UTF-8: /tmp/inv\\udcff.yml"),
+    (["verify", "-i", "h", "--evidence-dir", NON_UTF8], "not valid UTF-8"),
+    (["verify", "-i", "h", "--private-data-dir", NON_UTF8], "not valid UTF-8"),
+    (["verify", "-i", "h", "--limit", NON_UTF8], "not valid UTF-8"),
+    ([NON_UTF8, "-i", "h"], "not valid UTF-8"),
+    (["verify", "-i", "h", "-e", "x=" + NON_UTF8], "not valid UTF-8"),
+    (["verify", "-i", "h", "-e", '{"a": NaN}'], "NaN is not a JSON value"),
+    (["verify", "-i", "h", "-e", '{"a": Infinity}'], "Infinity is not a JSON value"),
+    (["verify", "-i", "h", "-e", "{" + '"a":' * 5 + "[" * 100000], "not a JSON object"),
+    (["verify", "-i", "h", "-e", "bad key=1"], "is not a variable name"),
+    (["verify", "-i", "h", "-e", '{"1st": 1}'], "is not a variable name"),
+])
+def test_cli_refuses_every_bad_argument_with_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1.0, 10 ** 12, True])
+def test_run_playbook_refuses_a_timeout_that_is_not_a_sane_number(tmp_path, fake_runner, timeout):
+    with pytest.raises(kata_fleet_runner.KataFleetRunError) as failure:
+        kata_fleet_runner.run_playbook("verify", {"all": {"hosts": {"n": {}}}}, private_data_dir=tmp_path,
+                                       timeout=timeout)
+    assert "timeout must be a number of seconds greater than 0 and at most" in str(failure.value)
+
+
+def test_cli_accepts_plain_decimal_timeouts(recorded_run):
+    assert cli.main(["verify", "-i", "h", "--timeout", "2.5", "--forks", "10000"]) == 2
+    assert recorded_run[0][0][8] == 2.5 and recorded_run[0][0][5] == 10000
