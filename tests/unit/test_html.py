@@ -243,3 +243,17 @@ def test_empty_report():
     report = model.build_report({}, dict(sample_bundle.RUN), "run-1", {})
     _page, root = _parse(report)
     assert "No hosts in this report." in root.text()
+
+
+def test_a_large_fleet_shows_failed_and_differing_hosts_first():
+    report = _sample()
+    for number in range(30):
+        report["hosts"]["zz-node-%02d" % number] = copy.deepcopy(report["hosts"]["dev-vm"])
+    view = model.build_view(report, html_hosts=5)
+    shown = [card["host"] for card in view["evidence"]]
+    assert len(shown) == 5 and "node-unreachable" in shown and view["hosts_left_out"] == 28
+    page = report_html.render(view)
+    root = Tree(page).root
+    assert "28 more hosts passed and agree with the fleet" in root.find("p", id="left-out").text()
+    assert {row[0] for row in _rows(root)} == set(shown)
+    assert len(view["rows"]) == 2 * 31 + 4  # every host still in the view for report.md, report.csv and the console

@@ -88,7 +88,9 @@ def plural(number_, word):
 
 def host_text(value, limit=4096):
     """A value that came from a host, as one line of plain text: no control characters, bounded."""
-    text = _CONTROL.sub("\ufffd", "%s" % ("" if value is None else value)).replace("\n", " ")
+    text = value if isinstance(value, str) else "%s" % ("" if value is None else value)
+    if not text.isprintable():  # the common case (printable text) skips the substitution
+        text = _CONTROL.sub("\ufffd", text).replace("\n", " ")
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 

@@ -549,43 +549,55 @@ def _log(dmesg):
     return None
 
 
-def build_view(report, evidence_hosts=None):
+def build_view(report, html_hosts=None):
     """Everything the outputs show, decided once from report.json.
 
-    ``evidence_hosts``: at most this many hosts get their evidence written
-    out in report.html (hosts that failed or disagree first); None for all.
-    report.json always has every host's evidence.
+    ``html_hosts``: at most this many hosts get their rows and evidence in
+    report.html (hosts that failed, disagree with the fleet or sent values
+    the controller refused come first); None for all.  A page of 10,000
+    hosts' evidence is tens of MiB no browser shows well; report.md,
+    report.csv, junit.xml and report.json always hold every host.
     """
     from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import narrative  # pylint: disable=import-outside-toplevel
     errors = ["%s: %s" % (item["host"], item["error"]) if item.get("host") else item["error"]
               for item in report.get("errors") or []]
-    rows, cards = [], []
+    rows, per_host, noted = [], {}, set()
     for name in sorted(report["hosts"]):
         entry = report["hosts"][name]
         notes = []
         try:
             host_rows_ = host_rows(name, entry, notes)
-            card = evidence(name, entry, notes)
         except Exception as error:  # pylint: disable=broad-except  # one host's nonsense costs its rows only
-            why = "%s: this host's results could not be shown: %s: %s" % (fmt.host_text(name, 256), type(error).__name__,
-                                                                         fmt.host_text(error, 300))
-            notes.append(why)
-            host_rows_ = [dict((key, "") for key, _title in COLUMNS), ]
-            host_rows_[0].update(host=fmt.host_text(name, 256), runtime="-", kind="error", verdict_kind="none", sandbox=None,
-                                 verdict="ERROR: " + why)
-            card = {"host": fmt.host_text(name, 256), "status": "failed", "error": why, "facts": [], "log": None,
-                    "runtimes": [], "notes": notes}
+            notes.append("%s: this host's results could not be shown: %s: %s" % (
+                fmt.host_text(name, 256), type(error).__name__, fmt.host_text(error, 300)))
+            host_rows_ = [dict(dict((key, "") for key, _title in COLUMNS), host=fmt.host_text(name, 256), runtime="-",
+                               kind="error", verdict_kind="none", sandbox=None, verdict="ERROR: " + notes[-1])]
+        if notes:
+            noted.add(name)
+            errors.extend(notes)
         rows.extend(host_rows_)
-        errors.extend("%s" % note for note in notes)
-        cards.append(card)
+        per_host[name] = (host_rows_, notes)
     answers = answer(report)
     disagreeing = set(host for item in answers for host, _label in item["disagree"])
-    shown = cards
-    if evidence_hosts is not None and len(cards) > evidence_hosts:
-        urgent = [card for card in cards if card["status"] != "ok" or card["host"] in disagreeing or card["notes"]]
-        rest = [card for card in cards if not (card["status"] != "ok" or card["host"] in disagreeing or card["notes"])]
-        shown = (urgent + rest)[:evidence_hosts]
+    names = sorted(report["hosts"])
+    if html_hosts is not None and len(names) > html_hosts:
+        urgent = [name for name in names if report["hosts"][name]["status"] != "ok" or name in noted
+                  or fmt.host_text(name, 256) in disagreeing]
+        chosen = set((urgent + [name for name in names if name not in set(urgent)])[:html_hosts])
+        names = [name for name in names if name in chosen]
+    cards = []
+    for name in names:
+        try:
+            cards.append(evidence(name, report["hosts"][name], per_host[name][1]))
+        except Exception as error:  # pylint: disable=broad-except
+            why = "%s: this host's evidence could not be shown: %s: %s" % (fmt.host_text(name, 256), type(error).__name__,
+                                                                          fmt.host_text(error, 300))
+            errors.append(why)
+            cards.append({"host": fmt.host_text(name, 256), "status": "failed", "error": why, "facts": [], "log": None,
+                          "runtimes": [], "notes": per_host[name][1]})
     summary_ = report["summary"]
+    policies = policies_view(report.get("policies"))
+    shown = set(card["host"] for card in cards)
     return {
         "report": report,
         "result": "pass" if report.get("result") == "pass" else "fail",
@@ -596,10 +608,14 @@ def build_view(report, evidence_hosts=None):
         "answer": answers,
         "rows": rows,
         "performance_rows": [row for row in rows if row["runtime"] != HOST_ROW],
-        "policies": policies_view(report.get("policies")),
+        "html_rows": rows if len(names) == len(per_host) else [row for name in names for row in per_host[name][0]],
+        "policies": policies,
+        "html_policies": policies if len(names) == len(per_host) else [
+            dict(policy, results=[result for result in policy["results"] if result["host"] in shown])
+            for policy in policies],
         "failures": failures(report),
         "errors": errors,
         "findings": narrative.sections(report),
-        "evidence": shown,
-        "evidence_left_out": len(cards) - len(shown),
+        "evidence": cards,
+        "hosts_left_out": len(per_host) - len(names),
     }
