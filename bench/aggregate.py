@@ -18,7 +18,6 @@ peak memory (ru_maxrss) of each process and the ratio.
 """
 
 import argparse
-import copy
 import gc
 import json
 import os
@@ -48,6 +47,11 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def resident_mib():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576.0
+
+
 def results_for(hosts):
     """[(handler name, host, action, data)] as Ansible would hand them over, made before any clock starts."""
     with open(os.path.join(ROOT, "tests", "fixtures", "recorded", "this_machine_verify.json")) as handle:
@@ -58,6 +62,8 @@ def results_for(hosts):
                   "startup": recorded["startup_bench"], "http": recorded["http_latency"]}
     entry = model.host_entry(contract.record_from_results(registered))
     recorded["policy_check"] = {"changed": False, "policies": _policy.evaluate(_policy.policy_set(), "node", entry)}
+    # Each host gets its own copy, as Ansible hands each result over fresh (json.loads: a deep copy, faster).
+    texts = dict((action, json.dumps(recorded[action])) for action in ACTIONS)
     out = []
     for index in range(hosts):
         name = "node-%05d" % index
@@ -65,7 +71,7 @@ def results_for(hosts):
             out.append(("unreachable", name, "host_facts", {"msg": "ssh: connect to host %s port 22: timed out" % name}))
             continue
         for action in ACTIONS:
-            out.append(("ok", name, action, copy.deepcopy(recorded[action])))
+            out.append(("ok", name, action, json.loads(texts[action])))
     return out
 
 
@@ -77,18 +83,20 @@ KEPT = {"host_facts": lambda data: data["ansible_facts"]["kata_fleet_host"],
 def floor(hosts, folder):
     """The evidence of the same results (what report.json carries), one plain json.dumps written to a file.
 
-    Returns (seconds, peak MiB, bytes).  The results are held as the callback holds them (references to
+    Returns (seconds, peak MiB, bytes, MiB resident before the dump).  The results are held as the callback holds them (references to
     the parts it keeps), so the memory floor is comparable too.
     """
     results = results_for(hosts)
     per_host = {}
     for kind, name, action, data in results:
         per_host.setdefault(name, {})[action] = KEPT[action](data) if kind == "ok" else data
+    del results
+    held = resident_mib()
     started = time.monotonic()
     text = json.dumps(per_host)
     with open(os.path.join(folder, "floor.json"), "w") as out:
         out.write(text)
-    return time.monotonic() - started, peak_mib(), len(text)
+    return time.monotonic() - started, peak_mib(), len(text), held
 
 
 def callback_side(hosts, folder):
@@ -108,6 +116,7 @@ def callback_side(hosts, folder):
             callback.v2_runner_on_unreachable(result(name, action, data))
     stages["collect results (callback handlers)"] = time.monotonic() - started
     del results
+    collected_mib = resident_mib()
 
     # The callback's v2_playbook_on_stats, stage by stage (the same calls, timed; garbage collection off as there).
     gc.disable()
@@ -142,7 +151,7 @@ def callback_side(hosts, folder):
     stages["end of play in all"] = time.monotonic() - total
     gc.enable()
     sizes = dict((name, os.path.getsize(os.path.join(target, name))) for name in sorted(os.listdir(target)))
-    return stages, peak_mib(), sizes
+    return stages, peak_mib(), sizes, collected_mib
 
 
 def main():
@@ -156,16 +165,19 @@ def main():
         return
     child = subprocess.run([sys.executable, os.path.abspath(__file__), "--hosts", str(args.hosts), "--floor"],
                            check=True, capture_output=True, text=True)
-    floor_seconds, floor_mib, floor_bytes = json.loads(child.stdout)
-    stages, mib, sizes = callback_side(args.hosts, folder)
+    floor_seconds, floor_mib, floor_bytes, floor_held = json.loads(child.stdout)
+    stages, mib, sizes, collected_mib = callback_side(args.hosts, folder)
     print("hosts: %d (%d unreachable)" % (args.hosts, sum(1 for i in range(args.hosts) if i % 100 == 49)))
+    print("%-48s %8.1f MiB" % ("resident after collecting (results held)", collected_mib))
     for stage, seconds in stages.items():
         print("%-48s %8.2f s" % (stage, seconds))
     print("%-48s %8.1f MiB" % ("peak RSS, callback process", mib))
     print("%-48s %8.2f s   %8.1f MiB  (%.1f MiB of JSON)" % ("floor: json.dumps of the same results", floor_seconds,
                                                               floor_mib, floor_bytes / 1048576.0))
     in_all = stages["end of play in all"]
-    print("%-48s %8.2f x   %8.2f x" % ("ratio to the floor (time, memory)", in_all / floor_seconds, mib / floor_mib))
+    print("%-48s %8.2f x   %8.2f x" % ("ratio to the floor (time, peak memory)", in_all / floor_seconds, mib / floor_mib))
+    print("%-48s %8.1f MiB vs floor %.1f MiB" % ("memory the end of play adds (peak - held)", mib - collected_mib,
+                                                  floor_mib - floor_held))
     for name, size in sizes.items():
         print("%-48s %8.1f MiB" % ("size of " + name, size / 1048576.0))
     print("evidence written to %s" % folder)
