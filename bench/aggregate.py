@@ -172,12 +172,12 @@ def main():
     for stage, seconds in stages.items():
         print("%-48s %8.2f s" % (stage, seconds))
     print("%-48s %8.1f MiB" % ("peak RSS, callback process", mib))
-    print("%-48s %8.2f s   %8.1f MiB  (%.1f MiB of JSON)" % ("floor: json.dumps of the same results", floor_seconds,
-                                                              floor_mib, floor_bytes / 1048576.0))
+    print("%-48s %8.2f s   %8.1f MiB  (%.1f MiB of JSON)" % (
+        "floor: json.dumps of the same results", floor_seconds, floor_mib, floor_bytes / 1048576.0))
     in_all = stages["end of play in all"]
     print("%-48s %8.2f x   %8.2f x" % ("ratio to the floor (time, peak memory)", in_all / floor_seconds, mib / floor_mib))
-    print("%-48s %8.1f MiB vs floor %.1f MiB" % ("memory the end of play adds (peak - held)", mib - collected_mib,
-                                                  floor_mib - floor_held))
+    print("%-48s %8.1f MiB vs floor %.1f MiB" % (
+        "memory the end of play adds (peak - held)", mib - collected_mib, floor_mib - floor_held))
     for name, size in sizes.items():
         print("%-48s %8.1f MiB" % ("size of " + name, size / 1048576.0))
     print("evidence written to %s" % folder)

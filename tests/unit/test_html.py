@@ -146,8 +146,8 @@ def test_the_page_opens_with_the_answer_then_charts_then_evidence():
     _page, root = _parse(_sample())
     order = [node.attrs.get("id") for node in root.iter() if node.tag == "h2"]
     assert order[:4] == ["answer", "charts", "table", "policies"] and order[-1] == "evidence"
-    cards = dict((section.attrs["data-runtime"], " ".join(" ".join(node.text().split()) for node in section.children
-                                                            if isinstance(node, Node)))
+    cards = dict((section.attrs["data-runtime"],
+                  " ".join(" ".join(node.text().split()) for node in section.children if isinstance(node, Node)))
                  for section in root.find("div", "answer").find_all("section"))
     assert cards == {"kata": "kata vm-isolated on 1 of 1 host every host agrees",
                      "runc": "runc shared-kernel on 2 of 2 hosts every host agrees"}

@@ -598,8 +598,8 @@ def build_view(report, html_hosts=None):
         try:
             cards.append(evidence(name, report["hosts"][name], per_host[name][1]))
         except Exception as error:  # pylint: disable=broad-except
-            why = "%s: this host's evidence could not be shown: %s: %s" % (fmt.host_text(name, 256), type(error).__name__,
-                                                                          fmt.host_text(error, 300))
+            why = "%s: this host's evidence could not be shown: %s: %s" % (
+                fmt.host_text(name, 256), type(error).__name__, fmt.host_text(error, 300))
             errors.append(why)
             cards.append({"host": fmt.host_text(name, 256), "status": "failed", "error": why, "facts": [], "log": None,
                           "runtimes": [], "notes": per_host[name][1]})
