@@ -146,9 +146,9 @@ def error_policies(policies):
     """Names of the error-severity policies that failed or could not be evaluated on some host (decided here only)."""
     names = []
     for policy in policies or []:
-        results = [dict(result, severity=policy.get("severity"), name=policy.get("name"))
-                   for result in _list(policy.get("results")) if isinstance(result, dict)]
-        if _policy.blocking(results):
+        severity = policy.get("severity")
+        if any(_policy.blocks(severity, result.get("status"))
+               for result in _list(policy.get("results")) if isinstance(result, dict)):
             names.append(str(policy.get("name")))
     return names
 
