@@ -18,6 +18,7 @@ peak memory (ru_maxrss) of each process and the ratio.
 """
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -52,7 +53,7 @@ def resident_mib():
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576.0
 
 
-def results_for(hosts):
+def results_for(hosts, copy_with="json"):
     """[(handler name, host, action, data)] as Ansible would hand them over, made before any clock starts."""
     with open(os.path.join(ROOT, "tests", "fixtures", "recorded", "this_machine_verify.json")) as handle:
         recorded = json.load(handle)
@@ -62,8 +63,11 @@ def results_for(hosts):
                   "startup": recorded["startup_bench"], "http": recorded["http_latency"]}
     entry = model.host_entry(contract.record_from_results(registered))
     recorded["policy_check"] = {"changed": False, "policies": _policy.evaluate(_policy.policy_set(), "node", entry)}
-    # Each host gets its own copy, as Ansible hands each result over fresh (json.loads: a deep copy, faster).
+    # Each host gets its own copy, as Ansible hands each result over: parsed from the module's JSON, so no two
+    # hosts share a string ("json"); "deepcopy" shares the strings, as this benchmark did before (less memory).
     texts = dict((action, json.dumps(recorded[action])) for action in ACTIONS)
+    fresh = (lambda action: json.loads(texts[action])) if copy_with == "json" else \
+        (lambda action: copy.deepcopy(recorded[action]))
     out = []
     for index in range(hosts):
         name = "node-%05d" % index
@@ -71,7 +75,7 @@ def results_for(hosts):
             out.append(("unreachable", name, "host_facts", {"msg": "ssh: connect to host %s port 22: timed out" % name}))
             continue
         for action in ACTIONS:
-            out.append(("ok", name, action, json.loads(texts[action])))
+            out.append(("ok", name, action, fresh(action)))
     return out
 
 
@@ -80,13 +84,13 @@ KEPT = {"host_facts": lambda data: data["ansible_facts"]["kata_fleet_host"],
         "http_latency": lambda data: data["http"], "policy_check": lambda data: data["policies"]}
 
 
-def floor(hosts, folder):
+def floor(hosts, folder, copy_with):
     """The evidence of the same results (what report.json carries), one plain json.dumps written to a file.
 
     Returns (seconds, peak MiB, bytes, MiB resident before the dump).  The results are held as the callback holds them (references to
     the parts it keeps), so the memory floor is comparable too.
     """
-    results = results_for(hosts)
+    results = results_for(hosts, copy_with)
     per_host = {}
     for kind, name, action, data in results:
         per_host.setdefault(name, {})[action] = KEPT[action](data) if kind == "ok" else data
@@ -99,8 +103,8 @@ def floor(hosts, folder):
     return time.monotonic() - started, peak_mib(), len(text), held
 
 
-def callback_side(hosts, folder):
-    results = results_for(hosts)
+def callback_side(hosts, folder, copy_with):
+    results = results_for(hosts, copy_with)
     stages = {}
     callback = comparison.CallbackModule(display=FakeDisplay())
     callback._plugin_options = options(evidence_dir=folder)  # pylint: disable=protected-access
@@ -158,16 +162,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10000)
     parser.add_argument("--floor", action="store_true", help="only the floor (run in a child process)")
+    parser.add_argument("--copy", choices=("json", "deepcopy"), default="json",
+                        help="how each host's results are made: parsed from JSON (as Ansible does) or deep copies "
+                             "sharing their strings (as this benchmark did before)")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="kf-aggregate-")
     if args.floor:
-        print(json.dumps(floor(args.hosts, folder)))
+        print(json.dumps(floor(args.hosts, folder, args.copy)))
         return
-    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--hosts", str(args.hosts), "--floor"],
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--hosts", str(args.hosts), "--floor",
+                            "--copy", args.copy],
                            check=True, capture_output=True, text=True)
     floor_seconds, floor_mib, floor_bytes, floor_held = json.loads(child.stdout)
-    stages, mib, sizes, collected_mib = callback_side(args.hosts, folder)
-    print("hosts: %d (%d unreachable)" % (args.hosts, sum(1 for i in range(args.hosts) if i % 100 == 49)))
+    stages, mib, sizes, collected_mib = callback_side(args.hosts, folder, args.copy)
+    print("hosts: %d (%d unreachable), results made by %s" % (args.hosts, sum(1 for i in range(args.hosts) if i % 100 == 49), args.copy))
     print("%-48s %8.1f MiB" % ("resident after collecting (results held)", collected_mib))
     for stage, seconds in stages.items():
         print("%-48s %8.2f s" % (stage, seconds))
