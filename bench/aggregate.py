@@ -132,7 +132,7 @@ def callback_side(hosts, folder, copy_with):
     json_text = model.to_json(report)
     stages["report.json text (json.dumps)"] = time.monotonic() - started
     started = time.monotonic()
-    view = model.build_view(report, html_hosts=callback.get_option("html_hosts"))
+    view = model.build_view(report, listed_hosts=callback.get_option("listed_hosts"))
     stages["build the view (every cell, once)"] = time.monotonic() - started
     started = time.monotonic()
     console.render(view, callback.get_option("table_width"))

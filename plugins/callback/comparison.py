@@ -97,18 +97,19 @@ options:
     ini:
       - section: callback_comparison
         key: file_mode
-  html_hosts:
+  listed_hosts:
     description:
-      - At most this many hosts get their rows and evidence in C(report.html) (hosts that failed, differ from the
-        fleet's verdict or sent refused values first); the page says how many more there are. C(report.md),
-        C(report.csv), C(junit.xml) and C(report.json) always hold every host. 0 for no limit.
+      - At most this many hosts get their rows in the printed tables and their rows and evidence in C(report.html)
+        (hosts that failed, differ from the fleet's verdict or sent refused values first); both say how many more
+        there are, and the summary above counts every host. C(report.md), C(report.csv), C(junit.xml) and
+        C(report.json) always hold every host. 0 for no limit.
     type: int
     default: 500
     env:
-      - name: KATA_FLEET_HTML_HOSTS
+      - name: KATA_FLEET_LISTED_HOSTS
     ini:
       - section: callback_comparison
-        key: html_hosts
+        key: listed_hosts
   table_width:
     description: Columns the printed tables may use; wide values are shortened on screen, never in the files.
     type: int
@@ -282,8 +283,8 @@ class CallbackModule(CallbackBase):
             return
         view, view_error = None, None
         try:
-            limit = self.get_option("html_hosts")
-            view = model.build_view(report, html_hosts=limit or None)
+            limit = self.get_option("listed_hosts")
+            view = model.build_view(report, listed_hosts=limit or None)
         except Exception as error:  # pylint: disable=broad-except
             view_error = "%s: %s" % (type(error).__name__, error)
             self._warn("the report view could not be built", error)

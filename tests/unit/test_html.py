@@ -249,7 +249,7 @@ def test_a_large_fleet_shows_failed_and_differing_hosts_first():
     report = _sample()
     for number in range(30):
         report["hosts"]["zz-node-%02d" % number] = copy.deepcopy(report["hosts"]["dev-vm"])
-    view = model.build_view(report, html_hosts=5)
+    view = model.build_view(report, listed_hosts=5)
     shown = [card["host"] for card in view["evidence"]]
     assert len(shown) == 5 and "node-unreachable" in shown and view["hosts_left_out"] == 28
     page = report_html.render(view)

@@ -165,3 +165,13 @@ def test_version_from_manifest_or_galaxy_yml(tmp_path):
     (tmp_path / "MANIFEST.json").write_text('{"collection_info": {"version": "2.0.0"}}')
     assert comparison.collection_version(str(tmp_path)) == "2.0.0"
     assert comparison.collection_version(str(tmp_path / "nowhere")) == "unknown"
+
+
+def test_console_lists_at_most_listed_hosts_and_says_so():
+    record = {"isolation": {"runtimes": {"runc": {"status": "ok", "verdict": "shared-kernel"}}}}
+    report = _report(dict(("node-%d" % n, record) for n in range(5)))
+    view = model.build_view(report, listed_hosts=2)
+    text = console.render(view)
+    assert "(3 more hosts passed and agree with the fleet: every host is in report.md and report.csv)" in text
+    assert sum(1 for line in text.splitlines() if line.startswith("node-")) == 4  # 2 hosts, two tables
+    assert len(view["rows"]) == 5 and "runc: shared-kernel on 5 of 5 hosts." in text

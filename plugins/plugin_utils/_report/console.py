@@ -13,7 +13,7 @@ import textwrap
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
-    ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
+    HOST_ROW, ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
 
 # Shorten the least telling columns first; a verdict keeps at least its longest word.
 SHRINK_ORDER = ("verdict", "interfaces", "cpu_model", "kernel", "host")
@@ -64,8 +64,11 @@ def summary_lines(view):
 
 def render(view, width=100):
     """The console text (a str)."""
-    parts = [table(view["rows"], ISOLATION_COLUMNS, width),
-             table(view["performance_rows"], PERFORMANCE_COLUMNS, width),
+    listed = view["listed_rows"]
+    parts = [table(listed, ISOLATION_COLUMNS, width),
+             table([row for row in listed if row["runtime"] != HOST_ROW], PERFORMANCE_COLUMNS, width)
+             + ("\n(%d more hosts passed and agree with the fleet: every host is in report.md and report.csv)"
+                % view["hosts_left_out"] if view["hosts_left_out"] else ""),
              "\n".join(_wrap(line, width) for line in summary_lines(view))
              + "".join("\n" + _wrap("- " + line, width, "  ") for line in view["failures"] + view["errors"])]
     for section in view["findings"][1:]:

@@ -50,6 +50,6 @@ def render(view, template_dir=None):
         columns=COLUMNS, duration=_duration(view["report"]), legend=LEGEND,
         kind=svg.kind, status_kind=lambda status: STATUS_KINDS.get(status, "unknown"),
         startup_chart=svg.chart("chart-startup", "Startup time per host and runtime (median, p95 whisker)", "seconds",
-                                view["html_rows"], "startup", "median", "p95"),
+                                view["listed_rows"], "startup", "median", "p95"),
         http_chart=svg.chart("chart-http", "HTTP latency per host and runtime (p50, p99 whisker)", "seconds",
-                             view["html_rows"], "http", "p50", "p99")))
+                             view["listed_rows"], "http", "p50", "p99")))

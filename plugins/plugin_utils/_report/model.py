@@ -556,13 +556,14 @@ def _log(dmesg):
     return None
 
 
-def build_view(report, html_hosts=None):
+def build_view(report, listed_hosts=None):
     """Everything the outputs show, decided once from report.json.
 
-    ``html_hosts``: at most this many hosts get their rows and evidence in
-    report.html (hosts that failed, disagree with the fleet or sent values
-    the controller refused come first); None for all.  A page of 10,000
-    hosts' evidence is tens of MiB no browser shows well; report.md,
+    ``listed_hosts``: at most this many hosts get their rows in the console
+    and their rows and evidence in report.html (hosts that failed, disagree
+    with the fleet or sent values the controller refused come first); None
+    for all.  A page of 10,000 hosts' evidence is tens of MiB no browser
+    shows well, and 20,000 table rows scroll past any terminal; report.md,
     report.csv, junit.xml and report.json always hold every host.
     """
     from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import narrative  # pylint: disable=import-outside-toplevel
@@ -587,11 +588,11 @@ def build_view(report, html_hosts=None):
     answers = answer(report)
     disagreeing = set(host for item in answers for host, _label in item["disagree"])
     names = sorted(report["hosts"])
-    if html_hosts is not None and len(names) > html_hosts:
+    if listed_hosts is not None and len(names) > listed_hosts:
         urgent = [name for name in names if report["hosts"][name]["status"] != "ok" or name in noted
                   or fmt.host_text(name, 256) in disagreeing]
         first = set(urgent)
-        chosen = set((urgent + [name for name in names if name not in first])[:html_hosts])
+        chosen = set((urgent + [name for name in names if name not in first])[:listed_hosts])
         names = [name for name in names if name in chosen]
     cards = []
     for name in names:
@@ -617,9 +618,9 @@ def build_view(report, html_hosts=None):
         "answer": answers,
         "rows": rows,
         "performance_rows": [row for row in rows if row["runtime"] != HOST_ROW],
-        "html_rows": rows if len(names) == len(per_host) else [row for name in names for row in per_host[name][0]],
+        "listed_rows": rows if len(names) == len(per_host) else [row for name in names for row in per_host[name][0]],
         "policies": policies,
-        "html_policies": policies if len(names) == len(per_host) else [
+        "listed_policies": policies if len(names) == len(per_host) else [
             dict(policy, results=[result for result in policy["results"] if result["host"] in shown_text])
             for policy in policies],
         "failures": failures(report),
