@@ -10,11 +10,8 @@ JMESPath library is only needed where Ansible itself runs.
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _evidence
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
-
-# The probes' registered results carry their evidence under the key the record uses.
-PROBES = ("isolation", "startup", "http")
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, model
 
 ARGUMENT_SPEC = {
     "policies": {"type": "list", "elements": "dict", "default": []},
@@ -25,40 +22,14 @@ ARGUMENT_SPEC = {
     "results": {
         "type": "dict",
         "default": {},
-        "options": {
-            "host_facts": {"type": "dict"},
-            "isolation": {"type": "dict"},
-            "startup": {"type": "dict"},
-            "http": {"type": "dict"},
-        },
+        "options": dict((key, {"type": "dict"}) for key in contract.RESULT_KEYS),
     },
 }
 
 
-def build_record(results):
-    """The comparison callback's record for this host, from the registered results.
-
-    A result that was skipped, or failed before returning its data, counts as
-    missing; a probe that failed after probing (some handler failed) still
-    gives its per-handler data, as the callback keeps it.  A failed probe
-    makes the record ``failed`` with the probes' messages, as the play's last
-    task will.
-    """
-    results = _policy.plain(results or {})
-    record = {"status": "ok", "error": None, "host_facts": None, "isolation": None, "startup": None, "http": None}
-    errors = []
-    facts = results.get("host_facts") or {}
-    record["host_facts"] = (facts.get("ansible_facts") or {}).get("kata_fleet_host") or None
-    for name in ("host_facts",) + PROBES:
-        result = results.get(name) or {}
-        if name in PROBES and not result.get("skipped"):
-            record[name] = result.get(name) or None
-        if result.get("failed"):
-            errors.append(str(result.get("msg") or "%s failed" % name))
-    if errors:
-        record["status"] = "failed"
-        record["error"] = "; ".join(errors)
-    return record
+def host_entry(results):
+    """This host's report.json entry from its registered results, built as the comparison callback builds it."""
+    return model.host_entry(contract.record_from_results(_policy.plain(results or {})))
 
 
 def summary(results):
@@ -102,7 +73,7 @@ class ActionModule(ActionBase):
                           % len(policies))
             return result
 
-        entry = _evidence.host_entry(build_record(args.get("results")))
+        entry = host_entry(args.get("results"))
         evaluated = _policy.evaluate(policies, host, entry)
         blocking = _policy.blocking(evaluated)
         warned = _policy.warned(evaluated)

@@ -18,13 +18,18 @@ description:
   - It writes the evidence bundle to O(evidence_dir)/<run id>/ (C(report.json), C(report.md),
     C(report.csv), C(report.html), C(junit.xml), C(SHA256SUMS) and, with O(signing_key),
     C(SHA256SUMS.sig)), and points O(evidence_dir)/latest at it.
-  - At the start of the playbook it sets the environment variable C(KATA_FLEET_RUN_ID) (unless it is
-    already set, for example to an AWX job id) in the controller process, before any host runs a task;
-    C(playbooks/verify.yml) names its run from it, so every host gets the same run id under any
-    strategy, C(free) included, where C(run_once) does not hold.
+  - The controller names the run. At the start of the playbook the callback sets the environment variable
+    C(KATA_FLEET_RUN_ID) in the controller process (unless it is already set, for example to an AWX job id),
+    before any host runs a task; C(playbooks/verify.yml) names its run from it, so every host gets the same run
+    id under any strategy, C(free) included, where C(run_once) does not hold. An extra variable
+    C(kata_fleet_run_id) (C(-e)) names the run instead. A host whose results name another run, or a run id that
+    is not 1 to 64 letters, digits, C(.), C(_) or C(-), is failed with that reason; its results are kept.
+  - An existing run folder is never written into; a second run with the same id gets C(<run id>-2) and a warning.
   - A play that sets the play variable C(kata_fleet_report=false) (C(playbooks/bootstrap.yml), whose
     smoke check runs a probe) is left out of the table and the bundle.
-  - A failure while writing is shown as a warning; every file that could be written is written.
+  - Every host and every output fails on its own. A host whose results make no sense becomes that host's
+    error; an output that cannot be rendered is a warning, and every other file is written. C(report.json) is
+    always written and always valid JSON (a NaN or infinity a host sent becomes null, listed under C(errors)).
     A callback cannot change the play's result, so a failing error-severity policy fails the run
     through the M(kata_fleet.runtimes.policy_check) task instead.
 requirements:
@@ -62,6 +67,49 @@ options:
     ini:
       - section: callback_comparison
         key: signing_key
+  template_dir:
+    description:
+      - A folder of templates to brand C(report.md) and C(report.html) with, looked up before the collection's own.
+      - A C(report.html.j2) there can C({% extends "default/report.html.j2" %}) and replace one block (C(header),
+        C(answer), C(charts), C(table), C(policies), C(findings), C(evidence)); a C(report.css) there replaces the
+        page's style. See C(docs/evidence.md).
+    type: path
+    env:
+      - name: KATA_FLEET_TEMPLATE_DIR
+    ini:
+      - section: callback_comparison
+        key: template_dir
+  dir_mode:
+    description: Mode of the folders the bundle creates (octal, as a string).
+    type: str
+    default: "0750"
+    env:
+      - name: KATA_FLEET_EVIDENCE_DIR_MODE
+    ini:
+      - section: callback_comparison
+        key: dir_mode
+  file_mode:
+    description: Mode of the bundle's files (octal, as a string). They hold kernel command lines, addresses and user names.
+    type: str
+    default: "0640"
+    env:
+      - name: KATA_FLEET_EVIDENCE_FILE_MODE
+    ini:
+      - section: callback_comparison
+        key: file_mode
+  listed_hosts:
+    description:
+      - At most this many hosts get their rows in the printed tables and their rows and evidence in C(report.html)
+        (hosts that failed, differ from the fleet's verdict or sent refused values first); both say how many more
+        there are, and the summary above counts every host. C(report.md), C(report.csv), C(junit.xml) and
+        C(report.json) always hold every host. 0 for no limit.
+    type: int
+    default: 500
+    env:
+      - name: KATA_FLEET_LISTED_HOSTS
+    ini:
+      - section: callback_comparison
+        key: listed_hosts
   table_width:
     description: Columns the printed tables may use; wide values are shortened on screen, never in the files.
     type: int
@@ -74,27 +122,25 @@ options:
 """
 
 import datetime
+import gc
 import getpass
 import json
 import os
 import platform
+import re
 import socket
+
+import yaml
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import default_run_id
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _bundle, _evidence, _markdown, _policy
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._renderers import RENDERERS
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, console, contract, model
 
 COLLECTION = "kata_fleet.runtimes."
-# How verify.yml learns one run id for all hosts (see DOCUMENTATION).
-RUN_ID_VARIABLE = "KATA_FLEET_RUN_ID"
-# The key each probe module returns its per-handler results under, also when it failed.
-PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
-# A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
-REPORTED_ACTIONS = frozenset(["host_facts", "policy_check"]) | frozenset(PROBE_RESULTS)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODE = re.compile(r"\A0?[0-7]{3}\Z")
 
 
 def _short_action(task):
@@ -102,34 +148,33 @@ def _short_action(task):
     return action[len(COLLECTION):] if action.startswith(COLLECTION) else action
 
 
-def new_record():
-    return {"status": "ok", "error": None, "host_facts": None, "isolation": None, "startup": None, "http": None,
-            "policies": None}
-
-
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def collection_version():
-    """From the installed collection's MANIFEST.json, or galaxy.yml in a checkout."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+def collection_version(root=ROOT):
+    """The installed collection's MANIFEST.json, else galaxy.yml of a checkout (parsed as YAML), else "unknown"."""
     try:
         with open(os.path.join(root, "MANIFEST.json")) as handle:
-            return json.load(handle)["collection_info"]["version"]
-    except (IOError, OSError, ValueError, KeyError):
+            return str(json.load(handle)["collection_info"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
         with open(os.path.join(root, "galaxy.yml")) as handle:
-            for line in handle:
-                if line.startswith("version:"):
-                    return line.split(":", 1)[1].strip().strip("'\"")
-    except (IOError, OSError):
-        pass
-    return "unknown"
+            return str(yaml.safe_load(handle)["version"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "unknown"
+
+
+def _mode(text, name):
+    if not MODE.match(str(text)):
+        raise ValueError("the comparison callback's %s must be an octal mode such as 0750, not %r" % (name, text))
+    return int(str(text), 8)
 
 
 class CallbackModule(CallbackBase):
+    """Collect each host's module results, hand them to the report model, print the view, write the bundle."""
+
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
     CALLBACK_NAME = "kata_fleet.runtimes.comparison"
@@ -142,101 +187,125 @@ class CallbackModule(CallbackBase):
         self.started = utc_now()
         self.reporting = False
         self.play_reported = True
+        self.run_id = None
 
-    def _record(self, result):
-        return self.hosts.setdefault(result._host.get_name(), new_record())
-
-    def _keep(self, record, result):
-        data = result._result
-        action = _short_action(result._task)
-        if action == "host_facts":
-            record["host_facts"] = (data.get("ansible_facts") or {}).get("kata_fleet_host")
-        elif action in PROBE_RESULTS and data.get(PROBE_RESULTS[action]):
-            record[PROBE_RESULTS[action]] = data[PROBE_RESULTS[action]]
-        elif action == "policy_check" and data.get("policies") is not None:
-            record["policies"] = data["policies"]
+    # ---------------------------------------------------------------- naming the run
 
     def v2_playbook_on_start(self, playbook):
         self.playbooks.append(playbook._file_name)
+        given = os.environ.get(contract.RUN_ID_VARIABLE)
+        if given is not None and contract.run_id_problem(given):
+            self._display.warning("kata-fleet: %s is not used: %s" % (contract.RUN_ID_VARIABLE, contract.run_id_problem(given)))
+            given = None
         # The forks that run each host's tasks inherit this process's environment.
-        os.environ.setdefault(RUN_ID_VARIABLE, default_run_id())
+        self.run_id = self.run_id or given or contract.new_run_id()
+        os.environ[contract.RUN_ID_VARIABLE] = self.run_id
 
     def v2_playbook_on_play_start(self, play):
         self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")
+        manager = play.get_variable_manager() if hasattr(play, "get_variable_manager") else None
+        named = (getattr(manager, "extra_vars", None) or {}).get("kata_fleet_run_id")
+        if named is not None:
+            problem = contract.run_id_problem(named)
+            if problem:
+                self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not a run id: %s" % problem)
+            else:
+                self.run_id = named
+
+    # ---------------------------------------------------------------- collecting
+
+    def _record(self, result):
+        return self.hosts.setdefault(result._host.get_name(), contract.new_record())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        if self.play_reported and _short_action(task) in REPORTED_ACTIONS:
+        if self.play_reported and _short_action(task) in contract.REPORTED_ACTIONS:
             self.reporting = True
 
     def v2_runner_on_ok(self, result):
         if self.play_reported:
-            self._keep(self._record(result), result)
+            contract.keep(self._record(result), _short_action(result._task), result._result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not self.play_reported:
             return
         record = self._record(result)
-        self._keep(record, result)
+        contract.keep(record, _short_action(result._task), result._result)
         if not ignore_errors:
             record["status"] = "failed"
             record["error"] = "%s: %s" % (result._task.get_name(), result._result.get("msg", "failed"))
 
     def v2_runner_on_unreachable(self, result):
-        if not self.play_reported:
-            return
-        record = self._record(result)
-        record["status"] = "unreachable"
-        record["error"] = result._result.get("msg", "unreachable")
+        if self.play_reported:
+            contract.unreachable(self._record(result), result._result.get("msg"))
 
-    def _run_id(self):
-        """The run id the probes used (verify.yml gives every host the same), else a new one."""
-        for record in self.hosts.values():
-            for part in PROBE_RESULTS.values():
-                if (record.get(part) or {}).get("run_id"):
-                    return record[part]["run_id"]
-        return default_run_id()
+    # ---------------------------------------------------------------- handing over
 
-    def build(self, custom_stats):
-        report = _evidence.build_report(self.hosts, {
-            "run_id": self._run_id(),
+    def build(self):
+        """report.json as a dict (model.build_report) for what was collected."""
+        return model.build_report(self.hosts, {
             "started": self.started,
             "finished": utc_now(),
             "controller": {"hostname": socket.gethostname(), "user": getpass.getuser(),
                            "python": platform.python_version()},
             "versions": {"ansible_core": ansible_version, "collection": collection_version()},
             "playbooks": self.playbooks,
-            "inventory": list(context.CLIARGS.get("inventory") or []),
-        })
-        report["policies"] = _policy.merge_results(dict(
-            (name, record["policies"]) for name, record in self.hosts.items() if record.get("policies")),
-            report["hosts"])
-        if any(result["status"] in ("fail", "error") for policy in report["policies"]
-               if policy["severity"] == "error" for result in policy["results"]):
-            report["result"] = "fail"
-        report["evidence_dir"] = custom_stats.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
-        return report
+            "inventory": [str(item) for item in context.CLIARGS.get("inventory") or []],
+        }, self.run_id or contract.new_run_id())
+
+    def _warn(self, what, error):
+        self._display.warning("kata-fleet: %s: %s: %s" % (what, type(error).__name__, error))
 
     def v2_playbook_on_stats(self, stats):
         if not self.reporting:
             return
         for name in stats.processed:
-            self.hosts.setdefault(name, new_record())
+            self.hosts.setdefault(name, contract.new_record())
         if not self.hosts:
             return
+        # At fleet size the results are millions of objects: a full garbage collection during the report
+        # (it creates no cycles worth collecting) would cost seconds each time, so it waits until the end.
+        enabled = gc.isenabled()
+        gc.disable()
         try:
-            report = self.build((getattr(stats, "custom", None) or {}).get("_run") or {})
-            root = report.pop("evidence_dir")
-            self._display.banner("KATA-FLEET RUNTIME COMPARISON")
-            self._display.display(_markdown.console(report, self.get_option("table_width")))
+            self._report(stats)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _report(self, stats):
+        """Hand over, print, write: each step on its own."""
+        # Each step on its own: a failure costs that step (a warning), never the steps after it.
+        try:
+            report = self.build()
+            json_text = model.to_json(report)
         except Exception as error:  # pylint: disable=broad-except  # a callback error must not pass unseen
-            self._display.warning("kata-fleet: the comparison could not be built: %s: %s" % (type(error).__name__, error))
+            self._warn("the report could not be built", error)
             return
+        view, view_error = None, None
+        try:
+            limit = self.get_option("listed_hosts")
+            view = model.build_view(report, listed_hosts=limit or None)
+        except Exception as error:  # pylint: disable=broad-except
+            view_error = "%s: %s" % (type(error).__name__, error)
+            self._warn("the report view could not be built", error)
+        if view is not None:
+            try:
+                self._display.banner("KATA-FLEET RUNTIME COMPARISON")
+                self._display.display(console.render(view, self.get_option("table_width")))
+            except Exception as error:  # pylint: disable=broad-except
+                self._warn("the comparison could not be printed", error)
         if not self.get_option("write_evidence"):
             return
+        custom = (getattr(stats, "custom", None) or {}).get("_run") or {}
+        root = custom.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
         try:
-            folder, written, warnings = _bundle.write_bundle(report, root, RENDERERS, self.get_option("signing_key"))
-        except OSError as error:
-            self._display.warning("kata-fleet: no evidence written, %s cannot be created: %s" % (root, error))
+            folder, written, warnings = bundle.write_bundle(
+                report["run_id"], str(root),
+                bundle.outputs(report, json_text, view, self.get_option("template_dir"), view_error),
+                self.get_option("signing_key"), _mode(self.get_option("dir_mode"), "dir_mode"),
+                _mode(self.get_option("file_mode"), "file_mode"))
+        except (OSError, ValueError) as error:
+            self._display.warning("kata-fleet: %s" % error)
             return
         for warning in warnings:
             self._display.warning(warning)

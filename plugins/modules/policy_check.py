@@ -14,7 +14,8 @@ description:
   - A policy has a C(name), a C(severity) (V(error) or V(warning)), a C(description), an optional C(applies_to) and an
     C(expect) JMESPath expression, and an optional C(detail) expression whose value is shown as what was seen.
     The expressions read this host's entry of C(report.json) (C(status), C(error), C(host), C(runtimes)) plus C(name),
-    the host's name. C(applies_to) false means V(skip); C(expect) true means V(pass), false V(fail); an expression that
+    the host's name; the entry is built from O(results) by the same code the comparison callback builds it with, so
+    a policy sees what the report shows. C(applies_to) false means V(skip); C(expect) true means V(pass), false V(fail); an expression that
     fails to evaluate gives V(error).
   - Every policy is checked before any is evaluated; a missing name or expect, a bad severity, an unknown key, a
     duplicate name or an expression that does not compile fails the task with a message naming the policy.

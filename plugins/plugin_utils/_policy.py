@@ -365,9 +365,17 @@ def evaluate(policies, host_name, host_entry):
     return [_evaluate_one(policy, context) for policy in compiled]
 
 
+def blocks(severity, status):
+    """Whether a result fails its host (and the run): an error-severity policy that failed or could not be evaluated.
+
+    The one place this is decided; ``blocking`` and the report model ask it.
+    """
+    return severity == "error" and status in ("fail", "error")
+
+
 def blocking(results):
-    """The results that fail a host: an error-severity policy that failed or could not be evaluated."""
-    return [result for result in results if result["severity"] == "error" and result["status"] in ("fail", "error")]
+    """The results that fail a host (see ``blocks``)."""
+    return [result for result in results if blocks(result["severity"], result["status"])]
 
 
 def warned(results):

@@ -60,8 +60,8 @@ def test_verify_across_three_hosts(fleet, verify):
         assert host_row[6].split(", ") == ["eth0", "lo"]  # the host's own network namespace, not the machine's
         isolation_row, performance_row = run.table_rows(host.name, "runc")
         assert isolation_row[7] == "shared-kernel"
-        assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[2])
-        assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[3])
+        assert re.match(r"^[0-9.]+ m?s / [0-9.]+ m?s$", performance_row[2])
+        assert re.match(r"^[0-9.]+ m?s / [0-9.]+ m?s$", performance_row[3])
     assert "Hosts: 3 (ok 3, failed 0, unreachable 0, skipped 0). Result: PASS." in run.stdout
 
     # Every module ran on its host, which the controller reached over SSH (its sshd logged the logins).

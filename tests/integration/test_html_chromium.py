@@ -4,13 +4,14 @@
 """The HTML report in a real browser: Debian's headless Chromium renders the sample report.
 
 The unit tests check the markup; this checks that a browser parses it into the
-same structure (both charts with their bars, the whole table) and paints it.
-The screenshot and the printed PDF are kept in tests/output/artifacts/ for a
+same structure (both charts with their bars, the whole table), that the page's
+own Content-Security-Policy lets its one script run (the evidence filter
+shows itself), and paints it at a phone's (390 px) and a desktop's width.
+The screenshots and the printed PDF are kept in tests/output/artifacts/ for a
 human to look at.  Chromium gets its own profile, home and cache under the test's tmp
 directory, and every background-network feature off: the page needs none.
 """
 
-import json
 import os
 import re
 import shutil
@@ -25,12 +26,16 @@ import pytest
 # `conftest` may be the unit tests' module.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "collections"))
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _html  # noqa: E402  pylint: disable=wrong-import-position
+sys.path.insert(0, os.path.join(REPO, "tools"))
+# pylint: disable=wrong-import-position
+import sample_bundle  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import html as report_html  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-SAMPLE = os.path.join(REPO, "tests", "fixtures", "sample_report.json")
 ARTIFACTS = os.path.join(REPO, "tests", "output", "artifacts")
-WIDTH, HEIGHT = 1400, 2000
+# A phone (iPhone 12 to 15: 390 CSS px) and a desktop.
+SIZES = {"phone": (390, 2400), "desktop": (1400, 2000)}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.skipif(
@@ -40,10 +45,10 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def page(tmp_path):
-    with open(SAMPLE) as handle:
-        report = json.load(handle)
+    report = sample_bundle.sample_report()
+    model.to_json(report)
     path = tmp_path / "report.html"
-    path.write_text(_html.render(report), encoding="utf-8")
+    path.write_text(report_html.render(model.build_view(report)), encoding="utf-8")
     return path
 
 
@@ -60,20 +65,23 @@ def _chromium(tmp_path, page, *args):
     return result
 
 
-def test_screenshot(tmp_path, page):
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_screenshot(tmp_path, page, size):
+    width, height = SIZES[size]
     png = tmp_path / "report.png"
-    _chromium(tmp_path, page, "--screenshot=%s" % png, "--window-size=%d,%d" % (WIDTH, HEIGHT))
+    _chromium(tmp_path, page, "--screenshot=%s" % png, "--window-size=%d,%d" % (width, height),
+              "--hide-scrollbars")
     assert png.is_file()
     data = png.read_bytes()
     assert data[:8] == PNG_SIGNATURE
     # IHDR comes first: the image has the window's size.
     length, chunk, width, height = struct.unpack(">I4sII", data[8:24])
-    assert (length, chunk, width, height) == (13, b"IHDR", WIDTH, HEIGHT)
+    assert (length, chunk) == (13, b"IHDR") and (width, height) == SIZES[size]
     # A blank page of this size compresses to a few KiB; the report with its
     # table, charts and text is well over 100 KiB.
     assert len(data) > 100 * 1024
     os.makedirs(ARTIFACTS, exist_ok=True)
-    shutil.copyfile(str(png), os.path.join(ARTIFACTS, "report.png"))
+    shutil.copyfile(str(png), os.path.join(ARTIFACTS, "report-%s.png" % size))
 
 
 def test_print(tmp_path, page):
@@ -99,10 +107,13 @@ class _Dom(HTMLParser):
         self.rows = []
         self.in_body_of_table = False
         self.missing = {}
+        self.filter = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         classes = (attrs.get("class") or "").split()
+        if tag == "input" and attrs.get("id") == "filter":
+            self.filter = attrs
         if tag == "svg":
             self.open_ids.append(attrs.get("id"))
         elif tag == "rect" and "bar" in classes:
@@ -136,16 +147,18 @@ def test_dom(tmp_path, page):
         "chart-startup": [("dev-vm", "runc"), ("lab-laptop", "kata"), ("lab-laptop", "runc")],
         "chart-http": [("dev-vm", "runc")],
     }
-    assert dom.missing == {
-        "chart-startup": [("node-unreachable", "-")],
-        "chart-http": [("lab-laptop", "kata"), ("lab-laptop", "runc"), ("node-unreachable", "-")],
-    }
-    header, rows = dom.rows[0], dom.rows[1:]
-    assert header == list(_html.TABLE_COLUMNS)
+    # A host without a measured runtime (node-unreachable) has no chart row: the answer and the table say why.
+    assert dom.missing == {"chart-http": [("lab-laptop", "kata"), ("lab-laptop", "runc")]}
+    # Whitespace between the page's elements lands in the cell before it: compare the cells' text.
+    cells = [[cell.strip() for cell in row] for row in dom.rows]
+    header, rows = cells[0], cells[1:]
+    assert header == [title for _key, title in model.COLUMNS]
     assert [row[:2] for row in rows] == [
         ["dev-vm", "(host)"], ["dev-vm", "runc"],
         ["lab-laptop", "(host)"], ["lab-laptop", "kata"], ["lab-laptop", "runc"],
         ["node-unreachable", "-"],
     ]
-    assert rows[3][7:9] == ["vm-isolated", "6.6 s / 6.6 s"]
+    assert rows[3][7] == "vm-isolated" and rows[3][8] == "6.6 s / 6.6 s"
     assert "Connection timed out" in rows[5][2]
+    # The page's CSP allowed its own script by hash: the script showed the filter box.
+    assert dom.filter is not None and "hidden" not in dom.filter

@@ -39,8 +39,8 @@ def test_verify_runc_is_shared_kernel(containerd, run_playbook):
     assert "KATA-FLEET RUNTIME COMPARISON" in run.stdout
     isolation_row, performance_row = run.table_rows("localhost", "runc")
     assert isolation_row[2] == _host_kernel() and isolation_row[7] == "shared-kernel"
-    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[2])
-    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[3])
+    assert re.match(r"^[0-9.]+ m?s / [0-9.]+ m?s$", performance_row[2])
+    assert re.match(r"^[0-9.]+ m?s / [0-9.]+ m?s$", performance_row[3])
     assert performance_row[4].endswith(" MiB")
     assert max(len(line) for line in run.stdout.split("KATA-FLEET RUNTIME COMPARISON")[1].splitlines()
                if "|" in line) <= 100

@@ -1,66 +1,66 @@
-"""The comparison callback leaves out plays that say kata_fleet_report: false (bootstrap.yml's smoke check)."""
+"""The comparison callback: thin (collect, hand over, print, write), the controller names the run."""
 
 import os
 from types import SimpleNamespace
 
-from ansible_collections.kata_fleet.runtimes.plugins.callback.comparison import CallbackModule
+from callback_harness import host_results, make_callback, run_play, task
 
-
-class FakeDisplay(object):
-    verbosity = 0
-
-    def __init__(self):
-        self.lines = []
-
-    def banner(self, text):
-        self.lines.append(text)
-
-    def display(self, text):
-        self.lines.append(text)
-
-    def warning(self, text):
-        self.lines.append("WARNING " + text)
-
-
-def _task(action):
-    return SimpleNamespace(resolved_action="kata_fleet.runtimes." + action, action=action,
-                           get_name=lambda: "Run a container under each runtime (uname -r)")
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
 
 
 def _failed_probe():
-    return SimpleNamespace(_task=_task("isolation_probe"), _host=SimpleNamespace(get_name=lambda: "node-1"),
+    return SimpleNamespace(_task=task("isolation_probe", "Run a container under each runtime (uname -r)"),
+                           _host=SimpleNamespace(get_name=lambda: "node-1"),
                            _result={"msg": "runtime kata: shim not found"})
 
 
-def _run(play_vars):
-    display = FakeDisplay()
-    callback = CallbackModule(display=display)
+def _run(play_vars, tmp_path):
+    callback, display = make_callback(evidence_dir=str(tmp_path))
     callback.v2_playbook_on_play_start(SimpleNamespace(vars=play_vars))
-    callback.v2_playbook_on_task_start(_task("isolation_probe"), False)
+    callback.v2_playbook_on_task_start(task("isolation_probe"), False)
     callback.v2_runner_on_failed(_failed_probe())
     callback.v2_playbook_on_stats(SimpleNamespace(processed={"node-1": {}}, custom={}))
     return callback, display
 
 
-def test_a_play_with_kata_fleet_report_false_is_left_out():
-    callback, display = _run({"kata_fleet_report": False})
-    assert not callback.reporting and callback.hosts == {} and display.lines == []
+def test_a_play_with_kata_fleet_report_false_is_left_out(tmp_path):
+    callback, display = _run({"kata_fleet_report": False}, tmp_path)
+    assert not callback.reporting and callback.hosts == {} and display.lines == [] and os.listdir(str(tmp_path)) == []
 
 
-def test_a_play_without_the_variable_is_reported():
-    callback, _display = _run({})
+def test_a_play_without_the_variable_is_reported(tmp_path):
+    callback, display = _run({}, tmp_path)
     assert callback.reporting
     assert callback.hosts["node-1"]["status"] == "failed"
     assert "shim not found" in callback.hosts["node-1"]["error"]
+    assert "KATA-FLEET RUNTIME COMPARISON" in display.lines and display.lines[-1].startswith("Evidence: ")
 
 
 def test_the_playbook_start_names_the_run_for_every_fork(monkeypatch):
     monkeypatch.delenv("KATA_FLEET_RUN_ID", raising=False)
-    callback = CallbackModule(display=FakeDisplay())
+    callback, _display = make_callback()
     callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
     first = os.environ["KATA_FLEET_RUN_ID"]
-    assert first and len(first) <= 40
+    assert first == callback.run_id and contract.run_id_problem(first) is None
     # A run id given from outside (an AWX job id, say) wins.
     monkeypatch.setenv("KATA_FLEET_RUN_ID", "awx-job-4711")
+    callback, _display = make_callback()
     callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
-    assert os.environ["KATA_FLEET_RUN_ID"] == "awx-job-4711"
+    assert os.environ["KATA_FLEET_RUN_ID"] == callback.run_id == "awx-job-4711"
+
+
+def test_an_extra_variable_names_the_run(tmp_path):
+    manager = SimpleNamespace(extra_vars={"kata_fleet_run_id": "nightly-42"})
+    callback, _display = make_callback(evidence_dir=str(tmp_path))
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={}, get_variable_manager=lambda: manager))
+    assert callback.run_id == "nightly-42"
+
+
+def test_one_record_for_the_callback_and_the_policy_action(tmp_path):
+    """The callback's record of a host equals the one policy_check builds from the registered results."""
+    results = host_results("run-1")
+    callback, _display = run_play(tmp_path, {"node": results}, run_id="run-1")
+    registered = {"host_facts": results["host_facts"], "isolation": results["isolation_probe"],
+                  "startup": results["startup_bench"], "http": results["http_latency"]}
+    assert contract.record_from_results(registered) == dict(callback.hosts["node"], policies=None)

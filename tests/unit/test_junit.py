@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""plugins/plugin_utils/_junit.py: JUnit XML from report.json, checked element by element."""
+"""plugins/plugin_utils/_report/junit.py: JUnit XML from report.json, checked element by element."""
 
 import json
 import xml.etree.ElementTree as ET
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _junit
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import junit as _junit
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sample_report.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.action import policy_check
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _evidence
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDED = REPO_ROOT / "tests" / "fixtures" / "recorded" / "this_machine_verify.json"
@@ -39,42 +39,42 @@ def canned():
 
 
 def test_record_from_registered_results(canned):
-    record = policy_check.build_record(canned)
+    record = contract.record_from_results(canned)
     assert record["status"] == "ok" and record["error"] is None
     assert record["host_facts"]["kvm"]["usable"] is True
     assert list(record["isolation"]["runtimes"]) == ["runc"]
     assert record["startup"]["runtimes"]["runc"]["total"]["n"] == 10
     assert record["http"]["runtimes"]["runc"]["latency"]["n"] == 50
-    entry = _evidence.host_entry(record)
+    entry = model.host_entry(record)
     assert entry["status"] == "ok"
     assert entry["runtimes"]["runc"]["isolation"]["verdict"] == "shared-kernel"
 
 
 def test_skipped_results_are_missing_evidence(canned):
     skipped = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False", "false_condition": "x"}
-    record = policy_check.build_record(dict(canned, startup=skipped, http=skipped))
+    record = contract.record_from_results(dict(canned, startup=skipped, http=skipped))
     assert (record["startup"], record["http"], record["status"]) == (None, None, "ok")
-    entry = _evidence.host_entry(record)
+    entry = model.host_entry(record)
     assert entry["runtimes"]["runc"]["startup"] is None
 
 
 def test_a_result_that_failed_without_data_is_missing_and_fails_the_record(canned):
     failed = {"failed": True, "changed": False, "msg": "ctr is not on the PATH"}
-    record = policy_check.build_record(dict(canned, isolation=failed, startup=None, http={}))
+    record = contract.record_from_results(dict(canned, isolation=failed, startup=None, http={}))
     assert record["isolation"] is None and record["startup"] is None and record["http"] is None
     assert (record["status"], record["error"]) == ("failed", "ctr is not on the PATH")
 
 
 def test_a_probe_that_failed_after_probing_keeps_its_data(canned):
     isolation = dict(canned["isolation"], failed=True, msg="kata: the probe container did not finish within 60s")
-    record = policy_check.build_record(dict(canned, isolation=isolation))
+    record = contract.record_from_results(dict(canned, isolation=isolation))
     assert record["isolation"]["runtimes"]["runc"]["verdict"] == "shared-kernel"
     assert record["error"] == "kata: the probe container did not finish within 60s"
 
 
 def test_no_results_at_all():
-    record = policy_check.build_record(None)
-    assert _evidence.host_entry(record)["status"] == "skipped"
+    record = contract.record_from_results(None)
+    assert model.host_entry(record)["status"] == "skipped"
 
 
 def test_summary():

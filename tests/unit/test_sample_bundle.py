@@ -29,3 +29,127 @@ def test_sample_shows_kata_and_runc_side_by_side():
     assert lab["runc"]["isolation"]["verdict"] == "shared-kernel"
     assert report["hosts"]["dev-vm"]["runtimes"]["runc"]["isolation"]["verdict"] == "shared-kernel"
     assert report["hosts"]["node-unreachable"]["status"] == "unreachable"
+
+
+def _cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+
+
+def test_every_output_agrees_with_report_json_value_for_value(tmp_path):
+    """Render the sample bundle, then read each figure back out of report.md, report.html, report.csv,
+    junit.xml and the console and compare it with report.json's value, formatted once."""
+    import csv
+    import io
+    import json
+    import xml.etree.ElementTree as ET
+    from html.parser import HTMLParser
+
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import console, format as fmt, model
+
+    assert sample_bundle.main(str(tmp_path)) == 0
+    folder = tmp_path / sample_bundle.RUN_ID
+    report = json.loads((folder / "report.json").read_text())
+    expected = {}
+    for host, entry in report["hosts"].items():
+        for runtime, probes in entry["runtimes"].items():
+            startup = (probes.get("startup") or {}).get("total") or {}
+            http = (probes.get("http") or {}).get("latency") or {}
+            isolation = probes.get("isolation") or {}
+            expected[(host, runtime)] = {
+                "Kernel": isolation.get("kernel_release") or "?",
+                "/proc": "?" if isolation.get("proc_entries") is None else str(isolation["proc_entries"]),
+                "Verdict": isolation.get("verdict"),
+                "Startup med/p95": "%s / %s" % (fmt.duration(startup["median"]), fmt.duration(startup["p95"]))
+                if startup.get("median") is not None else None,
+                "HTTP p50/p99": "%s / %s" % (fmt.duration(http["p50"]), fmt.duration(http["p99"]))
+                if http.get("p50") is not None else None,
+                "startup_median_s": startup.get("median"),
+            }
+    assert len(expected) == 3
+
+    def check(source, host, runtime, cells):
+        want = expected[(host, runtime)]
+        for title, value in want.items():
+            if title in cells and value is not None:
+                assert cells[title] == (repr(value) if title.endswith("_s") else value), (source, host, runtime, title)
+
+    # report.md: both tables
+    lines = (folder / "report.md").read_text().splitlines()
+    for heading in ("## Isolation per host and runtime", "## Startup, HTTP latency and memory"):
+        start = lines.index(heading) + 2
+        titles = _cells(lines[start])
+        for line in lines[start + 2:lines.index("", start)]:
+            cells = dict(zip(titles, _cells(line)))
+            if (cells["Host"], cells["Runtime"]) in expected:
+                check("report.md", cells["Host"], cells["Runtime"], cells)
+    # report.csv
+    rows = list(csv.DictReader(io.StringIO((folder / "report.csv").read_text())))
+    seen = [(row["Host"], row["Runtime"]) for row in rows if (row["Host"], row["Runtime"]) in expected]
+    assert sorted(seen) == sorted(expected)
+    for row in rows:
+        if (row["Host"], row["Runtime"]) in expected:
+            check("report.csv", row["Host"], row["Runtime"], row)
+
+    # report.html: the comparison table, cell by cell
+    class Table(HTMLParser):
+        def __init__(self):
+            HTMLParser.__init__(self)
+            self.rows, self.cell, self.inside = [], None, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and ("id", "comparison") in attrs:
+                self.inside = True
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+            elif self.inside and tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag == "table":
+                self.inside = False
+            elif self.inside and tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append(" ".join("".join(self.cell).split()))
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Table()
+    parser.feed((folder / "report.html").read_text())
+    titles = parser.rows[0]
+    checked = 0
+    for cells in parser.rows[1:]:
+        cells = dict(zip(titles, cells))
+        if (cells.get("Host"), cells.get("Runtime")) in expected:
+            check("report.html", cells["Host"], cells["Runtime"], cells)
+            checked += 1
+    assert checked == 3
+
+    # the console
+    report_again = sample_bundle.sample_report()
+    model.to_json(report_again)
+    text = console.render(model.build_view(report_again), 400)
+    for (host, runtime), want in expected.items():
+        if want["Startup med/p95"]:
+            assert any(line.startswith(host) and " %s " % runtime in line and want["Startup med/p95"] in line
+                       for line in text.splitlines()), (host, runtime)
+
+    # junit.xml: every policy result of report.json, with its status
+    junit = ET.parse(str(folder / "junit.xml")).getroot()
+    outcome = {"pass": None, "fail": "failure", "error": "error", "skip": "skipped"}
+    for policy in report["policies"]:
+        [suite] = [suite for suite in junit if suite.get("name") == policy["name"]]
+        for result in policy["results"]:
+            [case] = [case for case in suite if case.tag == "testcase" and case.get("name") == result["host"]]
+            children = [child.tag for child in case if child.tag != "system-out"]
+            assert children == ([outcome[result["status"]]] if outcome[result["status"]] else [])
+
+
+def test_trade_offs_compare_on_the_same_host():
+    """The sample's Kata host ran runc too: 6.6 s against that host's 0.6 s, never another host's runc."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import narrative
+
+    [findings] = [section for section in narrative.sections(sample_bundle.sample_report())
+                  if section["title"] == "Trade-offs"]
+    assert findings["bullets"][0] == "Startup, kata vs runc on the same host: lab-laptop 6.6 s vs 600 ms (11x)."

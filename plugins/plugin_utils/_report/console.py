@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the callback prints at the end of the play: the view, readable at a given width.
+
+Only the console shortens values (to fit its width); the files keep them
+whole.  Every value from a host already passed ``format.host_text``; the
+finished text passes ``format.terminal`` once more, so nothing a host sent
+can move the cursor, recolour or retitle the operator's terminal.
+"""
+
+import textwrap
+
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
+    HOST_ROW, ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
+
+# Shorten the least telling columns first; a verdict keeps at least its longest word.
+SHRINK_ORDER = ("verdict", "interfaces", "cpu_model", "kernel", "host")
+SHRINK_FLOOR = {"verdict": len("user-space-kernel")}
+ELLIPSIS = "~"
+
+
+def _shorten(text, width):
+    return text if len(text) <= width else text[:max(width - 1, 0)] + ELLIPSIS
+
+
+def table(rows, columns, width=100):
+    """An aligned table no wider than ``width`` (columns shortened in SHRINK_ORDER down to a floor)."""
+    cells = [[str(row.get(key, "")) for key, _title in columns] for row in rows]
+    keys = [key for key, _title in columns]
+    titles = [title for _key, title in columns]
+    widths = [max([len(title)] + [len(line[index]) for line in cells]) for index, title in enumerate(titles)]
+    for key in [k for k in SHRINK_ORDER if k in keys] + keys:
+        index = keys.index(key)
+        excess = sum(widths) + 3 * (len(widths) - 1) - width
+        if excess <= 0:
+            break
+        widths[index] = max(min(SHRINK_FLOOR.get(key, 8), widths[index]), widths[index] - excess)
+    lines = [" | ".join(_shorten(title, w).ljust(w) for title, w in zip(titles, widths)).rstrip(),
+             "-+-".join("-" * w for w in widths)]
+    for line in cells:
+        lines.append(" | ".join(_shorten(cell, w).ljust(w) for cell, w in zip(line, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _wrap(text, width, indent=""):
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent) or [""])
+
+
+def summary_lines(view):
+    summary = view["summary"]
+    lines = ["Hosts: %d (ok %d, failed %d, unreachable %d, skipped %d). Result: %s." % (
+        summary["hosts"], summary["ok"], summary["failed"], summary["unreachable"], summary["skipped"],
+        view["result"].upper())]
+    for item in view["answer"]:
+        lines.append("%s: %s on %d of %d hosts%s." % (
+            item["runtime"], item["verdict"], item["agree"], item["hosts"],
+            "; differs on " + ", ".join("%s (%s)" % pair for pair in item["disagree"][:10])
+            + (" and %d more" % (len(item["disagree"]) - 10) if len(item["disagree"]) > 10 else "")
+            if item["disagree"] else ""))
+    return lines
+
+
+def render(view, width=100):
+    """The console text (a str)."""
+    listed = view["listed_rows"]
+    parts = [table(listed, ISOLATION_COLUMNS, width),
+             table([row for row in listed if row["runtime"] != HOST_ROW], PERFORMANCE_COLUMNS, width)
+             + ("\n(%d more hosts passed and agree with the fleet: every host is in report.md and report.csv)"
+                % view["hosts_left_out"] if view["hosts_left_out"] else ""),
+             "\n".join(_wrap(line, width) for line in summary_lines(view))
+             + "".join("\n" + _wrap("- " + line, width, "  ") for line in view["failures"] + view["errors"])]
+    for section in view["findings"][1:]:
+        text = [section["title"].upper()]
+        text += [_wrap("- " + item, width, "  ") for item in section["bullets"]]
+        text += [_wrap(("%s %s" % (lead, body)) if lead else body, width) for lead, body in section["paragraphs"]]
+        parts.append("\n".join(text))
+    return fmt.terminal("\n\n".join(parts))

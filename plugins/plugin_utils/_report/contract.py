@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract between the probe modules and the controller: what makes a host record.
+
+Both the comparison callback (which sees each task's result as it arrives) and
+the policy_check action (which gets the registered results as arguments)
+build a host's record here, so the two can never disagree on which results
+count, how a failed probe is kept, or what the run is called.
+"""
+
+import os
+import re
+import time
+
+# The module (short name) -> the key its per-handler results come back under, also when it failed.
+PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
+PROBES = ("isolation", "startup", "http")
+# The policy_check action's ``results`` keys, in record order.
+RESULT_KEYS = ("host_facts",) + PROBES
+# A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
+REPORTED_ACTIONS = frozenset(["host_facts", "policy_check"]) | frozenset(PROBE_RESULTS)
+STATUSES = ("ok", "failed", "unreachable", "skipped")
+
+# A run id names a folder of the evidence directory: letters and digits first,
+# then letters, digits, '.', '_', '-' (no '/', no '..', no leading dot), at most 64.
+RUN_ID = re.compile(r"\A[0-9A-Za-z][0-9A-Za-z._-]{0,63}\Z")
+# How the controller hands its run id to every host (playbooks/verify.yml reads it).
+RUN_ID_VARIABLE = "KATA_FLEET_RUN_ID"
+
+
+def new_run_id():
+    """UTC time and 4 hex digits: sorts by time, and two runs in one second still differ."""
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
+
+
+def run_id_problem(value):
+    """None for a usable run id, else why it is not one (a sentence naming the rule)."""
+    if not isinstance(value, str):
+        return "the run id must be a string, not %s" % type(value).__name__
+    if not RUN_ID.match(value) or ".." in value:
+        return ("run id %r is not 1 to 64 letters, digits, '.', '_' or '-' starting with a letter or digit "
+                "(and without '..')" % value[:80])
+    return None
+
+
+def new_record():
+    """What the controller keeps of one host before any result arrived."""
+    return {"status": "ok", "error": None, "host_facts": None, "isolation": None, "startup": None, "http": None,
+            "policies": None, "run_ids": []}
+
+
+def keep(record, action, data, failed=False):
+    """Add one module result (``data``, as the task returned it) to a host's record.
+
+    ``failed``: the task failed and was not ignored, so the host failed.  A
+    probe that failed after probing (some handler failed) still returns its
+    per-handler data, which is kept.
+    """
+    data = data if isinstance(data, dict) else {}
+    if action == "host_facts":
+        facts = data.get("ansible_facts")
+        view = facts.get("kata_fleet_host") if isinstance(facts, dict) else None
+        if view is not None:
+            record["host_facts"] = view
+    elif action in PROBE_RESULTS:
+        probe = PROBE_RESULTS[action]
+        value = data.get(probe)
+        if value and not data.get("skipped"):
+            record[probe] = value
+            if isinstance(value, dict) and "run_id" in value:
+                record["run_ids"].append(value["run_id"])
+    elif action == "policy_check" and data.get("policies") is not None:
+        record["policies"] = data["policies"]
+    if failed:
+        record["status"] = "failed"
+        message = str(data.get("msg") or "%s failed" % action)
+        record["error"] = message if not record.get("error") else "%s; %s" % (record["error"], message)
+
+
+def record_from_results(results):
+    """A host's record from the registered results of its tasks (the policy_check action's ``results``).
+
+    ``results`` maps host_facts, isolation, startup and http to what ``register``
+    kept.  A skipped result counts as missing; a failed one fails the record
+    with its message, as the play's last task will.
+    """
+    record = new_record()
+    results = results if isinstance(results, dict) else {}
+    actions = {"host_facts": "host_facts"}
+    actions.update((probe, action) for action, probe in PROBE_RESULTS.items())
+    for key in RESULT_KEYS:
+        result = results.get(key)
+        if not isinstance(result, dict):
+            continue
+        keep(record, actions[key], result, failed=bool(result.get("failed")))
+    return record
+
+
+def unreachable(record, message):
+    record["status"] = "unreachable"
+    record["error"] = str(message or "unreachable")
+
+
+def check_run_id(record, run_id):
+    """The host's error when it reported a run id other than the controller's (or a hostile one)."""
+    seen = [value for value in record.get("run_ids") or [] if value != run_id]
+    if not seen:
+        return None
+    problem = run_id_problem(seen[0])
+    return "the host's results name run %r, not this run %r%s: they are not this run's evidence" % (
+        str(seen[0])[:80], run_id, " (%s)" % problem if problem else "")

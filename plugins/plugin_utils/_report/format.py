@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Units and number formats, decided once: every output shows a value the same way.
+
+The model formats each cell with these functions; the renderers only place
+the text.  None (not measured, or refused as absurd) prints as ``MISSING``.
+"""
+
+import math
+import re
+
+MISSING = "?"
+NOT_MEASURED = "not measured"
+
+# What a plausible measurement looks like; outside this a value is that fact's error, not a figure.
+# Durations: 1 ns to 30 days.  Counts (/proc entries, modules, CPUs): 0 to 10^9.  Memory: up to 1 PiB in KiB.
+DURATION_RANGE = (1e-9, 30 * 86400.0)
+COUNT_RANGE = (0, 10 ** 9)
+KIB_RANGE = (0, 2.0 ** 40)
+
+# Terminal control: C0 and C1 controls (ESC starts every colour, cursor and title
+# sequence), DEL, and the bidirectional overrides that reorder what a reader sees.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# OWASP's CSV-injection rule: a cell a spreadsheet would read as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def number(value, bounds):
+    """``value`` as a float when it is a real number within ``bounds``, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # an int of 400 digits
+        return None
+    if not math.isfinite(value) or not bounds[0] <= value <= bounds[1]:
+        return None
+    return value
+
+
+def problem(value, bounds, what):
+    """Why ``value`` is not a plausible ``what`` (None when it is, or when it is absent)."""
+    if value is None or number(value, bounds) is not None:
+        return None
+    text = repr(value)
+    if len(text) > 40:
+        text = "%s... (%d characters)" % (text[:20], len(text))
+    return "%s %s is not a number between %g and %g: left out" % (what, text, bounds[0], bounds[1])
+
+
+def duration(seconds):
+    """One duration, three significant figures: "168 ms", "6.6 s"."""
+    seconds = number(seconds, (0.0, DURATION_RANGE[1]))
+    if seconds is None:
+        return MISSING
+    if seconds < 1:
+        return "%.3g ms" % (seconds * 1000)
+    return "%.3g s" % seconds
+
+
+def pair(low, high):
+    """A statistic and its tail, e.g. "168 ms / 177 ms"."""
+    return "%s / %s" % (duration(low), duration(high))
+
+
+def mib(kib):
+    kib = number(kib, KIB_RANGE)
+    return MISSING if kib is None else "%.1f MiB" % (kib / 1024.0)
+
+
+def count(value):
+    value = number(value, COUNT_RANGE)
+    return MISSING if value is None else "%d" % value
+
+
+def ratio(high, low):
+    """"11x" for how many times ``high`` is ``low``; None when it cannot be said."""
+    if not high or not low:
+        return None
+    value = high / low
+    return "%.2gx" % value if value < 100 else "%dx" % round(value)
+
+
+def plural(number_, word):
+    return "%d %s%s" % (number_, word, "" if number_ == 1 else "s")
+
+
+def host_text(value, limit=4096):
+    """A value that came from a host, as one line of plain text: no control characters, bounded."""
+    text = value if isinstance(value, str) else "%s" % ("" if value is None else value)
+    if not text.isprintable():  # the common case (printable text) skips the substitution
+        text = _CONTROL.sub("\ufffd", text).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def terminal(text):
+    """Text for the terminal: everything but newlines that could steer it is replaced."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet shows as text, never runs (OWASP: prefix a formula start with ')."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
