@@ -66,7 +66,7 @@ def test_artifact_ships_the_collection_and_nothing_of_the_checkout(installed):
         names = tar.getnames()
     for wanted in ("MANIFEST.json", "playbooks/verify.yml", "playbooks/bootstrap.yml", "plugins/callback/comparison.py",
                    "roles/containerd/tasks/main.yml", "roles/kata_fleet/meta/argument_specs.yml",
-                   "meta/runtime.yml", "meta/execution-environment.yml",
+                   "changelogs/changelog.yaml", "meta/runtime.yml", "meta/execution-environment.yml",
                    "meta/ee-requirements.txt", "meta/ee-bindep.txt", "kata_fleet_runner/__init__.py",
                    "kata_fleet_runner/__main__.py", "docs/python-api.md", "docs/awx.md"):
         assert wanted in names
