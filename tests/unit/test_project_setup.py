@@ -1,5 +1,7 @@
 """The project's own setup: metadata, requirements, the settings role's spec, the make test tools."""
 
+import glob
+import json
 import os
 import re
 import stat
@@ -164,3 +166,26 @@ def test_the_summary_lists_every_skip_with_its_reason(tmp_path):
     assert "2 tests SKIPPED: a green run did not test those" in out
     assert re.search(r"integration\s+passed\s+300s", out)
     assert "unit: 5 tests, 0 failed, 0 errors, 0 skipped" in out
+
+
+def test_readme_install_section_and_the_recorded_kata_row():
+    readme = _read("README.md")
+    first = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[:2] for line in first] == [["make", "verify"], ["make", "test"]]
+    install = readme.split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    for text in ("ansible-galaxy collection install kata_fleet-runtimes-0.1.0.tar.gz",
+                 "ansible-galaxy collection install git+<url>", "type: git", "callbacks_enabled = kata_fleet.runtimes.comparison",
+                 "export ANSIBLE_CALLBACKS_ENABLED=kata_fleet.runtimes.comparison", "apt-get install -y git make python3-venv",
+                 "become"):
+        assert text in install, text
+    assert "example.invalid" not in readme
+    # The Kata row is the recorded sample's, and says so.
+    (report_path,) = glob.glob(os.path.join(REPO, "docs", "sample-bundle", "*", "report.json"))
+    with open(report_path) as handle:
+        report = json.load(handle)
+    kata = report["hosts"]["lab-laptop"]["runtimes"]["kata"]["isolation"]
+    (row,) = [line for line in readme.splitlines() if line.startswith("lab-laptop | kata ")]
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells[2] == kata["kernel_release"] and cells[4] == str(kata["proc_entries"]) and cells[7] == kata["verdict"]
+    before = readme.split(row, 1)[0].rsplit("\n\n", 2)[-2]
+    assert "RECORDED" in before and "docs/sample-bundle" in before
