@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make changelog`: changelogs/changelog.yaml is valid and CHANGELOG.md is what it renders to.
 
 CHANGELOG.md is generated (`antsibull-changelog generate`), never edited: this

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The end of `make test`: what ran, what failed and, above all, what was SKIPPED and why.
 
 Reads the junit xml pytest wrote for each suite (build/test-results/<suite>.xml)
