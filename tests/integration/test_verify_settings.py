@@ -7,6 +7,7 @@ enables the comparison callback, as a checkout's `make verify` does.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -122,3 +123,17 @@ def test_expected_runtimes_that_are_there_pass(containerd, tmp_path):
     (policy,) = [policy for policy in report["policies"] if policy["name"] == "expected-runtimes"]
     assert [result["status"] for result in policy["results"]] == ["pass"]
     assert report["result"] == "pass"
+
+
+def test_bin_dir_is_searched_first_for_ctr(containerd, tmp_path):
+    # A ctr that notes each call and hands it to the real one, as RKE2's /var/lib/rancher/rke2/bin/ctr would serve.
+    bin_dir = tmp_path / "rke2-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "ctr-calls"
+    wrapper = bin_dir / "ctr"
+    wrapper.write_text("#!/bin/sh\necho \"$*\" >> %s\nexec %s \"$@\"\n" % (calls, shutil.which("ctr")))
+    wrapper.chmod(0o755)
+    rc, output = _verify(tmp_path, local_inventory(containerd, kata_fleet_bin_dir=str(bin_dir), kata_fleet_client="ctr",
+                                                   **QUICK))
+    assert rc == 0, output
+    assert calls.exists() and "run" in calls.read_text()
