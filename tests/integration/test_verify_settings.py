@@ -57,7 +57,9 @@ def test_choices_and_handler_names_are_checked(tmp_path):
     rc, output = _verify(tmp_path, _offline_inventory(tmp_path, kata_fleet_client="docker"))
     assert rc != 0 and "kata_fleet_client" in output and "auto, ctr, nerdctl" in output
     rc, output = _verify(tmp_path, _offline_inventory(tmp_path, kata_fleet_expected_runtimes=["kata'] || `true"]))
-    assert rc != 0 and "kata_fleet_expected_runtimes names handlers containerd cannot have" in output
+    assert rc != 0 and "kata_fleet_expected_runtimes must be a list of handler names" in output
+    rc, output = _verify(tmp_path, _offline_inventory(tmp_path, kata_fleet_runtimes="runc,kata"))
+    assert rc != 0 and 'kata_fleet_runtimes must be a list of handler names' in output and 'runc,kata' in output
     rc, output = _verify(tmp_path, _offline_inventory(tmp_path, kata_fleet_http_concurrency=0))
     assert rc != 0 and "kata_fleet_http_concurrency (0) must be more than 0" in output
 
