@@ -5,35 +5,56 @@ PYTHON ?= python3
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
-PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+# pytest's junit xml per suite: tools/test_summary.py lists every skipped test at the end of `make test`.
+RESULTS ?= $(CURDIR)/build/test-results
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -rs
+# ansible-core releases `make matrix` tests: every line meta/runtime.yml accepts that runs on Python 3.11.
+ANSIBLE_CORE_MATRIX ?= 2.17.14 2.18.19 2.19.14
 
-.PHONY: help venv bootstrap verify test sanity lint unit integration fleet sample bench fleet-bench ee clean
+.PHONY: help runtime-venv venv prereqs bootstrap verify test sanity lint changelog unit integration fleet matrix sample bench fleet-bench ee clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
-	@echo "make test     sanity, lint, unit, integration and fleet tests"
+	@echo "make test     prerequisites, sanity, lint, changelog, unit, integration, fleet, ansible-core matrix; a summary of skips"
+	@echo "make prereqs  install the Debian packages and caches make test needs (as root; .ci/run does it)"
+	@echo "make matrix   ansible-test sanity + the verify integration test under ansible-core $(ANSIBLE_CORE_MATRIX)"
+	@echo "make changelog  antsibull-changelog lint, and CHANGELOG.md rendered from changelogs/ is up to date"
 	@echo "make fleet    verify.yml across simulated hosts over real SSH, faults included (docs/fleet.md)"
 	@echo "make bench    the benchmarks in bench/ (figures in bench/README.md)"
 	@echo "make sample   regenerate docs/sample-bundle from the recorded fixtures"
 	@echo "make ee       the collection artifact and the execution environment's build context (docs/awx.md)"
 
-# The venv is rebuilt whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# One venv, in two layers: what running the collection needs (requirements.txt; enough for
+# make bootstrap/verify), then what developing it needs (requirements-dev.txt: tests, linters,
+# builder, changelog tool; make test and the rest). Each is redone when its files change.
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed: $(VENV)/.runtime requirements-test.txt requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+runtime-venv: $(VENV)/.runtime
 venv: $(VENV)/.installed
 
 # Fresh-node bootstrap of the hosts in $(INVENTORY) (localhost by default).
-bootstrap: venv
+bootstrap: runtime-venv
 	ansible-playbook -i $(INVENTORY) playbooks/bootstrap.yml
 
 verify: bootstrap
 	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
 
-test: sanity lint unit integration fleet
+# tools/test.sh: tools/prereqs.sh first (a missing package, cache or root fails here with its
+# install line; ALLOW_SKIP=1 carries on), then every step timed, then what was skipped and why.
+test: venv
+	VENV=$(VENV) MAKE="$(MAKE)" RESULTS=$(RESULTS) tools/test.sh
+
+# Debian packages, the sid containerd cache: what make test needs (as root).
+prereqs:
+	tools/prereqs.sh --install
 
 sanity: venv
 	tools/sanity.sh
@@ -41,15 +62,25 @@ sanity: venv
 lint: venv
 	tools/lint.sh
 
+# changelogs/: fragments and changelog.yaml are valid, and CHANGELOG.md is what they render to.
+changelog: venv
+	$(VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/python tools/changelog_check.py
+
 unit: venv
-	$(PYTEST) tests/unit
+	$(PYTEST) --junitxml=$(RESULTS)/unit.xml tests/unit
 
 integration: venv
-	$(PYTEST) tests/integration
+	$(PYTEST) --junitxml=$(RESULTS)/integration.xml tests/integration
 
 # Three simulated hosts (namespaces, sshd, containerd each) reached over real SSH; as root, about 2.5 minutes.
 fleet: venv
-	$(PYTEST) tests/fleet
+	$(PYTEST) --junitxml=$(RESULTS)/fleet.xml tests/fleet
+
+# A venv per ansible-core release under build/matrix (kept across runs), then sanity and
+# tests/integration/test_verify_local.py in each (tools/matrix.sh).
+matrix:
+	ANSIBLE_CORE_MATRIX="$(ANSIBLE_CORE_MATRIX)" PYTHON=$(PYTHON) RESULTS=$(RESULTS) tools/matrix.sh
 
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
 bench: venv

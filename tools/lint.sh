@@ -16,7 +16,7 @@ die() {
 }
 
 for tool in yamllint ansible-lint; do
-    [[ -x "$venv/bin/$tool" ]] || die "no $tool in $venv/bin (create the venv from requirements.txt or set VENV)"
+    [[ -x "$venv/bin/$tool" ]] || die "no $tool in $venv/bin (make venv creates it from requirements-dev.txt, or set VENV)"
 done
 
 cd -- "$root"

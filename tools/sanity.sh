@@ -9,6 +9,8 @@
 # Environment:
 #   VENV            venv holding ansible-test (default: <repo>/.venv)
 #   SANITY_PYTHON   Python version to test with (default: 3.11)
+#   SANITY_BUILD    folder of the copy (default: <repo>/build/sanity; tools/matrix.sh
+#                   gives each ansible-core version its own)
 set -euo pipefail
 
 root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -22,7 +24,7 @@ die() {
     exit 1
 }
 
-[[ -x "$ansible_test" ]] || die "no ansible-test at $ansible_test (create the venv from requirements.txt or set VENV)"
+[[ -x "$ansible_test" ]] || die "no ansible-test at $ansible_test (make venv creates it from requirements-dev.txt, or set VENV)"
 command -v git >/dev/null || die "git is required (Debian package: git)"
 git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$root is not a git checkout"
 
@@ -31,7 +33,7 @@ collection="$(
     "$python" -c 'import sys, yaml; g = yaml.safe_load(open(sys.argv[1])); print(g["namespace"] + "/" + g["name"])' \
         "$root/galaxy.yml"
 )" || die "cannot read namespace and name from $root/galaxy.yml"
-build="$root/build/sanity"
+build="${SANITY_BUILD:-$root/build/sanity}"
 dest="$build/ansible_collections/$collection"
 
 # ansible-test --venv downloads get-pip.py from a host we cannot reach; it
@@ -54,7 +56,7 @@ done
 # ansible-test's own controller venv (pip only) lives in the copy's
 # tests/output: keep it across runs to save a bootstrap. `make clean` drops it.
 delegation="tests/output/.tmp/delegation"
-kept="$root/build/sanity-delegation"
+kept="$build-delegation"
 rm -rf -- "$kept"
 if [[ -d "$dest/$delegation" ]]; then
     mv -- "$dest/$delegation" "$kept"

@@ -21,7 +21,7 @@ QUICK = {"kata_fleet_runtimes": ["runc"], "kata_fleet_startup_runs": 0, "kata_fl
 # Never in the artifact: run and build output, the self-link, the checkout's development setup.
 NOT_SHIPPED = (".venv/", ".git/", "build/", "collections/", "evidence/", "tests/output/", "tools/", "bench/",
                "context/", ".pytest_cache/", "ansible.cfg", "Makefile", "pytest.ini", "requirements.txt",
-               "execution-environment.yml")
+               "requirements-dev.txt", "requirements-test.txt", "execution-environment.yml")
 
 
 def _galaxy():
@@ -65,7 +65,8 @@ def test_artifact_ships_the_collection_and_nothing_of_the_checkout(installed):
     with tarfile.open(str(installed["artifact"])) as tar:
         names = tar.getnames()
     for wanted in ("MANIFEST.json", "playbooks/verify.yml", "playbooks/bootstrap.yml", "plugins/callback/comparison.py",
-                   "roles/containerd/tasks/main.yml", "meta/runtime.yml", "meta/execution-environment.yml",
+                   "roles/containerd/tasks/main.yml", "roles/kata_fleet/meta/argument_specs.yml",
+                   "changelogs/changelog.yaml", "meta/runtime.yml", "meta/execution-environment.yml",
                    "meta/ee-requirements.txt", "meta/ee-bindep.txt", "kata_fleet_runner/__init__.py",
                    "kata_fleet_runner/__main__.py", "docs/python-api.md", "docs/awx.md"):
         assert wanted in names
@@ -93,6 +94,58 @@ def test_installed_collection_verifies_by_fqcn(installed, containerd, tmp_path):
     # It was the installed copy that ran, not the checkout.
     assert report["playbooks"] == [str(installed["root"] / "playbooks" / "verify.yml")]
     assert report["versions"]["collection"] == _galaxy()["version"]
+    assert containerd.leftovers() == NOTHING_LEFT
+
+
+def _empty_dir_env(installed, tmp_path, **extra):
+    """An empty working directory with no ansible.cfg anywhere ansible looks; only the collections path is given."""
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = _clean_env(ANSIBLE_COLLECTIONS_PATH=str(installed["collections"]), HOME=str(tmp_path / "home"),
+                     KATA_FLEET_EVIDENCE_DIR=str(tmp_path / "evidence"), **extra)
+    return work, env
+
+
+def test_installed_collection_without_the_callback_fails_in_its_first_task(installed, tmp_path):
+    work, env = _empty_dir_env(installed, tmp_path)
+    assert not os.path.exists("/etc/ansible/ansible.cfg") or "callbacks_enabled" not in open("/etc/ansible/ansible.cfg").read()
+    (tmp_path / "hosts.json").write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "kata_fleet_containerd_address": str(tmp_path / "nobody.sock")}}}}))
+    done = _run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.json"), "kata_fleet.runtimes.verify"],
+                work, env)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    # The first task, and the only one that ran, says what to add in both forms.
+    tasks = [line for line in output.splitlines() if line.startswith("TASK [")]
+    assert len(tasks) == 1 and tasks[0].startswith("TASK [Make sure the comparison callback is enabled]"), output
+    for line in ("[defaults]", "callbacks_enabled = kata_fleet.runtimes.comparison",
+                 "export ANSIBLE_CALLBACKS_ENABLED=kata_fleet.runtimes.comparison",
+                 "set kata_fleet_require_comparison=false"):
+        assert line in output
+    assert not (tmp_path / "evidence").exists()
+
+    # The explicit opt-out runs without the callback (here in check mode: nothing to probe).
+    done = _run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.json"), "kata_fleet.runtimes.verify",
+                 "--check", "-e", "kata_fleet_require_comparison=false"], work, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "check mode: nothing runs" in done.stdout and "KATA-FLEET RUNTIME COMPARISON" not in done.stdout
+
+
+def test_installed_collection_with_the_callback_in_the_environment(installed, containerd, tmp_path):
+    work, env = _empty_dir_env(installed, tmp_path, ANSIBLE_CALLBACKS_ENABLED="kata_fleet.runtimes.comparison")
+    (tmp_path / "hosts.json").write_text(json.dumps(local_inventory(containerd, **QUICK)))
+    done = _run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.json"), "kata_fleet.runtimes.verify"],
+                work, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "KATA-FLEET RUNTIME COMPARISON" in done.stdout
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("localhost | runc ")]
+    assert rows and rows[0][-1].strip() == "shared-kernel"
+    assert sorted(os.listdir(str(tmp_path / "evidence" / "latest"))) == [
+        "SHA256SUMS", "junit.xml", "report.csv", "report.html", "report.json", "report.md"]
+    with open(str(tmp_path / "evidence" / "latest" / "report.json")) as handle:
+        report = json.load(handle)
+    assert report["playbooks"] == [str(installed["root"] / "playbooks" / "verify.yml")]
     assert containerd.leftovers() == NOTHING_LEFT
 
 
