@@ -51,6 +51,12 @@ integration: venv
 fleet: venv
 	$(PYTEST) tests/fleet
 
+# A real systemd node (tests/node, docs/bootstrap.md): a Debian 12 VM under QEMU (TCG) gets bootstrap.yml and
+# verify.yml over SSH; as root. The image is built once per recipe and cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}.
+.PHONY: node-test
+node-test: venv
+	$(PYTEST) tests/node
+
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
 bench: venv
 	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)

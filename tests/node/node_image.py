@@ -100,6 +100,10 @@ rm -rf "$repo/partial" "$repo/lock"
 (cd "$repo" && apt-ftparchive packages . > Packages)
 echo "deb [trusted=yes] file:{repo_dir} ./" > "$root/etc/apt/sources.list"
 rm -f "$root"/etc/apt/sources.list.d/*
+# A node that has run `apt-get update` once (cloud-init's package_update does): the index
+# knows the repository (mmdebstrap is told to keep it). The test empties it where it wants
+# a freshly built image.
+chroot "$root" apt-get update -q
 """
 
 
@@ -211,11 +215,12 @@ def _build(work, log):
              + " > \"$1/usr/share/initramfs-tools/modules.d/kf-node\"")
     customize = _CUSTOMIZE.format(repo_dir=RECIPE["repo_dir"], repository=" ".join(RECIPE["repository"]))
     argv = ["mmdebstrap", "--mode=root", "--variant=minbase", "--format=directory", "--quiet",
+            "--skip=cleanup/apt/lists",
             "--include=" + ",".join(RECIPE["include"]), "--setup-hook=" + setup,
             "--customize-hook=" + customize]
     argv += ["--dpkgopt=path-exclude=" + pattern for pattern in RECIPE["path_exclude"]]
     argv += ["--dpkgopt=path-include=" + pattern for pattern in RECIPE["path_include"]]
-    argv += [RECIPE["suite"], root] + ["\n".join(RECIPE["mirrors"])]
+    argv += [RECIPE["suite"], root] + RECIPE["mirrors"]
     log("node image: mmdebstrap %s into %s" % (RECIPE["suite"], root))
     _run(argv, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8"))
     debootstrapped = time.monotonic()
