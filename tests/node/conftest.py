@@ -8,6 +8,7 @@ tests/output/node-timings.json and the terminal summary at the end.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -74,15 +75,22 @@ def node_image():
     return image
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 @pytest.fixture(scope="session")
 def node(node_image):
     """One boot of the image, with SSH forwarded to loopback; QEMU and its folder are gone afterwards."""
     instance = Node(node_image)
+    # A SIGTERM (a CI job cancelled) tears down like Ctrl-C; QEMU itself would die with this process anyway.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         instance.start()
         _timed("boot to SSH", instance.boot_seconds)
         yield instance
     finally:
+        signal.signal(signal.SIGTERM, previous)
         started = time.monotonic()
         instance.stop()
         _timed("teardown", time.monotonic() - started)

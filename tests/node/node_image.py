@@ -32,6 +32,7 @@ import hashlib
 import inspect
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -109,7 +110,7 @@ chroot "$root" apt-get update -q
 
 def recipe_key():
     """The cache key: a hash of RECIPE and of the build steps that turn it into an image."""
-    blob = json.dumps(RECIPE, sort_keys=True) + _CUSTOMIZE + inspect.getsource(_configure)
+    blob = json.dumps(RECIPE, sort_keys=True) + _CUSTOMIZE + inspect.getsource(_configure) + inspect.getsource(_build)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -391,7 +392,6 @@ class Node(object):
 
 
 def _quote(text):
-    import shlex
     return shlex.quote(str(text))
 
 

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -174,3 +175,54 @@ def test_verify_reports_the_runc_row_of_a_node_with_its_own_kernel(node, playboo
     assert report["result"] == "pass", report
     # Nothing of the probes is left on the node.
     assert node.ssh("sudo", "ctr", "--namespace", "kata-fleet", "containers", "list", "--quiet").stdout.strip() == ""
+
+
+@pytest.fixture(scope="module")
+def release_archives(tmp_path_factory):
+    """containerd 2.x (Debian sid's binaries), runc and the CNI plugins in the upstream layouts, in one folder."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+    import release_mirror  # pylint: disable=import-outside-toplevel
+    if not os.path.exists(os.path.join(release_mirror.SID_CACHE, "root", "usr", "bin", "containerd")):
+        pytest.skip("Debian sid's containerd is not in %s: `python3 tests/integration/release_mirror.py` "
+                    "fetches it (.ci/run does)" % release_mirror.SID_CACHE)
+    sid_bin = release_mirror.fetch_sid_containerd()
+    version = subprocess.run([os.path.join(sid_bin, "containerd"), "--version"], capture_output=True, text=True,
+                             check=True).stdout.split()[2].split("+")[0].lstrip("v")
+    mirror = release_mirror.Mirror(str(tmp_path_factory.mktemp("mirror")))
+    archives = {"containerd": mirror.containerd(version, sid_bin), "runc": mirror.runc("1.1.5"),
+                "cni": mirror.cni("1.1.1")}
+    # containerd_controller_archive_dir: one folder on the controller, upstream file names.
+    flat = str(tmp_path_factory.mktemp("controller-archives"))
+    for path in archives.values():
+        shutil.copy(path, flat)
+    return {
+        "containerd_install_method": "archive",
+        "containerd_controller_archive_dir": flat,
+        "containerd_version": version,
+        "containerd_runc_version": "1.1.5",
+        "containerd_cni_version": "1.1.1",
+        "containerd_archive_checksum": mirror.checksum(archives["containerd"]),
+        "containerd_runc_checksum": mirror.checksum(archives["runc"]),
+        "containerd_cni_checksum": mirror.checksum(archives["cni"]),
+    }
+
+
+def test_archive_method_runs_upstreams_containerd_service(node, playbook, release_archives):
+    """The switch from Debian's package to the upstream archives: the role's containerd.service takes over."""
+    pid = main_pid(node)
+    run = playbook("bootstrap", "bootstrap: archive method (--tags containerd)", dict(BASE, **release_archives),
+                   tags="containerd")
+    assert run.status == "successful", run.stdout
+    assert run.changed and run.changed > 0
+    assert_running(node)
+    shown = unit(node, "FragmentPath", "DropInPaths", "ExecStart", "Type", "Delegate", "KillMode")
+    assert shown["FragmentPath"] == "/etc/systemd/system/containerd.service"
+    assert DROPIN in shown["DropInPaths"].split()
+    assert "argv[]=/usr/local/bin/containerd --config %s " % CONFIG in shown["ExecStart"], shown["ExecStart"]
+    assert (shown["Type"], shown["Delegate"], shown["KillMode"]) == ("notify", "yes", "process")
+    new_pid = main_pid(node)
+    assert new_pid != pid
+    assert node.ssh("sudo", "readlink", "/proc/%d/exe" % new_pid).stdout.strip() == "/usr/local/bin/containerd"
+    server = node.ssh("sudo", "/usr/local/bin/ctr", "version").stdout
+    assert re.search(r"Server:\s+Version:\s+v?%s" % re.escape(release_archives["containerd_version"]), server), server
+    assert "version = 3" in node.ssh("sudo", "cat", CONFIG).stdout
