@@ -82,6 +82,12 @@ fleet: venv
 matrix:
 	ANSIBLE_CORE_MATRIX="$(ANSIBLE_CORE_MATRIX)" PYTHON=$(PYTHON) RESULTS=$(RESULTS) tools/matrix.sh
 
+# A real systemd node (tests/node, docs/bootstrap.md): a Debian 12 VM under QEMU (TCG) gets bootstrap.yml and
+# verify.yml over SSH; as root. The image is built once per recipe and cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}.
+.PHONY: node-test
+node-test: venv
+	$(PYTEST) tests/node
+
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
 bench: venv
 	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)

@@ -1,0 +1,169 @@
+"""Fixtures of the node test: the cached VM image, one boot of it, playbook runs against it, timings.
+
+The harness itself is node_image.py (build, cache, boot, teardown). Timings of
+every step are collected in ``timings`` and written to
+tests/output/node-timings.json and the terminal summary at the end.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from node_image import Node, build_image, cache_dir, missing_tools
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import kata_fleet_runner  # noqa: E402  pylint: disable=wrong-import-position
+
+NODE = "kf-node"
+RECAP = re.compile(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % NODE, re.M)
+TIMINGS = {}
+
+
+class Run(object):
+    """A finished playbook run against the node: the RunResult, its recap counts and wall time."""
+
+    def __init__(self, result, seconds, evidence_dir):
+        self.result = result
+        self.status = result.status
+        self.stdout = result.stdout
+        self.seconds = seconds
+        self.evidence_dir = evidence_dir
+        recap = RECAP.search(result.stdout or "")
+        self.ok, self.changed, self.unreachable, self.failed = (
+            [int(value) for value in recap.groups()] if recap else (None, None, None, None))
+
+    def results(self, action):
+        return self.result.results(action)
+
+    def table_rows(self, host, runtime):
+        rows = []
+        for line in self.stdout.splitlines():
+            cells = [cell.strip() for cell in line.split(" | ")]
+            if len(cells) > 2 and cells[0] == host and cells[1] == runtime:
+                rows.append(cells)
+        return rows
+
+    def report(self):
+        with open(os.path.join(self.evidence_dir, "latest", "report.json")) as handle:
+            return json.load(handle)
+
+
+def _timed(name, seconds):
+    TIMINGS[name] = round(seconds, 1)
+
+
+@pytest.fixture(scope="session")
+def node_image():
+    if os.geteuid() != 0:
+        pytest.skip("the node test builds a disk image with mmdebstrap (root mode): it needs root")
+    missing = missing_tools()
+    if missing:
+        pytest.skip("not installed: %s (apt-get install %s)" % (", ".join(missing), " ".join(missing)))
+    started = time.monotonic()
+    image = build_image()
+    _timed("image (built or found in %s)" % cache_dir(), time.monotonic() - started)
+    TIMINGS["image build figures"] = image.build
+    return image
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+@pytest.fixture(scope="session")
+def node(node_image):
+    """One boot of the image, with SSH forwarded to loopback; QEMU and its folder are gone afterwards."""
+    instance = Node(node_image)
+    # A SIGTERM (a CI job cancelled) tears down like Ctrl-C; QEMU itself would die with this process anyway.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        instance.start()
+        _timed("boot to SSH", instance.boot_seconds)
+        yield instance
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        started = time.monotonic()
+        instance.stop()
+        _timed("teardown", time.monotonic() - started)
+    assert instance.process is None or instance.process.poll() is not None, "QEMU outlived the test"
+    assert not os.path.exists(instance.work)
+
+
+@pytest.fixture(scope="session")
+def playbook(node, tmp_path_factory):
+    """Run bootstrap or verify against the node through kata_fleet_runner; ``name`` labels the timing."""
+    calls = []
+
+    def run(which, name, extravars=None, tags=None, check=False, timeout=1800):
+        calls.append(name)
+        workdir = tmp_path_factory.mktemp("run%d" % len(calls))
+        inventory = {"all": {"hosts": {NODE: node.hostvars()}}}
+        envvars = dict(node.envvars(), ANSIBLE_DIFF_ALWAYS="1")
+        if tags:
+            envvars["ANSIBLE_RUN_TAGS"] = tags
+        started = time.monotonic()
+        if check:
+            # The entry point has no --check (ansible has no setting for it): plain ansible-playbook.
+            result = _check_mode_run(which, inventory, workdir, extravars, envvars, timeout)
+        else:
+            result = kata_fleet_runner.run_playbook(
+                which, inventory, private_data_dir=workdir / "runner", evidence_dir=workdir / "evidence",
+                extravars=extravars, envvars=envvars, timeout=timeout)
+        seconds = time.monotonic() - started
+        _timed(name, seconds)
+        return Run(result, seconds, str(workdir / "evidence"))
+
+    return run
+
+
+class _CheckModeResult(object):
+    """What Run reads from a RunResult, for a plain ansible-playbook --check run."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.status = "successful" if proc.returncode == 0 else "failed"
+        self.stdout = proc.stdout + proc.stderr
+
+    def results(self, action):
+        raise NotImplementedError("a --check run keeps no events")
+
+
+def _check_mode_run(which, inventory, workdir, extravars, envvars, timeout):
+    inventory_path = workdir / "inventory.json"
+    inventory_path.write_text(json.dumps(inventory))
+    vars_path = workdir / "vars.json"
+    vars_path.write_text(json.dumps(extravars or {}))
+    env = dict(os.environ)
+    env.update(kata_fleet_runner.environment("checkout", None, workdir / "evidence", envvars))
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory_path),
+            kata_fleet_runner.resolve_playbook(which, "checkout"), "-e", "@%s" % vars_path, "--check"]
+    return _CheckModeResult(subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
+                                           timeout=timeout, check=False))
+
+
+def pytest_sessionstart(session):
+    session.config._kf_node_started = time.monotonic()  # pylint: disable=protected-access
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not TIMINGS:
+        return
+    started = getattr(config, "_kf_node_started", None)
+    if started is not None:
+        TIMINGS["whole session"] = round(time.monotonic() - started, 1)
+    terminalreporter.section("node test timings (seconds)")
+    for name, value in TIMINGS.items():
+        terminalreporter.write_line("%-45s %s" % (name, value))
+    output = os.path.join(REPO, "tests", "output")
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, "node-timings.json"), "w") as handle:
+        json.dump(TIMINGS, handle, indent=2)
