@@ -55,14 +55,9 @@ def _facts(section, text):
 def _strings(value):
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            for text in _strings(item):
-                yield text
-    elif isinstance(value, list):
-        for item in value:
-            for text in _strings(item):
-                yield text
+    elif isinstance(value, (dict, list)):
+        for item in (value.values() if isinstance(value, dict) else value):
+            yield from _strings(item)
 
 
 def _no_controls(facts):
