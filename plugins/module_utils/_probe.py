@@ -390,10 +390,10 @@ def parse_dmesg(section):
     return {"readable": False, "head": [], "error": message or "dmesg exited %s" % _clean(rc, 16)[0]}
 
 
-def _dmesg_signal_lines(facts, dmesg):
+def _dmesg_signal_lines(facts):
     """The signal lines of the whole log (the grep section) and of the head, once each, bounded."""
     raw = facts.raw("dmesg") or ""
-    candidates = [line for line in raw.splitlines()[1:]] if raw.startswith("rc=0") else []
+    candidates = raw.splitlines()[1:] if raw.startswith("rc=0") else []
     candidates += (facts.raw("dmesg_signals") or "").splitlines()
     found = []
     for line in candidates:
@@ -440,7 +440,7 @@ def facts_from_sections(sections):
         facts.error("kernel_release", "not a kernel release: %s" % _show(release))
         release = None
     nproc = facts.number("cpus", facts.raw("nproc"))
-    signals = _dmesg_signal_lines(facts, dmesg)
+    signals = _dmesg_signal_lines(facts)
     cmdline = facts.text("kernel_cmdline", "cmdline", MAX_VALUE_CHARS)
     if cmdline is None and facts.raw("cmdline") is None:
         # Where /proc/cmdline was not recorded, the kernel's own log line holds the same text.
@@ -490,8 +490,9 @@ def _hypervisor_line(line):
     lowered = line.lower()
     if "booting paravirtualized kernel" in lowered:
         return BARE_METAL not in lowered
-    return ("hypervisor detected" in lowered or "kvm-clock" in lowered
-            or (lowered.startswith("dmi: ") or "] dmi: " in lowered) and _vendor_in(line) is not None)
+    if "hypervisor detected" in lowered or "kvm-clock" in lowered:
+        return True
+    return _log_text(line).lower().startswith("dmi: ") and _vendor_in(line) is not None
 
 
 def _vendor_in(text):
