@@ -285,9 +285,9 @@ class ContainerdClient(object):
 
     def create_argv(self, name, image, handler, command, labels):
         """``ctr containers create``: container record and snapshot, no task yet."""
-        return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels)
-                                                        + self.label_args(labels, "--snapshotter-label"))) \
-            + [image, name] + list(command)
+        options = self.ctr_runtime_args(handler) + self.label_args(labels) \
+            + self.label_args(labels, "--snapshotter-label")
+        return self.ctr_argv("containers", "create", *options) + [image, name] + list(command)
 
     # -- plain commands --------------------------------------------------
     def _run(self, argv, check=True, what=None):
@@ -538,4 +538,3 @@ class ContainerdClient(object):
 def is_orphan(labels, now):
     """True only for an object that carries kata-fleet's labels and whose owner is gone or whose expiry passed."""
     return ownership(labels, now) == STALE
-
