@@ -296,9 +296,9 @@ class ContainerdClient(object):
 
     def create_argv(self, name, image, handler, command, labels):
         """``ctr containers create``: container record and snapshot, no task yet."""
-        return self.ctr_argv("containers", "create", *(self.ctr_runtime_args(handler) + self.label_args(labels)
-                                                        + self.label_args(labels, "--snapshotter-label"))) \
-            + [image, name] + list(command)
+        options = self.ctr_runtime_args(handler) + self.label_args(labels) \
+            + self.label_args(labels, "--snapshotter-label")
+        return self.ctr_argv("containers", "create", *options) + [image, name] + list(command)
 
     # -- plain commands --------------------------------------------------
     def _run(self, argv, check=True, what=None):
@@ -589,4 +589,3 @@ def runsc_sandboxes(shims, table=None, exe=None):
 def is_orphan(labels, now):
     """True only for an object that carries kata-fleet's labels and whose owner is gone or whose expiry passed."""
     return ownership(labels, now) == STALE
-

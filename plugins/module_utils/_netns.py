@@ -207,11 +207,14 @@ class ProbeNetwork(object):
 
 
 def _unlink(path):
+    """Remove ``path`` if there is one; True when a file was removed."""
     if path:
         try:
             os.unlink(path)
+            return True
         except OSError:
             pass
+    return False
 
 
 def _owner_dir():
@@ -313,8 +316,9 @@ def sweep(module, now=None):
     """Remove what the records of dead or expired owners name; returns (removed, foreign).
 
     ``removed`` names the networks whose leftovers went (namespace, host link,
-    server log, record); ``foreign`` the ``kf-`` namespaces without a valid
-    record (and unreadable records), which are never touched.
+    record) and the server log files removed with them; ``foreign`` the
+    ``kf-`` namespaces without a valid record (and unreadable records), which
+    are never touched.
     """
     now = time.time() if now is None else now
     ip = module.get_bin_path("ip", required=False)
@@ -333,8 +337,9 @@ def sweep(module, now=None):
                 module.run_command([ip, "netns", "delete", name])
             if ip and record["host_link"]:
                 module.run_command([ip, "link", "delete", record["host_link"]])
-            _unlink(record["log"])
-            _unlink(os.path.join(OWNER_DIR, name))
             removed.append(name)
+            if _unlink(record["log"]):
+                removed.append(os.path.basename(record["log"]))
+            _unlink(os.path.join(OWNER_DIR, name))
     foreign += [name for name in namespaces if name.startswith(PREFIX) and name not in records]
     return removed, sorted(set(foreign))

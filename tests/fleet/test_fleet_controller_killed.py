@@ -17,6 +17,8 @@ import time
 import pytest
 
 from fleet_harness import FAST, controller_command, kill_controller, wait_for, wait_until_quiet
+# The instance tag in every probe name (a hash of the containerd address and namespace).
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import instance_tag  # noqa: E402  pylint: disable=wrong-import-order
 
 # HTTP requests per host in the run that is killed: the probe must still be running when the controller dies.
 LONG_HTTP = 5000
@@ -24,11 +26,12 @@ LONG_HTTP = 5000
 
 def _http_probes(fleet, run_id):
     """{host: name of its HTTP probe container} once every host has the one of run ``run_id``, else None."""
-    name = "kf-%s-runc-http" % run_id
+    names = dict((host.name, "kf-%s-%s-runc-http" % (
+        instance_tag(host.containerd.address, host.containerd.namespace), run_id)) for host in fleet.hosts)
     for host in fleet.hosts:
-        if name not in host.containerd.ctr("containers", "list", "--quiet").stdout.split():
+        if names[host.name] not in host.containerd.ctr("containers", "list", "--quiet").stdout.split():
             return None
-    return dict((host.name, name) for host in fleet.hosts)
+    return names
 
 
 @pytest.mark.parametrize("pipelining", ["off", "on"])

@@ -14,11 +14,10 @@ Real containerd, runc and ip(8) in the simulated hosts of fleet_harness.py:
   their own /30 and measure their own server.
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -32,6 +31,7 @@ FOREIGN_CONTAINER = "kf-serving-model"
 FOREIGN_SNAPSHOT = "kf-cache-layer"
 FOREIGN_NETNS = "kf-tenant-blue"
 FOREIGN_LOG = "kf-tenant-blue.log"
+HTTP_PLAYBOOK = os.path.join(REPO, "tests", "integration", "playbooks", "http_latency.yml")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,9 @@ def _ok(result):
 
 def _plant_foreign(host, containerd, image):
     """A neighbour's objects with kata-fleet's prefix but not its labels or owner records."""
-    _ok(containerd.ctr("run", "--detach", "--label", "app=serving-model", image, FOREIGN_CONTAINER, "sleep", "3600"))
+    # ctr in the host's namespaces: the daemon must see the client's /run (no stdio fifos with --null-io anyway)
+    host.in_host("ctr", "--address", containerd.address, "--namespace", containerd.namespace, "run", "--detach",
+                 "--null-io", "--label", "app=serving-model", image, FOREIGN_CONTAINER, "sleep", "3600")
     _ok(containerd.ctr("snapshots", "prepare", FOREIGN_SNAPSHOT))
     host.in_host("ip", "netns", "add", FOREIGN_NETNS)
     host.in_host("mkdir", "-p", "-m", "0700", "/run/kata-fleet/logs")
@@ -146,35 +148,54 @@ def test_two_instances_on_one_run_and_a_neighbours_kf_objects(fleet, verify, pro
     assert fleet.leftovers() == fleet.nothing_left()
 
 
-def _http_latency_argv(host, run_id, image, workdir):
-    """argv that runs the http_latency module directly (no Ansible) inside ``host``'s namespaces."""
-    args = {"ANSIBLE_MODULE_ARGS": {
-        "address": host.containerd.address, "namespace": host.containerd.namespace,
-        "config_path": host.containerd.config, "image": image, "runtimes": ["runc"], "run_id": run_id,
-        "requests": 200, "concurrency": 2, "timeout": 60}}
-    path = os.path.join(workdir, run_id + ".json")
-    with open(path, "w") as handle:
-        json.dump(args, handle)
-    module = os.path.join(REPO, "plugins", "modules", "http_latency.py")
-    return host.enter + ["env", "PYTHONPATH=" + os.path.join(REPO, "collections"), sys.executable, module, path]
+def _http_run(fleet, inventory, workdir):
+    """tests/integration/playbooks/http_latency.yml over SSH through kata_fleet_runner; (result, error) in a list."""
+    import kata_fleet_runner  # pylint: disable=import-outside-toplevel
+
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(kata_fleet_runner.run_playbook(
+                HTTP_PLAYBOOK, inventory, private_data_dir=os.path.join(workdir, "runner"),
+                evidence_dir=os.path.join(workdir, "evidence"), envvars=fleet.envvars(), timeout=600))
+        except Exception as error:  # pylint: disable=broad-except  # reported by the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, name="kf-http-run")
+    thread.start()
+    return thread, outcome
 
 
-def test_two_http_latency_runs_at_once_on_one_host(fleet, probe_archive, tmp_path):
+def _http_servers(host):
+    return [name for name in host.containerd.ctr("containers", "list", "--quiet").stdout.split()
+            if name.endswith("-runc-http")]
+
+
+def test_two_http_latency_runs_at_once_on_one_host(fleet, tmp_path):
+    """The second run starts while the first one's server is being measured: each gets its own /30 and server."""
     h2 = fleet.host("h2")
-    archive, image = probe_archive
-    _ok(h2.containerd.ctr("images", "import", archive))
-    runs = [subprocess.Popen(_http_latency_argv(h2, run_id, image, str(tmp_path)), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for run_id in ("conc-a", "conc-b")]
-    results = []
-    for process in runs:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, (out, err)
-        results.append(json.loads(out))
-    entries = [result["http"]["runtimes"]["runc"] for result in results]
-    for entry in entries:
-        assert entry["status"] == "ok" and entry["succeeded"] == 200 and entry["failures"] == {}, entry
-    # each run had its own /30 and its own server; neither swept the other's live network
-    assert entries[0]["url"] != entries[1]["url"]
-    assert [result["swept"] for result in results] == [[], []]
-    assert [result["foreign"] for result in results] == [[], []]
+    runs = []
+    for index, requests in enumerate((20000, 200)):
+        workdir = tmp_path / ("run%d" % index)
+        workdir.mkdir()
+        inventory = fleet.inventory(hosts=["h2"], http_requests=requests, kata_fleet_probe_timeout=120)
+        runs.append(_http_run(fleet, inventory, str(workdir)))
+        if index == 0:
+            wait_for(lambda: _http_servers(h2), 120, 0.1, "the first run's HTTP server on h2")
+    for thread, _outcome in runs:
+        thread.join(600)
+    results = [outcome[0] for _thread, outcome in runs]
+    for result in results:
+        assert not isinstance(result, Exception), result
+        assert result.rc == 0 and result.status == "successful", result.stdout[-3000:]
+    modules = [result.results("http_latency")["h2"] for result in results]
+    entries = [module["http"]["runtimes"]["runc"] for module in modules]
+    for entry, requests in zip(entries, (20000, 200)):
+        assert entry["status"] == "ok" and entry["failures"] == {}, entry
+        assert entry["succeeded"] + entry["not_sent"] == requests
+    # the second run did not take, measure or sweep the first one's live network
+    assert entries[0]["url"] != entries[1]["url"], entries
+    assert [module["swept"] for module in modules] == [[], []]
+    assert [module["foreign"] for module in modules] == [[], []]
     assert fleet.leftovers() == fleet.nothing_left()

@@ -140,7 +140,7 @@ def test_exit_between_polls_costs_no_extra_second():
     the process's own (bench/run_command_gap.py shows run_command's +1 s).
     """
     samples = []
-    for _ in range(10):
+    for _attempt in range(10):
         started = time.monotonic()
         result = _exec.run(["sh", "-c", "exec >&- 2>&-; sleep 0.05"], timeout=10)
         samples.append((result.seconds, time.monotonic() - started))
@@ -151,7 +151,7 @@ def test_exit_between_polls_costs_no_extra_second():
 
 
 def test_many_short_runs_have_no_outliers():
-    samples = [_exec.run(["true"]).seconds for _ in range(50)]
+    samples = [_exec.run(["true"]).seconds for _attempt in range(50)]
     assert max(samples) < 0.5, samples
 
 

@@ -354,7 +354,7 @@ def test_sweep_removes_only_provably_stale_and_reports_foreign(fake_module, dirs
     _write(owner_dir, "kf-garbled", "not a record\n")
     module = fake_module(bins={"ip": IP})
     removed, foreign = _netns.sweep(module)
-    assert removed == ["kf-dead", "kf-expired", "kf-gone"]
+    assert removed == ["kf-dead", "kf-dead.log", "kf-expired", "kf-gone", "kf-gone.log"]
     assert foreign == ["kf-garbled", "kf-tenant-blue"]
     link = "kfh" + hashlib.sha256(b"kf-dead").hexdigest()[:8]
     assert module.calls[:2] == [[IP, "netns", "delete", "kf-dead"], [IP, "link", "delete", link]]
