@@ -123,9 +123,8 @@ def missing_tools():
     return sorted(set(package for binary, package in REQUIRED if not shutil.which(binary)))
 
 
-def _run(argv, **kwargs):
-    kwargs.setdefault("check", True)
-    return subprocess.run(argv, **kwargs)
+def _run(argv, check=True, **kwargs):
+    return subprocess.run(argv, check=check, **kwargs)
 
 
 def _write(path, text, mode=0o644):
@@ -332,12 +331,12 @@ class Node(object):
     def ssh(self, *command, **kwargs):
         """Run ``command`` (argv, quoted for the remote shell) on the node as the user kf."""
         timeout = kwargs.pop("timeout", 120)
-        kwargs.setdefault("check", False)
+        check = kwargs.pop("check", False)
         argv = ["ssh"] + self.ssh_options() + ["-i", self.image.client_key, "-p", str(self.port),
                                                "%s@127.0.0.1" % GUEST_USER, "--"]
         argv.append(" ".join(_quote(part) for part in command))
         try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, **kwargs)
         except subprocess.TimeoutExpired as error:
             return subprocess.CompletedProcess(argv, 255, error.stdout or "", "timed out after %s s" % timeout)
 

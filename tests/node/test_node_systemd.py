@@ -12,7 +12,6 @@ release archives with their containerd.service. Under TCG every Ansible task
 costs seconds, so the later bootstrap runs select ``--tags containerd``.
 """
 
-import hashlib
 import os
 import re
 import shutil
