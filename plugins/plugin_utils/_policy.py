@@ -110,16 +110,18 @@ def plain(value):
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return str(value)
+        # str(x) of a str subclass can return x itself (AnsibleUnsafeText on ansible-core 2.17
+        # and 2.18 does): str.__str__ always gives a plain str, which JMESPath accepts.
+        return str.__str__(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value)
     if isinstance(value, Mapping):
-        return dict((str(key), plain(item)) for key, item in value.items())
+        return dict((plain(str(key)), plain(item)) for key, item in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(item) for item in value]
-    return str(value)
+    return str.__str__(str(value))
 
 
 def truthy(value):

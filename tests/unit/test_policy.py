@@ -550,3 +550,16 @@ def test_gvisor_that_is_not_a_user_space_kernel_fails_with_what_was_seen(verdict
     assert (result["status"], result["severity"]) == ("fail", "error")
     assert json.loads(result["detail"]) == [{"handler": "runsc", "verdict": seen, "reason": error}]
     assert _policy.blocking([result]) == [result]
+
+
+def test_plain_turns_a_str_subclass_whose_str_is_itself_into_a_plain_str():
+    """AnsibleUnsafeText on ansible-core 2.17/2.18 returns itself from str(): JMESPath then refused it."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
+
+    class Sticky(str):
+        def __str__(self):
+            return self
+
+    value = _policy.plain({Sticky("runc"): [Sticky("shared-kernel")], "n": Sticky("x")})
+    assert value == {"runc": ["shared-kernel"], "n": "x"}
+    assert type(list(value)[0]) is str and type(value["runc"][0]) is str and type(value["n"]) is str
