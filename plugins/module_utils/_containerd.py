@@ -313,8 +313,14 @@ class ContainerdClient(object):
                "kata_fleet_containerd_address to the socket of a running instance.")
         if not os.path.exists(self.address):
             raise ContainerdError("containerd does not answer at %s: there is no socket there. %s" % (self.address, fix))
+        denied = ("cannot use the containerd socket %s as uid %d: permission denied. Run as root or with "
+                  "become (ansible-playbook -b, or ansible_become: true in the inventory)." % (self.address, os.geteuid()))
+        if not os.access(self.address, os.R_OK | os.W_OK):
+            raise ContainerdError(denied)
         rc, out, err = self.module.run_command(self.ctr_argv("version"))
         if rc != 0:
+            if "permission denied" in (err or out).lower():
+                raise ContainerdError(denied)
             last = ((err or out).strip().splitlines() or ["no output"])[-1]
             raise ContainerdError("containerd does not answer at %s: %s. %s" % (self.address, last, fix))
         match = re.search(r"Server:\s*\n\s*Version:\s*(\S+)", out)

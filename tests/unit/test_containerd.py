@@ -352,6 +352,28 @@ def test_ping_daemon_not_answering(fake_module, socket_path):
     assert "kata_fleet_containerd_address" in message
 
 
+def test_ping_permission_denied_says_run_as_root_or_become(fake_module, socket_path):
+    """A non-root user's ctr is refused by the socket: the fix is become, not starting containerd."""
+    module = fake_module(bins={"ctr": CTR})
+    module.on("version", rc=1, out="Client:\n  Version:  1.6.20~ds1\n\n",
+              err="ctr: failed to dial \"%s\": connection error: desc = \"transport: error while dialing: dial "
+                  "unix %s: connect: permission denied\"\n" % (socket_path, socket_path))
+    client = ContainerdClient(module, socket_path, NAMESPACE, "/etc/containerd/config.toml")
+    with pytest.raises(ContainerdError) as error:
+        client.ping()
+    message = str(error.value)
+    assert "permission denied" in message and "become" in message and "Start containerd" not in message
+
+
+def test_ping_unreadable_socket_is_refused_before_ctr_runs(fake_module, socket_path, monkeypatch):
+    module = fake_module(bins={"ctr": CTR})
+    monkeypatch.setattr(_containerd.os, "access", lambda path, mode: False)
+    client = ContainerdClient(module, socket_path, NAMESPACE, "/etc/containerd/config.toml")
+    with pytest.raises(ContainerdError) as error:
+        client.ping()
+    assert "run as root or with become" in str(error.value).lower() and module.calls == []
+
+
 # -- runtime_handlers / image_digest ------------------------------------------------
 
 def test_runtime_handlers_uses_config_when_present(fake_module, fixture_text, tmp_path):
