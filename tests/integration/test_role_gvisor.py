@@ -62,9 +62,9 @@ def _publish(mirror, name, text):
 @pytest.fixture(scope="module")
 def mirror():
     built = release_mirror.new_mirror()
+    runsc_version = 'echo "runsc version release-%s.0"\necho "spec: 1.1.0-rc.1"' % VERSION
     built.sha512 = {
-        "runsc": _publish(built, "runsc", STAND_IN % ("runsc", VERSION, 'echo "runsc version release-%s.0"\n'
-                                                                          'echo "spec: 1.1.0-rc.1"' % VERSION)),
+        "runsc": _publish(built, "runsc", STAND_IN % ("runsc", VERSION, runsc_version)),
         "shim": _publish(built, "containerd-shim-runsc-v1", STAND_IN % ("containerd-shim-runsc-v1", VERSION, "exit 0")),
     }
     built.serve()
