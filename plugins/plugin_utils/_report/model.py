@@ -544,8 +544,12 @@ def _facts(pairs):
 
 
 def _kvm(kvm):
+    # What was checked, in host_facts' own words ("the KVM device answers, API 12; no vmx/svm...");
+    # "usable" only ever meant that the device answers, which is not that a guest can run.
+    if isinstance(kvm.get("summary"), str) and kvm["summary"]:
+        return kvm["summary"]
     if kvm.get("usable"):
-        return "usable (%s)" % kvm.get("device")
+        return "the KVM device answers (%s); no guest was started" % kvm.get("device")
     if kvm.get("error"):
         return "not usable: %s" % kvm["error"]
     return "present, not usable" if kvm.get("present") else None
