@@ -52,6 +52,12 @@ missing_packages() {
     done
 }
 
+# The kernel the real VM guest test boots (tests/integration/qemu_guest.py looks in
+# build/guest-kernel first, then /boot): fetched from the distribution's package, no install hooks.
+guest_kernel() {
+    compgen -G "build/guest-kernel/vmlinuz-*" || compgen -G "/boot/vmlinuz-*"
+}
+
 problems=()
 if [[ ! -r /etc/debian_version ]] || ! command -v dpkg-query >/dev/null; then
     problems+=("not a Debian or Ubuntu machine: the tests and the roles need apt and dpkg")
@@ -69,6 +75,10 @@ else
             printf 'prereqs: fetching Debian sid'"'"'s containerd into %s\n' "$SID_CACHE"
             python3 tests/integration/release_mirror.py >/dev/null
         fi
+        if ! guest_kernel >/dev/null; then
+            printf 'prereqs: fetching the real VM guest'"'"'s kernel into build/guest-kernel\n'
+            python3 tests/integration/qemu_guest.py --fetch-kernel >/dev/null
+        fi
     fi
     mapfile -t missing < <(missing_packages)
     if ((${#missing[@]})); then
@@ -79,6 +89,10 @@ else
         problems+=("no Debian sid containerd 2.x cache in $SID_CACHE (the role tests' containerd 2.x)
       install: python3 tests/integration/release_mirror.py   (as root, needs Debian's package mirror; or: make prereqs)")
     fi
+fi
+if ! guest_kernel >/dev/null; then
+    problems+=("no kernel for the real VM guest test (tests/integration/test_qemu_guest.py)
+      install: python3 tests/integration/qemu_guest.py --fetch-kernel   (or: make prereqs)")
 fi
 if [[ $(id -u) -ne 0 ]]; then
     problems+=("not root: the integration, role and fleet tests run containerd, network namespaces and sshd
