@@ -23,38 +23,24 @@ if REPO not in sys.path:
 
 import kata_fleet_runner  # noqa: E402  pylint: disable=wrong-import-position
 
+# One reading of a run's table and bundle for every suite: the integration tests' harness.
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from harness import PlaybookRun  # noqa: E402  pylint: disable=wrong-import-position
+
 NODE = "kf-node"
 RECAP = re.compile(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % NODE, re.M)
 TIMINGS = {}
 
 
-class Run(object):
-    """A finished playbook run against the node: the RunResult, its recap counts and wall time."""
+class Run(PlaybookRun):
+    """A finished playbook run against the node: the integration tests' PlaybookRun, its recap counts and wall time."""
 
     def __init__(self, result, seconds, evidence_dir):
-        self.result = result
-        self.status = result.status
-        self.stdout = result.stdout
+        PlaybookRun.__init__(self, result, evidence_dir)
         self.seconds = seconds
-        self.evidence_dir = evidence_dir
         recap = RECAP.search(result.stdout or "")
         self.ok, self.changed, self.unreachable, self.failed = (
             [int(value) for value in recap.groups()] if recap else (None, None, None, None))
-
-    def results(self, action):
-        return self.result.results(action)
-
-    def table_rows(self, host, runtime):
-        rows = []
-        for line in self.stdout.splitlines():
-            cells = [cell.strip() for cell in line.split(" | ")]
-            if len(cells) > 2 and cells[0] == host and cells[1] == runtime:
-                rows.append(cells)
-        return rows
-
-    def report(self):
-        with open(os.path.join(self.evidence_dir, "latest", "report.json")) as handle:
-            return json.load(handle)
 
 
 def _timed(name, seconds):
