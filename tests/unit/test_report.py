@@ -209,3 +209,10 @@ def test_gvisor_http_on_the_host_netstack_says_so():
     assert by_runtime["runsc-own"]["http"] == plain
     assert by_runtime["runsc-none"]["http"].startswith("failed")
     assert by_runtime["runsc-odd"]["http"] == fmt.pair(0.001, 0.001)
+
+
+def test_console_keeps_the_longest_verdict_word_whole():
+    """A shortened verdict cell still shows 'user-space-kernel' whole, then the shortening mark."""
+    columns = (("host", "Host"), ("verdict", "Verdict"))
+    text = console.table([{"host": "h" * 70, "verdict": "user-space-kernel (gvisor)"}], columns, width=80)
+    assert "user-space-kernel~" in text.splitlines()[-1]

@@ -15,10 +15,11 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
     HOST_ROW, ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
 
-# Shorten the least telling columns first; a verdict keeps at least its longest word.
+# Shorten the least telling columns first; a verdict keeps at least its longest word whole
+# (plus the mark that says it was shortened: the sandbox name follows in the summary lines).
 SHRINK_ORDER = ("verdict", "interfaces", "cpu_model", "kernel", "host")
-SHRINK_FLOOR = {"verdict": len("user-space-kernel")}
 ELLIPSIS = "~"
+SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS)}
 
 
 def _shorten(text, width):
