@@ -15,7 +15,7 @@ ANSIBLE_CORE_MATRIX ?= 2.17.14 2.18.19 2.19.14
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
-	@echo "make test     prerequisites, sanity, lint, changelog, unit, integration, fleet, ansible-core matrix; a summary of skips"
+	@echo "make test     prerequisites, sanity, lint, changelog, unit, integration, fleet, ansible-core matrix, systemd node; a summary of skips"
 	@echo "make prereqs  install the Debian packages and caches make test needs (as root; .ci/run does it)"
 	@echo "make matrix   ansible-test sanity + the verify integration test under ansible-core $(ANSIBLE_CORE_MATRIX)"
 	@echo "make changelog  antsibull-changelog lint, and CHANGELOG.md rendered from changelogs/ is up to date"
@@ -86,7 +86,7 @@ matrix:
 # verify.yml over SSH; as root. The image is built once per recipe and cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}.
 .PHONY: node-test
 node-test: venv
-	$(PYTEST) tests/node
+	$(PYTEST) --junitxml=$(RESULTS)/node.xml tests/node
 
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.
 bench: venv

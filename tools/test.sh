@@ -10,7 +10,7 @@ set -uo pipefail
 
 root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd -- "$root" || exit 1
-steps="${TEST_STEPS:-sanity lint changelog unit integration fleet matrix}"
+steps="${TEST_STEPS:-sanity lint changelog unit integration fleet matrix node-test}"
 results="${RESULTS:-$root/build/test-results}"
 make="${MAKE:-make}"
 python="${VENV:-$root/.venv}/bin/python"
