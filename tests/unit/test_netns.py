@@ -383,6 +383,7 @@ def test_sweep_without_ip_or_netns_dir(fake_module, dirs, monkeypatch, tmp_path)
     assert _netns.sweep(module) == (["kf-a"], [])
     assert module.calls == [[IP, "link", "delete", "kfh" + hashlib.sha256(b"kf-a").hexdigest()[:8]]]
 
+
 # -- gVisor: which network stack the sandbox really uses ----------------------------------------
 
 def _runsc_table(*sandbox_args):
