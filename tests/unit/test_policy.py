@@ -557,9 +557,11 @@ def test_plain_turns_a_str_subclass_whose_str_is_itself_into_a_plain_str():
     from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 
     class Sticky(str):
+        # what ansible-core 2.17's AnsibleUnsafeText does (ansible/utils/unsafe_proxy.py, with the same disable)
         def __str__(self):
-            return self
+            return self  # pylint: disable=invalid-str-returned
 
     value = _policy.plain({Sticky("runc"): [Sticky("shared-kernel")], "n": Sticky("x")})
     assert value == {"runc": ["shared-kernel"], "n": "x"}
-    assert type(list(value)[0]) is str and type(value["runc"][0]) is str and type(value["n"]) is str
+    # the exact class, not isinstance: a str subclass is what JMESPath refused
+    assert all(item.__class__ is str for item in (list(value)[0], value["runc"][0], value["n"]))
