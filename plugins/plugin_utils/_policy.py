@@ -17,6 +17,7 @@ argument counts) before any host is evaluated, so a typo is one clear
 
 import json
 import math
+import re
 
 from collections.abc import Mapping
 
@@ -32,7 +33,12 @@ else:
 
 SEVERITIES = ("error", "warning")
 STATUSES = ("pass", "fail", "error", "skip")
-KEYS = ("name", "severity", "description", "applies_to", "expect", "detail")
+KEYS = ("name", "severity", "description", "applies_to", "expect", "detail", "controls")
+# A control reference (e.g. "NIST SP 800-190 3.5.2"), as InSpec controls carry them: one printable line.
+CONTROL = re.compile(r"\A[^\x00-\x1f\x7f]{1,120}\Z")
+MAX_CONTROLS = 20
+# The standard's sections on the shared kernel: the risk (3.5.2) and its countermeasure (4.5.2).
+NIST_SHARED_KERNEL = ["NIST SP 800-190 3.5.2 (shared kernel)", "NIST SP 800-190 4.5.2 (shared kernel)"]
 EXPRESSIONS = ("applies_to", "expect", "detail")
 DEFAULT_SEVERITY = "error"
 # The detail of a result a host got only because it has no result of its own.
@@ -65,6 +71,7 @@ DEFAULT_POLICIES = [
         "applies_to": _HAS_KATA,
         "expect": "length(values(runtimes)[?(%s) && isolation.verdict != 'vm-isolated']) == `0`" % KATA_HANDLER,
         "detail": "values(runtimes)[?%s].%s" % (KATA_HANDLER, _SEEN),
+        "controls": NIST_SHARED_KERNEL,
     },
     {
         "name": "gvisor-user-space-kernel",
@@ -74,6 +81,7 @@ DEFAULT_POLICIES = [
         "applies_to": "length(values(runtimes)[?%s]) > `0`" % GVISOR_HANDLER,
         "expect": "length(values(runtimes)[?(%s) && isolation.verdict != 'user-space-kernel']) == `0`" % GVISOR_HANDLER,
         "detail": "values(runtimes)[?%s].%s" % (GVISOR_HANDLER, _SEEN),
+        "controls": NIST_SHARED_KERNEL,
     },
     {
         "name": "runc-shared-kernel",
@@ -82,6 +90,7 @@ DEFAULT_POLICIES = [
         "applies_to": "length(values(runtimes)[?%s]) > `0`" % RUNC_HANDLER,
         "expect": "length(values(runtimes)[?(%s) && isolation.verdict != 'shared-kernel']) == `0`" % RUNC_HANDLER,
         "detail": "values(runtimes)[?%s].%s" % (RUNC_HANDLER, _SEEN),
+        "controls": NIST_SHARED_KERNEL,
     },
     {
         "name": "kata-preflight",
@@ -174,8 +183,9 @@ def _function_problems(node):
 class Policy(object):
     """One validated policy with its compiled expressions."""
 
-    def __init__(self, name, severity, description, expect, applies_to=None, detail=None):
+    def __init__(self, name, severity, description, expect, applies_to=None, detail=None, controls=()):
         self.name = name
+        self.controls = list(controls or ())
         self.severity = severity
         self.description = description
         self.applies_to = applies_to
@@ -201,6 +211,8 @@ class Policy(object):
         if self.applies_to is not None:
             data["applies_to"] = self.applies_to
         data["expect"] = self.expect
+        if self.controls:
+            data["controls"] = list(self.controls)
         return data
 
     def search(self, key, context):
@@ -241,7 +253,13 @@ def _validate(index, raw):
             raise PolicyError("%s: expect is required (a JMESPath expression that is true when the host complies)" % label)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise PolicyError("%s: %s must be a JMESPath expression (a non-empty string), not %s" % (label, key, _as_json(value)))
-    return Policy(name.strip(), severity, description, raw["expect"], applies_to=raw.get("applies_to"), detail=raw.get("detail"))
+    controls = raw.get("controls") or []
+    if not isinstance(controls, list) or len(controls) > MAX_CONTROLS \
+            or not all(isinstance(item, str) and CONTROL.match(item) for item in controls):
+        raise PolicyError("%s: controls must be a list of at most %d control references, each one printable line "
+                          "of 1 to 120 characters (e.g. \"NIST SP 800-190 3.5.2\"), not %s" % (label, MAX_CONTROLS, _as_json(controls)))
+    return Policy(name.strip(), severity, description, raw["expect"], applies_to=raw.get("applies_to"), detail=raw.get("detail"),
+                  controls=controls)
 
 
 def compile_policies(policies):
@@ -420,7 +438,7 @@ def merge_results(per_host, hosts=None):
             name = result["name"]
             if name not in merged:
                 entry = {"name": name, "severity": result["severity"], "description": result.get("description") or ""}
-                for key in ("applies_to", "expect"):
+                for key in ("applies_to", "expect", "controls"):
                     if result.get(key) is not None:
                         entry[key] = result[key]
                 entry["results"] = []

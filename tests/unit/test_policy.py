@@ -108,7 +108,9 @@ def test_results_carry_the_policy_and_keep_its_order(report):
     results = _policy.evaluate(_policy.DEFAULT_POLICIES, "dev-vm", report["hosts"]["dev-vm"])
     assert [result["name"] for result in results] == DEFAULT_NAMES
     for result, policy in zip(results, _policy.DEFAULT_POLICIES):
-        assert set(result) == {"name", "severity", "description", "applies_to", "expect", "status", "detail"}
+        # controls only where the policy names some (kata-preflight names none)
+        assert set(result) == {"name", "severity", "description", "applies_to", "expect", "status", "detail"} \
+            | ({"controls"} if policy.get("controls") else set())
         assert (result["severity"], result["description"], result["applies_to"], result["expect"]) == (
             policy["severity"], policy["description"], policy["applies_to"], policy["expect"])
 
@@ -436,7 +438,7 @@ def test_merge_results_one_entry_per_policy_with_results_per_host(report):
     merged = _policy.merge_results(evaluated(report))
     assert [policy["name"] for policy in merged] == DEFAULT_NAMES
     kata = merged[0]
-    assert set(kata) == {"name", "severity", "description", "applies_to", "expect", "results"}
+    assert set(kata) == {"name", "severity", "description", "applies_to", "expect", "results", "controls"}
     assert kata["results"] == [
         {"host": "dev-vm", "status": "skip", "detail": "does not apply: applies_to gave false"},
         {"host": "lab-laptop", "status": "pass",
@@ -565,3 +567,25 @@ def test_plain_turns_a_str_subclass_whose_str_is_itself_into_a_plain_str():
     assert value == {"runc": ["shared-kernel"], "n": "x"}
     # the exact class, not isinstance: a str subclass is what JMESPath refused
     assert all(item.__class__ is str for item in (list(value)[0], value["runc"][0], value["n"]))
+
+
+def test_default_isolation_policies_carry_their_control_references():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
+    by_name = dict((policy["name"], policy) for policy in _policy.DEFAULT_POLICIES)
+    for name in ("kata-vm-isolated", "gvisor-user-space-kernel", "runc-shared-kernel"):
+        assert "NIST SP 800-190 3.5.2 (shared kernel)" in by_name[name]["controls"]
+
+
+@pytest.mark.parametrize("controls", ["NIST 3.5.2", ["a\nb"], [""], ["x" * 121], [1], ["ok"] * 21])
+def test_bad_controls_name_the_policy_and_the_rule(controls):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
+    with pytest.raises(_policy.PolicyError) as error:
+        _policy.compile_policies([{"name": "p", "expect": "`true`", "controls": controls}])
+    assert "policy 'p'" in str(error.value) and "controls must be a list" in str(error.value)
+
+
+def test_user_controls_reach_the_result():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
+    policy = {"name": "p", "expect": "`true`", "controls": ["CIS Docker 5.1", "internal SEC-7"]}
+    (result,) = _policy.evaluate([policy], "h", {})
+    assert result["controls"] == ["CIS Docker 5.1", "internal SEC-7"] and result["status"] == "pass"

@@ -96,6 +96,9 @@ def _policy_suite(policy, hosts, timestamp):
     for key in ("applies_to", "expect"):
         if policy.get(key) is not None:
             properties.append((key, policy[key]))
+    controls = policy.get("controls")
+    if isinstance(controls, list) and controls:
+        properties.append(("controls", "; ".join(str(item) for item in controls)))
     suite = _Suite(name, timestamp, properties)
     expression = "expect: %s" % policy.get("expect") if policy.get("expect") else ""
     seen = set()
