@@ -34,39 +34,13 @@ author:
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
   - kata_fleet.runtimes.probe_run
+  - kata_fleet.runtimes.capabilities.http
 options:
   image:
     description:
       - The image to run the server from, as returned by M(kata_fleet.runtimes.probe_image). It must
         provide busybox C(httpd) (the probe image does). Required unless O(url) is given.
     required: false
-  url:
-    description: Measure this http:// or https:// URL instead of starting a server under each handler.
-    type: str
-  requests:
-    description: Requests per handler (or to O(url)). At least 1.
-    type: int
-    default: 50
-  concurrency:
-    description: Requests in flight at once. At least 1, at most O(requests).
-    type: int
-    default: 1
-  request_timeout:
-    description: Seconds one request may take before it counts as a V(timeout).
-    type: float
-    default: 2.0
-  network_cidr:
-    description:
-      - IPv4 network the probe networks are cut from, a /30 per handler (host side first address,
-        container second). Link-local by default so it cannot collide with routed networks.
-      - Each /30 is the first one that no address of the host and no live kata-fleet run on the host
-        uses, so concurrent runs get different ones; check mode shows the first candidates.
-    type: str
-    default: 169.254.77.0/24
-  port:
-    description: Port the server listens on inside its network namespace.
-    type: int
-    default: 80
 attributes:
   check_mode:
     support: full

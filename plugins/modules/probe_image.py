@@ -19,20 +19,7 @@ author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
-options:
-  image:
-    description:
-      - A registry image to pull instead of building the probe image. It must provide
-        C(/bin/sh) and the busybox applets the probes use (alpine does).
-    type: str
-  busybox_path:
-    description: The static busybox binary laid into the built image.
-    type: path
-    default: /bin/busybox
-  pull_timeout:
-    description: Seconds a pull may take before it is abandoned.
-    type: int
-    default: 300
+  - kata_fleet.runtimes.capabilities.image
 attributes:
   check_mode:
     support: full

@@ -32,19 +32,7 @@ author:
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
   - kata_fleet.runtimes.probe_run
-options:
-  runs:
-    description: Counted runs per handler. At least 1.
-    type: int
-    default: 10
-  warmup:
-    description: Uncounted runs per handler before the counted ones (the first also reads the guest's boot time).
-    type: int
-    default: 2
-  phase_runs:
-    description: Extra runs per handler that time each phase separately; V(0) skips the phase split.
-    type: int
-    default: 3
+  - kata_fleet.runtimes.capabilities.startup
 attributes:
   check_mode:
     support: full
