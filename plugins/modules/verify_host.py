@@ -182,11 +182,12 @@ def probes(module, client, view, wanted, run_id):
         return results
     requested, swept, run_params = [], [], None
     if client is None:
-        blocked = "containerd does not answer: %s" % view["error"]
+        # The ping's own message (where, and the fix), as probe_image alone would fail with it.
+        results["probe_image"] = failure(view["error"])
     else:
         message = _image.problem(params)
         results["probe_image"] = failure(message) if message else _image.run(module, client)
-        blocked = results["probe_image"].get("msg") if results["probe_image"].get("failed") else None
+    blocked = results["probe_image"]["msg"] if results["probe_image"].get("failed") else None
     if blocked is None:
         # The probes run the image probe_image gave (params' ``image`` is the registry image to pull).
         run_params = dict(params, image=results["probe_image"]["image"], url=None)

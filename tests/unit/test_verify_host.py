@@ -87,12 +87,12 @@ def test_containerd_down_fails_each_probe_and_keeps_the_host_view(patched_ansibl
     assert code == 1 and result["failed"] is True
     results = result["results"]
     assert result["ansible_facts"]["kata_fleet_host"]["containerd"]["answers"] is False
-    assert "probe_image" not in results
-    for name in ("isolation_probe", "startup_bench"):
+    for name in ("probe_image", "isolation_probe", "startup_bench"):
         assert results[name]["failed"] is True
-        assert results[name]["msg"].startswith("containerd does not answer: ")
-        assert "absent.sock" in results[name]["msg"]
-    assert result["msg"].startswith("isolation_probe: containerd does not answer")
+        assert results[name]["msg"].startswith("containerd does not answer at %s" % tmp_path)
+        assert "kata_fleet_containerd_address" in results[name]["msg"]
+    assert result["msg"].startswith("probe_image: containerd does not answer")
+    assert "; isolation_probe: containerd does not answer" in result["msg"]
     assert "; startup_bench: containerd does not answer" in result["msg"]
 
 
