@@ -21,7 +21,7 @@ def host(monkeypatch, fixture_text):
     sections = recorded_sections(fixture_text("runc_probe_output.txt"))
     sections.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
     monkeypatch.setattr(_hostinfo, "host_sections", lambda module: dict(sections))
-    monkeypatch.setattr(_startup, "read_boot_id", lambda: sections["boot_id"].strip())
+    monkeypatch.setattr(_startup, "read_boot_id", sections["boot_id"].strip)
     return sections
 
 
