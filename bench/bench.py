@@ -412,7 +412,7 @@ def module_result(events, action):
         if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
             continue
         task_action = data.get("resolved_action") or data.get("task_action") or ""
-        carried = (data.get("res") or {}).get("results")
+        carried = (data.get("res") or {}).get("module_results")
         if task_action.endswith(action):
             return data.get("res")
         if task_action.endswith("verify_host") and isinstance(carried, dict) and isinstance(carried.get(action), dict):

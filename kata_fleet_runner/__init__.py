@@ -27,6 +27,7 @@ COLLECTION = "kata_fleet.runtimes"
 CALLBACK = COLLECTION + ".comparison"
 # The module whose result carries every capability's result (contract.VERIFY_ACTION; this package imports no plugin).
 VERIFY_ACTION = "verify_host"
+CARRIED_KEY = "module_results"
 # Short names of the collection's playbooks (playbooks/<name>.yml, FQCN kata_fleet.runtimes.<name>).
 PLAYBOOKS = ("verify", "bootstrap")
 # Bounds of the run's knobs: beyond them a value is a typo, not a wish (ansible-runner takes whole seconds).
@@ -69,7 +70,7 @@ class RunResult(object):
                 continue
             task_action = data.get("task_action", "")
             result = data.get("res")
-            carried = result.get("results") if isinstance(result, dict) else None
+            carried = result.get(CARRIED_KEY) if isinstance(result, dict) else None
             if task_action.endswith(action):
                 found[data["host"]] = result
             elif task_action.endswith(VERIFY_ACTION) and isinstance(carried, dict) \

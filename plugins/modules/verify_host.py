@@ -21,7 +21,7 @@ description:
   - The options are those of the five modules, with the same meaning; O(image) is the registry image to
     pull (as for M(kata_fleet.runtimes.probe_image)), and the probes run whatever image that step gives.
   - Fails when any capability failed, with every failed capability's message; each capability's own result
-    is in RV(results) either way.
+    is in RV(module_results) either way (C(results) is a name Ansible keeps for loops).
 author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
@@ -78,7 +78,7 @@ EXAMPLES = r"""
 
 - name: Show each handler's verdict
   ansible.builtin.debug:
-    msg: "{{ verify.results.isolation_probe.isolation.runtimes | dict2items
+    msg: "{{ verify.module_results.isolation_probe.isolation.runtimes | dict2items
              | map(attribute='value.verdict') | list }}"
 
 - name: Isolation only, with alpine from a registry
@@ -88,7 +88,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+module_results:
   description:
     - One result per capability that ran, under the name of the module that gives it alone, shaped as that
       module's result (with C(changed), and C(failed) and C(msg) when it failed). A capability that was not
@@ -232,7 +232,7 @@ def main():
     results.update(probes(module, client, view, wanted, run_id))
     failed = [name for name in ("probe_image",) + tuple(name for dummy, name in MODULES)
               if results.get(name, {}).get("failed")]
-    outcome = dict(changed=any(result.get("changed") for result in results.values()), results=results,
+    outcome = dict(changed=any(result.get("changed") for result in results.values()), module_results=results,
                    ansible_facts=host_result["ansible_facts"])
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (name, results[name]["msg"]) for name in failed), **outcome)

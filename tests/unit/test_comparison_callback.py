@@ -78,7 +78,7 @@ def _verify_host_play(tmp_path, hosts, failed=()):
         callback.v2_playbook_on_task_start(task("verify_host"), False)
         for name, results in hosts.items():
             callback.v2_runner_on_start(SimpleNamespace(get_name=lambda name=name: name), task("verify_host"))
-            data = {"results": results, "changed": False}
+            data = {"module_results": results, "changed": False}
             if name in failed:
                 data.update(failed=True, msg="isolation_probe: runc: broken")
                 callback.v2_runner_on_failed(make_result(name, "verify_host", data), ignore_errors=True)

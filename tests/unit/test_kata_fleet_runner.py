@@ -457,9 +457,9 @@ def test_results_finds_what_a_verify_host_task_carries():
     carried = {"isolation_probe": {"isolation": {"runtimes": {}}}, "host_facts": {"changed": False}}
     events = [{"event": "runner_on_failed", "event_data": {
         "host": "node1", "task_action": "kata_fleet.runtimes.verify_host",
-        "res": {"failed": True, "msg": "m", "results": dict(carried, http_latency="not a result")}}},
+        "res": {"failed": True, "msg": "m", "module_results": dict(carried, http_latency="not a result")}}},
         {"event": "runner_on_ok", "event_data": {"host": "node2", "task_action": "kata_fleet.runtimes.verify_host",
-                                                 "res": {"results": "hostile"}}}]
+                                                 "res": {"module_results": "hostile"}}}]
     result = RunResult("failed", 2, "", events, None, None, None, None)
     assert result.results("isolation_probe") == {"node1": carried["isolation_probe"]}
     assert result.results("host_facts") == {"node1": {"changed": False}}

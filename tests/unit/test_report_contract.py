@@ -53,7 +53,7 @@ def test_check_run_id():
 VERIFY_RESULT = {
     "changed": False, "failed": True, "msg": "startup_bench: runc: counted run 1 failed",
     "ansible_facts": {"kata_fleet_host": {"kernel_release": "6.1"}},
-    "results": {
+    "module_results": {
         "host_facts": {"changed": False, "ansible_facts": {"kata_fleet_host": {"kernel_release": "6.1"}}},
         "probe_image": {"changed": False, "image": "localhost/kata-fleet/probe:1"},
         "isolation_probe": {"changed": False, "isolation": {"run_id": "r", "runtimes": {"runc": {"status": "ok"}}}},
@@ -81,13 +81,13 @@ def test_the_policy_action_and_the_callback_build_the_same_record_from_verify_ho
     assert from_results == kept
     # ... and the same as from the five separate results.
     separate = contract.record_from_results({
-        "host_facts": VERIFY_RESULT["results"]["host_facts"], "isolation": VERIFY_RESULT["results"]["isolation_probe"],
-        "startup": dict(VERIFY_RESULT["results"]["startup_bench"], msg=VERIFY_RESULT["msg"])})
+        "host_facts": VERIFY_RESULT["module_results"]["host_facts"], "isolation": VERIFY_RESULT["module_results"]["isolation_probe"],
+        "startup": dict(VERIFY_RESULT["module_results"]["startup_bench"], msg=VERIFY_RESULT["msg"])})
     assert from_results == separate
 
 
-@pytest.mark.parametrize("hostile", [None, "text", {"results": "text"}, {"results": {"isolation_probe": ["x"]}},
-                                     {"results": {"debug": {"isolation": {"run_id": "x"}}}}])
+@pytest.mark.parametrize("hostile", [None, "text", {"module_results": "text"}, {"module_results": {"isolation_probe": ["x"]}},
+                                     {"module_results": {"debug": {"isolation": {"run_id": "x"}}}}])
 def test_hostile_verify_host_results_add_nothing(hostile):
     record = contract.new_record()
     contract.keep(record, "verify_host", hostile)

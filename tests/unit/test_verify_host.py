@@ -60,7 +60,7 @@ def test_one_run_gives_every_result_with_one_ping_and_one_sweep(containerd, host
     containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(verify_host.main, _args(containerd, busybox))
     assert code == 0, result
-    results = result["results"]
+    results = result["module_results"]
     assert sorted(results) == ["host_facts", "isolation_probe", "probe_image", "startup_bench"]
     assert result["ansible_facts"] == results["host_facts"]["ansible_facts"]
     assert result["ansible_facts"]["kata_fleet_host"]["containerd"]["answers"] is True
@@ -85,7 +85,7 @@ def test_containerd_down_fails_each_probe_and_keeps_the_host_view(patched_ansibl
     patched_ansible_module.address = str(tmp_path / "absent.sock")
     code, result = run_module(verify_host.main, _args(patched_ansible_module, busybox))
     assert code == 1 and result["failed"] is True
-    results = result["results"]
+    results = result["module_results"]
     assert result["ansible_facts"]["kata_fleet_host"]["containerd"]["answers"] is False
     for name in ("probe_image", "isolation_probe", "startup_bench"):
         assert results[name]["failed"] is True
@@ -100,7 +100,7 @@ def test_a_failing_capability_does_not_hide_the_others(containerd, host, busybox
     containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(verify_host.main, _args(containerd, busybox, runs=0))
     assert code == 1
-    results = result["results"]
+    results = result["module_results"]
     assert results["startup_bench"] == {"failed": True, "changed": False,
                                         "msg": "runs must be at least 1 (the number of counted samples), got 0"}
     assert results["isolation_probe"]["isolation"]["runtimes"]["runc"]["status"] == "ok"
@@ -112,7 +112,7 @@ def test_a_failing_handler_fails_only_its_capability(containerd, host, busybox, 
     containerd.on(_iso_container(), rc=1, err="ctr: failed to create shim task\n")
     code, result = run_module(verify_host.main, _args(containerd, busybox))
     assert code == 1
-    results = result["results"]
+    results = result["module_results"]
     assert results["isolation_probe"]["failed"] is True
     assert results["isolation_probe"]["msg"].startswith("runc: the probe container failed (rc=1)")
     assert results["startup_bench"]["startup"]["runtimes"]["runc"]["status"] == "ok"
@@ -122,7 +122,7 @@ def test_a_failing_handler_fails_only_its_capability(containerd, host, busybox, 
 def test_only_the_host_view(containerd, host, busybox, run_module):
     code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=[]))
     assert code == 0, result
-    assert list(result["results"]) == ["host_facts"]
+    assert list(result["module_results"]) == ["host_facts"]
     assert containerd.calls_with("images", "ls") == [] and containerd.calls_with("containers", "list") == []
 
 
@@ -130,7 +130,7 @@ def test_check_mode_imports_nothing_and_plans_startup(containerd, host, busybox,
     containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
     code, result = run_module(verify_host.main, _args(containerd, busybox, _ansible_check_mode=True))
     assert code == 0, result
-    results = result["results"]
+    results = result["module_results"]
     assert results["startup_bench"]["startup"]["runtimes"]["runc"] == {"status": "planned", "containers": 3}
     assert results["isolation_probe"]["isolation"]["runtimes"]["runc"]["status"] == "ok"
     assert containerd.calls_with("containers", "list") == [] and containerd.calls_with("import") == []
@@ -140,7 +140,7 @@ def test_check_mode_without_the_image_says_nothing_can_run(containerd, host, bus
     containerd.on("images", "ls", out=IMAGES_HEADER)
     code, result = run_module(verify_host.main, _args(containerd, busybox, _ansible_check_mode=True))
     assert code == 1
-    results = result["results"]
+    results = result["module_results"]
     assert results["probe_image"]["changed"] is True and result["changed"] is True
     assert "is not in containerd yet" in results["isolation_probe"]["msg"]
     assert containerd.calls_with("import") == [] and containerd.calls_with("timeout") == []

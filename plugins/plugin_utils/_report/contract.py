@@ -17,8 +17,10 @@ import time
 PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 PROBES = ("isolation", "startup", "http")
 # verify_host runs every capability in one module run; its result carries each one's result under the name of
-# the module that gives it alone (``{"results": {"host_facts": {...}, "isolation_probe": {...}, ...}}``).
+# the module that gives it alone (``{"module_results": {"host_facts": {...}, "isolation_probe": {...}, ...}}``; Ansible keeps ``results``
+# for loops and renames it).
 VERIFY_ACTION = "verify_host"
+CARRIED_KEY = "module_results"
 CARRIED_RESULTS = ("host_facts", "probe_image") + tuple(PROBE_RESULTS)
 # The policy_check action's ``results`` keys, in record order.
 RESULT_KEYS = ("host_facts",) + PROBES + (VERIFY_ACTION,)
@@ -61,7 +63,7 @@ def unpack(action, data):
     """
     if action != VERIFY_ACTION:
         return [(action, data)]
-    carried = data.get("results") if isinstance(data, dict) else None
+    carried = data.get(CARRIED_KEY) if isinstance(data, dict) else None
     if not isinstance(carried, dict):
         return []
     return [(name, carried[name]) for name in CARRIED_RESULTS if isinstance(carried.get(name), dict)]
