@@ -214,4 +214,3 @@ def test_probe_in_a_real_qemu_guest_is_vm_isolated(guest_tools, capsys):
     for output, with_nonce in ((forged, nonce), (run.output, _probe.new_nonce())):
         with pytest.raises(_probe.ProbeOutputError):
             _probe.parse_output(output, with_nonce)
-

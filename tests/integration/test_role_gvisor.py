@@ -64,7 +64,7 @@ def mirror():
     built = release_mirror.new_mirror()
     built.sha512 = {
         "runsc": _publish(built, "runsc", STAND_IN % ("runsc", VERSION, 'echo "runsc version release-%s.0"\n'
-                                                                          'echo "spec: 1.1.0-rc.1"' % VERSION)),
+                                                      'echo "spec: 1.1.0-rc.1"' % VERSION)),
         "shim": _publish(built, "containerd-shim-runsc-v1", STAND_IN % ("containerd-shim-runsc-v1", VERSION, "exit 0")),
     }
     built.serve()

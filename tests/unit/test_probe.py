@@ -202,7 +202,7 @@ def test_module_reports_forged_output_as_a_failed_probe(fixture_text):
     _probe.new_nonce = lambda: probe_output.NONCE
     try:
         entry = _isolation.probe_handler(Client(), "runc", {"runtime_type": "io.containerd.runc.v2"},
-                                              "docker.io/library/alpine:3.19", "r1", 30, {})
+                                         "docker.io/library/alpine:3.19", "r1", 30, {})
     finally:
         _probe.new_nonce = original
     assert entry["status"] == "failed" and "verdict" not in entry

@@ -521,4 +521,4 @@ def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
     assert entry["phases_skipped"].startswith("ctr containers create cannot pass the handler's BinaryName")
     assert _containerd.ContainerdClient.phases_unsupported({"runtime_type": "io.containerd.runc.v2", "options": {}}) is None
     assert _startup.bench_handler(client, "runsc", runsc, dict(params, phase_runs=0), RUN_ID,
-                                       HOST_BOOT_ID)["phases_skipped"] is None
+                                  HOST_BOOT_ID)["phases_skipped"] is None
