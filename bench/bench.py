@@ -406,11 +406,17 @@ def runner_adhoc(module, args):
 
 
 def module_result(events, action):
+    """The first result of ``action``: its own task's, or the one a verify_host task carries (verify.yml)."""
     for event in events:
         data = event.get("event_data", {})
-        if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
-                (data.get("resolved_action") or data.get("task_action") or "").endswith(action):
+        if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+            continue
+        task_action = data.get("resolved_action") or data.get("task_action") or ""
+        carried = (data.get("res") or {}).get("module_results")
+        if task_action.endswith(action):
             return data.get("res")
+        if task_action.endswith("verify_host") and isinstance(carried, dict) and isinstance(carried.get(action), dict):
+            return carried[action]
     return None
 
 

@@ -69,7 +69,7 @@ fi
 # The same script isolation_probe runs; made before the clock starts.
 PROBE_SCRIPT=$("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-sys.stdout.write(_probe.script())' "$REPO/collections")
+sys.stdout.write(_probe.script(_probe.new_nonce()))' "$REPO/collections")
 
 TOTAL=0
 STEP_START=

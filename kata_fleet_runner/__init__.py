@@ -25,6 +25,9 @@ __all__ = ["KataFleetRunError", "RunResult", "run_playbook", "PLAYBOOKS"]
 
 COLLECTION = "kata_fleet.runtimes"
 CALLBACK = COLLECTION + ".comparison"
+# The module whose result carries every capability's result (contract.VERIFY_ACTION; this package imports no plugin).
+VERIFY_ACTION = "verify_host"
+CARRIED_KEY = "module_results"
 # Short names of the collection's playbooks (playbooks/<name>.yml, FQCN kata_fleet.runtimes.<name>).
 PLAYBOOKS = ("verify", "bootstrap")
 # Bounds of the run's knobs: beyond them a value is a typo, not a wish (ansible-runner takes whole seconds).
@@ -54,13 +57,25 @@ class RunResult(object):
         self.private_data_dir = private_data_dir
 
     def results(self, action):
-        """{host: module result} of the tasks whose action ends in ``action``, ok or failed (the last one wins)."""
+        """{host: module result} of the tasks whose action ends in ``action``, ok or failed (the last one wins).
+
+        verify.yml runs every capability in one verify_host task, whose result carries each capability's
+        result under its module's name (plugins/plugin_utils/_report/contract.py): ``results("isolation_probe")``
+        finds it there too.
+        """
         found = {}
         for event in self.events:
             data = event.get("event_data", {})
-            if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
-                    data.get("task_action", "").endswith(action):
-                found[data["host"]] = data["res"]
+            if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+                continue
+            task_action = data.get("task_action", "")
+            result = data.get("res")
+            carried = result.get(CARRIED_KEY) if isinstance(result, dict) else None
+            if task_action.endswith(action):
+                found[data["host"]] = result
+            elif task_action.endswith(VERIFY_ACTION) and isinstance(carried, dict) \
+                    and isinstance(carried.get(action), dict):
+                found[data["host"]] = carried[action]
         return found
 
     def __repr__(self):

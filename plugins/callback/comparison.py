@@ -129,6 +129,7 @@ import os
 import platform
 import re
 import socket
+import time
 
 import yaml
 
@@ -146,6 +147,14 @@ MODE = re.compile(r"\A0?[0-7]{3}\Z")
 def _short_action(task):
     action = getattr(task, "resolved_action", None) or task.action
     return action[len(COLLECTION):] if action.startswith(COLLECTION) else action
+
+
+def _play_hosts(play, manager):
+    """How many hosts the play runs on (--limit included), or None when the inventory cannot say."""
+    try:
+        return len(manager._inventory.get_hosts(play.hosts))  # pylint: disable=protected-access
+    except Exception:  # pylint: disable=broad-except  # progress only: never stop the run for it
+        return None
 
 
 def utc_now():
@@ -188,6 +197,8 @@ class CallbackModule(CallbackBase):
         self.reporting = False
         self.play_reported = True
         self.run_id = None
+        # Progress of the play's verify_host results: hosts done, failed, how many in all, when each began.
+        self.progress = {"done": set(), "failed": set(), "total": None, "began": {}}
 
     # ---------------------------------------------------------------- naming the run
 
@@ -211,6 +222,7 @@ class CallbackModule(CallbackBase):
                 self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not a run id: %s" % problem)
             else:
                 self.run_id = named
+        self.progress = {"done": set(), "failed": set(), "total": _play_hosts(play, manager), "began": {}}
 
     # ---------------------------------------------------------------- collecting
 
@@ -221,15 +233,35 @@ class CallbackModule(CallbackBase):
         if self.play_reported and _short_action(task) in contract.REPORTED_ACTIONS:
             self.reporting = True
 
+    def v2_runner_on_start(self, host, task):
+        if _short_action(task) == contract.VERIFY_ACTION:
+            self.progress["began"][host.get_name()] = time.monotonic()
+
+    def _show_progress(self, result, failed):
+        """One line per host as its verify result arrives (console.progress_line), so a long run can be followed."""
+        if not self.play_reported or _short_action(result._task) != contract.VERIFY_ACTION:
+            return
+        name = result._host.get_name()
+        self.progress["done"].add(name)
+        if failed:
+            self.progress["failed"].add(name)
+        began = self.progress["began"].pop(name, None)
+        self._display.display(console.progress_line(
+            name, self._record(result).get("isolation"), len(self.progress["done"] - self.progress["failed"]),
+            len(self.progress["failed"]),
+            self.progress["total"], None if began is None else time.monotonic() - began))
+
     def v2_runner_on_ok(self, result):
         if self.play_reported:
             contract.keep(self._record(result), _short_action(result._task), result._result)
+            self._show_progress(result, False)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not self.play_reported:
             return
         record = self._record(result)
         contract.keep(record, _short_action(result._task), result._result)
+        self._show_progress(result, True)
         if not ignore_errors:
             record["status"] = "failed"
             record["error"] = "%s: %s" % (result._task.get_name(), result._result.get("msg", "failed"))

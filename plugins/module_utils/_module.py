@@ -89,6 +89,41 @@ def report_foreign(module, names, where):
                     "leftovers of an older kata-fleet." % (where, ", ".join(sorted(names)[:20])))
 
 
+def finish(module, result):
+    """End ``module`` with ``result``, a module result dict as the capability functions return them."""
+    result = dict(result)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def check_requested(params, handlers):
+    """The handler names to probe (params runtimes, else every configured one); unknown names raise."""
+    requested = params["runtimes"] or sorted(handlers)
+    unknown = [name for name in requested if name not in handlers]
+    if unknown:
+        raise ContainerdError(
+            "runtime handler(s) %s not configured in containerd (config %s, socket %s); it knows: %s. "
+            "Add them (role kata_fleet.runtimes.containerd, containerd_runtimes) or remove them from "
+            "kata_fleet_runtimes." % (", ".join(unknown), params["config_path"], params["address"],
+                                      ", ".join(sorted(handlers)) or "none"))
+    return requested
+
+
+def check_image(client, params):
+    if not client.image_digest(params["image"]):
+        raise ContainerdError(
+            "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
+            "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
+
+
+def sweep_containers(module, client, params):
+    """Remove what interrupted earlier runs left (nothing in check mode); warn about foreign kf- objects."""
+    swept, foreign = ([], []) if module.check_mode else client.sweep()
+    report_foreign(module, foreign, "containerd namespace %s at %s" % (params["namespace"], params["address"]))
+    return swept
+
+
 def prepare_probe_run(module):
     """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
 
@@ -101,20 +136,9 @@ def prepare_probe_run(module):
         client = client_from_params(module)
         client.ping()
         handlers = client.runtime_handlers()
-        requested = params["runtimes"] or sorted(handlers)
-        unknown = [name for name in requested if name not in handlers]
-        if unknown:
-            raise ContainerdError(
-                "runtime handler(s) %s not configured in containerd (config %s, socket %s); it knows: %s. "
-                "Add them (role kata_fleet.runtimes.containerd, containerd_runtimes) or remove them from "
-                "kata_fleet_runtimes." % (", ".join(unknown), params["config_path"], params["address"],
-                                          ", ".join(sorted(handlers)) or "none"))
-        if not client.image_digest(params["image"]):
-            raise ContainerdError(
-                "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
-                "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
-        swept, foreign = ([], []) if module.check_mode else client.sweep()
-        report_foreign(module, foreign, "containerd namespace %s at %s" % (params["namespace"], params["address"]))
+        requested = check_requested(params, handlers)
+        check_image(client, params)
+        swept = sweep_containers(module, client, params)
     except ContainerdError as error:
         module.fail_json(msg=str(error), swept=[])
     return client, handlers, requested, run_id, swept

@@ -101,34 +101,13 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_facts
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
-    client_from_params,
-    containerd_argument_spec,
-)
-
-
-def containerd_view(module):
-    """containerd's state for the report; a daemon that does not answer is a fact, not a failure."""
-    view = {"address": module.params["address"], "namespace": module.params["namespace"],
-            "config_path": module.params["config_path"], "answers": False, "version": None,
-            "handlers": {}, "error": None}
-    try:
-        client = client_from_params(module)
-        view["version"] = client.ping()
-        view["answers"] = True
-        view["handlers"] = client.runtime_handlers()
-    except ContainerdError as error:
-        view["error"] = str(error)
-    return view
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _hostview
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import containerd_argument_spec, finish
 
 
 def main():
     module = AnsibleModule(argument_spec=containerd_argument_spec(), supports_check_mode=True)
-    facts = host_facts(module)
-    facts["containerd"] = containerd_view(module)
-    module.exit_json(changed=False, ansible_facts={"kata_fleet_host": facts})
+    finish(module, _hostview.run(module)[0])
 
 
 if __name__ == "__main__":

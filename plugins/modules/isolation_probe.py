@@ -106,62 +106,19 @@ isolation:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _isolation
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    finish,
     prepare_probe_run,
     probe_run_argument_spec,
 )
 
 
-def probe_handler(client, name, handler, image, run_id, timeout, host):
-    """One container run under ``handler``; its facts and verdict, or the reason there are none."""
-    container = client.container_name(run_id, name, "iso")
-    # A fresh nonce per run: no file, log line or hostname fixed before the run can carry it.
-    nonce = _probe.new_nonce()
-    run = client.run_once(container, image, handler, ["/bin/sh", "-c", _probe.script(nonce)], run_id, timeout)
-    entry = {"handler": name, "runtime_type": handler["runtime_type"], "seconds": round(run.seconds, 3),
-             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "status": "failed", "error": None,
-             "image_source": _probe.image_source(image)}
-    if run.timed_out:
-        entry["error"] = ("the probe container did not finish within %ds; it was killed and removed "
-                          "(raise timeout if this runtime is just slow to start)" % timeout)
-        return entry
-    if run.rc != 0:
-        last = (run.stderr or run.stdout or "")[-65536:].strip().splitlines()[-3:]
-        tail = " ".join(_probe.printable(line, 200) for line in last)
-        entry["error"] = "the probe container failed (rc=%d): %s" % (run.rc, tail or "no output")
-        return entry
-    try:
-        facts = _probe.parse_output(run.stdout, nonce)
-    except _probe.ProbeOutputError as error:
-        entry["error"] = str(error)
-        return entry
-    entry.update(facts)
-    entry.update(_probe.verdict(host, facts))
-    provenance = _probe.image_evidence(image)
-    if provenance:
-        entry["evidence"].append(provenance)
-    entry["status"] = "ok"
-    return entry
-
-
 def main():
     module = AnsibleModule(argument_spec=probe_run_argument_spec(), supports_check_mode=True)
-    params = module.params
     client, handlers, requested, run_id, swept = prepare_probe_run(module)
-    host = _probe.facts_from_sections(host_sections(module))
-    runtimes = dict(
-        (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host))
-        for name in requested)
-    isolation = {"run_id": run_id, "image": params["image"], "image_source": _probe.image_source(params["image"]),
-                 "host": host, "runtimes": runtimes}
-    failed = sorted(name for name, entry in runtimes.items() if entry["status"] != "ok")
-    if failed:
-        module.fail_json(msg="; ".join("%s: %s" % (name, runtimes[name]["error"]) for name in failed),
-                         swept=swept, isolation=isolation)
-    module.exit_json(changed=False, swept=swept, isolation=isolation,
-                     ansible_facts={"kata_fleet_isolation": isolation})
+    finish(module, _isolation.run(client, module.params, handlers, requested, run_id, swept,
+                                  _isolation.host_view(module)))
 
 
 if __name__ == "__main__":

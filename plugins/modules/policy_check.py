@@ -79,6 +79,11 @@ options:
       http:
         description: The registered result of M(kata_fleet.runtimes.http_latency).
         type: dict
+      verify_host:
+        description:
+          - The registered result of M(kata_fleet.runtimes.verify_host), which carries the results of the four
+            above (playbooks/verify.yml passes only this one).
+        type: dict
 attributes:
   action:
     support: full

@@ -19,20 +19,7 @@ author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
-options:
-  image:
-    description:
-      - A registry image to pull instead of building the probe image. It must provide
-        C(/bin/sh) and the busybox applets the probes use (alpine does).
-    type: str
-  busybox_path:
-    description: The static busybox binary laid into the built image.
-    type: path
-    default: /bin/busybox
-  pull_timeout:
-    description: Seconds a pull may take before it is abandoned.
-    type: int
-    default: 300
+  - kata_fleet.runtimes.capabilities.image
 attributes:
   check_mode:
     support: full
@@ -68,77 +55,28 @@ digest:
   type: str
 """
 
-import os
-import shutil
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _image
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
     client_from_params,
     containerd_argument_spec,
+    finish,
 )
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._oci import (
-    ImageBuildError,
-    build_archive,
-    image_reference,
-)
-
-
-def ensure_built(module, client):
-    """Import the locally built image unless its content-addressed tag is already there."""
-    path = module.params["busybox_path"]
-    try:
-        with open(path, "rb") as handle:
-            reference = image_reference(handle.read())
-    except (IOError, OSError) as error:
-        raise ImageBuildError("cannot read busybox at %s (%s): install the busybox-static package "
-                              "or set busybox_path" % (path, error))
-    digest = client.image_digest(reference)
-    if digest or module.check_mode:
-        return reference, digest, digest is None
-    workdir = tempfile.mkdtemp(prefix="kata-fleet-image-")
-    try:
-        archive = os.path.join(workdir, "probe.tar")
-        build_archive(path, os.uname().machine, archive)
-        client.import_image(archive)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return reference, client.image_digest(reference), True
-
-
-def ensure_pulled(module, client):
-    reference = module.params["image"]
-    digest = client.image_digest(reference)
-    if digest or module.check_mode:
-        return reference, digest, digest is None
-    client.pull(reference, module.params["pull_timeout"])
-    return reference, client.image_digest(reference), True
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=containerd_argument_spec(
-            image=dict(type="str"),
-            busybox_path=dict(type="path", default="/bin/busybox"),
-            pull_timeout=dict(type="int", default=300),
-        ),
-        supports_check_mode=True,
-    )
-    if module.params["pull_timeout"] <= 0:
-        module.fail_json(msg="pull_timeout must be a positive number of seconds, got %d" % module.params["pull_timeout"])
+    module = AnsibleModule(argument_spec=containerd_argument_spec(**_image.ARGUMENT_SPEC), supports_check_mode=True)
+    message = _image.problem(module.params)
+    if message:
+        module.fail_json(msg=message)
     try:
         client = client_from_params(module)
         client.ping()
-        if module.params["image"]:
-            reference, digest, changed = ensure_pulled(module, client)
-        else:
-            reference, digest, changed = ensure_built(module, client)
-    except (ContainerdError, ImageBuildError) as error:
+    except ContainerdError as error:
         module.fail_json(msg=str(error))
-    module.exit_json(changed=changed, image=reference, digest=digest,
-                     source="registry" if module.params["image"] else "built")
+    finish(module, _image.run(module, client))
 
 
 if __name__ == "__main__":

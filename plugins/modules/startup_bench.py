@@ -32,19 +32,7 @@ author:
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
   - kata_fleet.runtimes.probe_run
-options:
-  runs:
-    description: Counted runs per handler. At least 1.
-    type: int
-    default: 10
-  warmup:
-    description: Uncounted runs per handler before the counted ones (the first also reads the guest's boot time).
-    type: int
-    default: 2
-  phase_runs:
-    description: Extra runs per handler that time each phase separately; V(0) skips the phase split.
-    type: int
-    default: 3
+  - kata_fleet.runtimes.capabilities.startup
 attributes:
   check_mode:
     support: full
@@ -102,85 +90,21 @@ startup:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import read_boot_id
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _startup
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    finish,
     prepare_probe_run,
     probe_run_argument_spec,
 )
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
-
-NOOP = ["/bin/true"]
-
-
-def bench_handler(client, name, handler, params, run_id, host_boot_id):
-    prefix = client.container_name(run_id, name, "s")
-    entry = {"handler": name, "runtime_type": handler["runtime_type"], "status": "failed", "error": None,
-             "client": "nerdctl" if client.uses_nerdctl(handler) else "ctr", "guest_kernel_boot_seconds": None}
-    image, timeout = params["image"], params["timeout"]
-    try:
-        for index in range(params["warmup"]):
-            command = ["/bin/sh", "-c", _probe.BOOT_TIME_SCRIPT] if index == 0 else NOOP
-            run = client.run_once("%sw%d" % (prefix, index), image, handler, command, run_id, timeout)
-            check_run(run, "warm-up run %d" % (index + 1), timeout)
-            if index == 0:
-                entry["guest_kernel_boot_seconds"] = _probe.guest_kernel_boot_seconds(run.stdout, host_boot_id)
-        samples = []
-        for index in range(params["runs"]):
-            run = client.run_once("%s%d" % (prefix, index), image, handler, NOOP, run_id, timeout)
-            check_run(run, "counted run %d" % (index + 1), timeout)
-            samples.append(run.seconds)
-        entry["phases_skipped"] = client.phases_unsupported(handler) if params["phase_runs"] else None
-        phases = [client.run_phases("%sp%d" % (prefix, index), image, handler, NOOP, run_id, timeout)
-                  for index in range(params["phase_runs"] if not entry["phases_skipped"] else 0)]
-    except ContainerdError as error:
-        entry["error"] = str(error)
-        return entry
-    entry["samples"] = [round(sample, 6) for sample in samples]
-    entry["total"] = summarize(samples)
-    entry["phases"] = dict((phase, summarize([p[phase] for p in phases])) for phase in phases[0]) if phases else {}
-    entry["status"] = "ok"
-    return entry
-
-
-def check_run(run, what, timeout):
-    if run.timed_out:
-        raise ContainerdError("%s did not finish within %ds; it was killed and removed" % (what, timeout))
-    if run.rc != 0:
-        tail = " ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
-        raise ContainerdError("%s failed (rc=%d): %s" % (what, run.rc, tail or "no output"))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=probe_run_argument_spec(
-            runs=dict(type="int", default=10),
-            warmup=dict(type="int", default=2),
-            phase_runs=dict(type="int", default=3),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["runs"] < 1:
-        module.fail_json(msg="runs must be at least 1 (the number of counted samples), got %d" % params["runs"])
-    for count in ("warmup", "phase_runs"):
-        if params[count] < 0:
-            module.fail_json(msg="%s cannot be negative, got %d" % (count, params[count]))
+    module = AnsibleModule(argument_spec=probe_run_argument_spec(**_startup.ARGUMENT_SPEC), supports_check_mode=True)
+    problem = _startup.problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
     client, handlers, requested, run_id, swept = prepare_probe_run(module)
-    startup = {"run_id": run_id, "image": params["image"], "check_mode": module.check_mode, "runtimes": {}}
-    if module.check_mode:
-        per_handler = params["warmup"] + params["runs"] + params["phase_runs"]
-        startup["runtimes"] = dict((name, {"status": "planned", "containers": per_handler}) for name in requested)
-        module.exit_json(changed=False, swept=swept, startup=startup, ansible_facts={"kata_fleet_startup": startup})
-    host_boot_id = read_boot_id()
-    for name in requested:
-        startup["runtimes"][name] = bench_handler(client, name, handlers[name], params, run_id, host_boot_id)
-    failed = sorted(name for name, entry in startup["runtimes"].items() if entry["status"] != "ok")
-    if failed:
-        module.fail_json(msg="; ".join("%s: %s" % (name, startup["runtimes"][name]["error"]) for name in failed),
-                         swept=swept, startup=startup)
-    module.exit_json(changed=False, swept=swept, startup=startup, ansible_facts={"kata_fleet_startup": startup})
+    finish(module, _startup.run(client, module.params, handlers, requested, run_id, swept, module.check_mode))
 
 
 if __name__ == "__main__":

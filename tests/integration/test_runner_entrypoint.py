@@ -65,7 +65,7 @@ def test_command_line_streams_and_exits_with_ansibles_rc(containerd, tmp_path):
             "-e", "kata_fleet_probe_timeout=30"]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "TASK [Probe each runtime handler from inside a container]" in done.stdout
+    assert "TASK [Verify the host (view, probe image, isolation, startup, HTTP) in one module run]" in done.stdout
     assert "KATA-FLEET RUNTIME COMPARISON" in done.stdout
     assert "Evidence: %s" % (tmp_path / "evidence") in done.stdout
     assert "successful (rc 0); artifacts: %s" % (tmp_path / "runner" / "artifacts") in done.stderr

@@ -51,7 +51,7 @@ def test_a_wrongly_typed_setting_stops_the_run_naming_it(tmp_path):
     assert re.search(r"argument 'kata_fleet_startup_runs' is of type (str|<class 'str'>) and we were unable to convert to int",
                      output), output
     # Stopped before the first probe: no host facts, no table, no bundle.
-    assert "Gather the host's view" not in output
+    assert "Verify the host (view" not in output
     assert "KATA-FLEET RUNTIME COMPARISON" not in output
     assert not (tmp_path / "evidence").exists()
 
@@ -77,8 +77,7 @@ def test_check_mode_says_what_it_would_run_and_runs_nothing(containerd, tmp_path
     assert "probe runc (isolation_probe, timeout 60s)" in output
     assert "time 10 startups (+2 warm-ups) per handler" in output
     assert "check the policies, expecting handlers runc" in output
-    for task in ("Gather the host's view", "Make sure the probe image is in containerd", "Probe each runtime handler"):
-        assert task not in output
+    assert "Verify the host (view" not in output
     assert "KATA-FLEET RUNTIME COMPARISON" not in output
     assert not (tmp_path / "evidence").exists()
     # Nothing reached containerd: the namespace has no image and no container.
@@ -91,16 +90,18 @@ def test_check_mode_says_what_it_would_run_and_runs_nothing(containerd, tmp_path
 def test_tags_select_the_phases(containerd, tmp_path):
     rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--tags", "isolation")
     assert rc == 0, output
-    assert "Probe each runtime handler from inside a container" in output
-    for task in ("Time container startup", "Measure HTTP latency", "Check the runtime policies"):
-        assert task not in output
+    # One verify_host task; the tag switched startup and HTTP off (the progress line names the verdict).
+    assert "Verify the host (view, probe image, isolation, startup, HTTP) in one module run" in output
+    assert "kata-fleet: [done 1/1, failed 0, left 0] localhost: runc shared-kernel" in output
+    assert "Check the runtime policies" not in output
     runc = _report(tmp_path)["hosts"]["localhost"]["runtimes"]["runc"]
     assert runc["isolation"]["verdict"] == "shared-kernel"
     assert runc.get("startup") is None and runc.get("http") is None
 
     rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--tags", "facts")
     assert rc == 0, output
-    assert "Gather the host's view" in output and "Probe each runtime handler" not in output
+    assert "Verify the host (view, probe image, isolation, startup, HTTP)" in output
+    assert "kata-fleet: [done 1/1, failed 0, left 0] localhost: no isolation result" in output
 
 
 def test_a_missing_expected_runtime_fails_the_host_report_and_junit(containerd, tmp_path):

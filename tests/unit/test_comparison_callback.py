@@ -64,3 +64,44 @@ def test_one_record_for_the_callback_and_the_policy_action(tmp_path):
     registered = {"host_facts": results["host_facts"], "isolation": results["isolation_probe"],
                   "startup": results["startup_bench"], "http": results["http_latency"]}
     assert contract.record_from_results(registered) == dict(callback.hosts["node"], policies=None)
+
+
+def _verify_host_play(tmp_path, hosts, failed=()):
+    """A play whose hosts each return one verify_host result carrying the separate modules' results."""
+    from callback_harness import result as make_result
+    callback, display = make_callback(evidence_dir=str(tmp_path))
+    os.environ[contract.RUN_ID_VARIABLE] = "run-1"
+    try:
+        callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/verify.yml"))
+        manager = SimpleNamespace(_inventory=SimpleNamespace(get_hosts=lambda pattern: list(hosts) + ["later"]))
+        callback.v2_playbook_on_play_start(SimpleNamespace(vars={}, hosts="all", get_variable_manager=lambda: manager))
+        callback.v2_playbook_on_task_start(task("verify_host"), False)
+        for name, results in hosts.items():
+            callback.v2_runner_on_start(SimpleNamespace(get_name=lambda name=name: name), task("verify_host"))
+            data = {"module_results": results, "changed": False}
+            if name in failed:
+                data.update(failed=True, msg="isolation_probe: runc: broken")
+                callback.v2_runner_on_failed(make_result(name, "verify_host", data), ignore_errors=True)
+            else:
+                callback.v2_runner_on_ok(make_result(name, "verify_host", data))
+        callback.v2_playbook_on_stats(SimpleNamespace(processed=dict((name, {}) for name in hosts), custom={}))
+    finally:
+        os.environ.pop(contract.RUN_ID_VARIABLE, None)
+    return callback, display
+
+
+def test_verify_host_results_make_the_same_report_and_a_progress_line_per_host(tmp_path):
+    hosts = {"node-a": host_results("run-1"), "node-b": host_results("run-1")}
+    callback, display = _verify_host_play(tmp_path / "one", hosts, failed=["node-b"])
+    separate, dummy = run_play(tmp_path / "five", hosts)
+    one, five = callback.build(), separate.build()
+    for report in (one, five):
+        report.pop("started"), report.pop("finished")
+    assert one["hosts"]["node-a"] == five["hosts"]["node-a"]
+    # Failed with ignore_errors (as verify.yml runs it): the data is kept, the play's last task fails the host.
+    assert one["hosts"]["node-b"] == five["hosts"]["node-b"]
+    progress = [line for line in display.lines if line.startswith("kata-fleet: [")]
+    assert len(progress) == 2
+    assert progress[0].startswith("kata-fleet: [done 1/3, failed 0, left 2] node-a: runc shared-kernel (")
+    assert progress[1].startswith("kata-fleet: [done 1/3, failed 1, left 1] node-b: runc shared-kernel (")
+    assert progress[1].endswith(" s)")

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _http, _netns
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _http, _httpprobe, _netns
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import http_latency
 from ctr_answers import IMAGE, NAMESPACE, RUN_ID, TAG, cleanup, ctr, script_containerd
@@ -102,8 +102,8 @@ def recorder(monkeypatch, tmp_path):
     monkeypatch.setattr(_netns, "sweep", record.sweep)
     monkeypatch.setattr(_http, "wait_until_answering", record.wait_until_answering)
     monkeypatch.setattr(_http, "load", record.load)
-    monkeypatch.setattr(http_latency, "footprint", record.footprint)
-    monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(_httpprobe, "footprint", record.footprint)
+    monkeypatch.setattr(_httpprobe, "LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setattr(_netns, "OWNER_DIR", str(tmp_path / "owners"))
     # the shim of a probe container is found by its -namespace/-id/-address arguments; never touch a real process
     monkeypatch.setattr(_containerd, "find_shims",
@@ -138,11 +138,11 @@ def _url_args(**extra):
 
 
 def _log_path(name=None):
-    return os.path.join(http_latency.LOG_DIR, (name or _name()) + ".log")
+    return os.path.join(_httpprobe.LOG_DIR, (name or _name()) + ".log")
 
 
 def _write_log(lines, name=None):
-    os.makedirs(http_latency.LOG_DIR)
+    os.makedirs(_httpprobe.LOG_DIR)
     with open(_log_path(name), "w") as handle:
         handle.write("".join(line + "\n" for line in lines))
 
@@ -270,7 +270,7 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     assert run[run.index("--snapshotter-label"):run.index(IMAGE)] == [
         word if word != "--label" else "--snapshotter-label" for word in labels]
     assert run[run.index(IMAGE):] == [IMAGE, name, "/bin/sh", "-c", SERVER_SCRIPT]
-    assert http_latency.SERVER_SCRIPT % 80 == SERVER_SCRIPT
+    assert _httpprobe.SERVER_SCRIPT % 80 == SERVER_SCRIPT
 
     # the order: sweep, network, server, wait, memory of the shim, load, then removal of all of it
     recorder = containerd.recorder
@@ -315,7 +315,7 @@ def test_gvisor_without_network_says_why_there_is_no_latency(containerd, run_mod
 
 
 def test_default_log_dir():
-    assert http_latency.LOG_DIR == "/run/kata-fleet/logs"
+    assert _httpprobe.LOG_DIR == "/run/kata-fleet/logs"
 
 
 def test_two_handlers_get_their_own_subnets(containerd, run_module):
@@ -532,22 +532,22 @@ def test_logs_without_an_owner_record_are_reported_never_removed(containerd, run
     code, result = run_module(http_latency.main, _args(containerd))
     assert code == 0, result
     assert result["swept"] == ["kf-old-runc-http"]
-    assert result["foreign"] == [os.path.join(http_latency.LOG_DIR, "kf-tenant-blue.log")]
+    assert result["foreign"] == [os.path.join(_httpprobe.LOG_DIR, "kf-tenant-blue.log")]
     [warning] = warned
     assert "not provably kata-fleet's" in warning and "kf-tenant-blue.log" in warning
-    assert os.listdir(http_latency.LOG_DIR) == ["kf-tenant-blue.log"]
+    assert os.listdir(_httpprobe.LOG_DIR) == ["kf-tenant-blue.log"]
 
 
 def test_foreign_logs_knows_the_recorded_ones(monkeypatch, tmp_path):
     monkeypatch.setattr(_netns, "OWNER_DIR", str(tmp_path / "owners"))
-    monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(_httpprobe, "LOG_DIR", str(tmp_path / "logs"))
     (tmp_path / "logs").mkdir()
     for name in ("kf-live-http.log", "kf-tenant-blue.log", "other.log"):
         (tmp_path / "logs" / name).write_text("x\n")
     _netns.write_owner("kf-live-http", 30, log_path=str(tmp_path / "logs" / "kf-live-http.log"))
-    assert http_latency.foreign_logs() == ["kf-tenant-blue.log", "other.log"]
+    assert _httpprobe.foreign_logs() == ["kf-tenant-blue.log", "other.log"]
 
 
 def test_foreign_logs_without_a_log_dir(monkeypatch, tmp_path):
-    monkeypatch.setattr(http_latency, "LOG_DIR", str(tmp_path / "absent"))
-    assert http_latency.foreign_logs() == []
+    monkeypatch.setattr(_httpprobe, "LOG_DIR", str(tmp_path / "absent"))
+    assert _httpprobe.foreign_logs() == []

@@ -451,3 +451,17 @@ def test_run_playbook_refuses_a_timeout_that_is_not_a_sane_number(tmp_path, fake
 def test_cli_accepts_plain_decimal_timeouts(recorded_run):
     assert cli.main(["verify", "-i", "h", "--timeout", "2.5", "--forks", "10000"]) == 2
     assert recorded_run[0][0][8] == 2.5 and recorded_run[0][0][5] == 10000
+
+
+def test_results_finds_what_a_verify_host_task_carries():
+    carried = {"isolation_probe": {"isolation": {"runtimes": {}}}, "host_facts": {"changed": False}}
+    events = [{"event": "runner_on_failed", "event_data": {
+        "host": "node1", "task_action": "kata_fleet.runtimes.verify_host",
+        "res": {"failed": True, "msg": "m", "module_results": dict(carried, http_latency="not a result")}}},
+        {"event": "runner_on_ok", "event_data": {"host": "node2", "task_action": "kata_fleet.runtimes.verify_host",
+                                                 "res": {"module_results": "hostile"}}}]
+    result = RunResult("failed", 2, "", events, None, None, None, None)
+    assert result.results("isolation_probe") == {"node1": carried["isolation_probe"]}
+    assert result.results("host_facts") == {"node1": {"changed": False}}
+    assert result.results("http_latency") == {}
+    assert set(result.results("verify_host")) == {"node1", "node2"}

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _oci, _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _isolation, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
 from probe_output import NONCE, framed, sections as recorded_sections, use_nonce
@@ -32,7 +32,7 @@ def host_view(monkeypatch, fixture_text):
     use_nonce(monkeypatch)
     sections = recorded_sections(fixture_text("runc_probe_output.txt"))
     sections.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
-    monkeypatch.setattr(isolation_probe, "host_sections", lambda module: dict(sections))
+    monkeypatch.setattr(_isolation, "host_sections", lambda module: dict(sections))
     return sections
 
 

@@ -386,6 +386,7 @@ def test_sweep_without_ip_or_netns_dir(fake_module, dirs, monkeypatch, tmp_path)
 
 # -- gVisor: which network stack the sandbox really uses ----------------------------------------
 
+
 def _runsc_table(*sandbox_args):
     """A shim (100) with a gofer and a sandbox below it, argv as runsc 2022 (Debian bookworm) shows them."""
     return {

@@ -180,8 +180,8 @@ def test_huge_line_fails(fixture_text):
 
 
 def test_module_reports_forged_output_as_a_failed_probe(fixture_text):
-    """isolation_probe.probe_handler: forged output is the handler's error, not a verdict."""
-    from ansible_collections.kata_fleet.runtimes.plugins.modules import isolation_probe
+    """_isolation.probe_handler: forged output is the handler's error, not a verdict."""
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _isolation
 
     class Run(object):
         timed_out, rc, stderr, seconds = False, 0, "", 0.5
@@ -201,8 +201,8 @@ def test_module_reports_forged_output_as_a_failed_probe(fixture_text):
     original = _probe.new_nonce
     _probe.new_nonce = lambda: probe_output.NONCE
     try:
-        entry = isolation_probe.probe_handler(Client(), "runc", {"runtime_type": "io.containerd.runc.v2"},
-                                              "docker.io/library/alpine:3.19", "r1", 30, {})
+        entry = _isolation.probe_handler(Client(), "runc", {"runtime_type": "io.containerd.runc.v2"},
+                                         "docker.io/library/alpine:3.19", "r1", 30, {})
     finally:
         _probe.new_nonce = original
     assert entry["status"] == "failed" and "verdict" not in entry

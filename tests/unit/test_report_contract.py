@@ -48,3 +48,55 @@ def test_check_run_id():
     assert "name run 'run-0', not this run 'run-1'" in contract.check_run_id(record, "run-1")
     record["run_ids"] = ["../../OUTSIDE"]
     assert "is not 1 to 64 letters" in contract.check_run_id(record, "run-1")
+
+
+VERIFY_RESULT = {
+    "changed": False, "failed": True, "msg": "startup_bench: runc: counted run 1 failed",
+    "ansible_facts": {"kata_fleet_host": {"kernel_release": "6.1"}},
+    "module_results": {
+        "host_facts": {"changed": False, "ansible_facts": {"kata_fleet_host": {"kernel_release": "6.1"}}},
+        "probe_image": {"changed": False, "image": "localhost/kata-fleet/probe:1"},
+        "isolation_probe": {"changed": False, "isolation": {"run_id": "r", "runtimes": {"runc": {"status": "ok"}}}},
+        "startup_bench": {"failed": True, "msg": "runc: counted run 1 failed",
+                          "startup": {"run_id": "r", "runtimes": {"runc": {"status": "failed"}}}},
+    },
+}
+
+
+def test_a_verify_host_result_gives_the_record_its_five_results():
+    record = contract.new_record()
+    contract.keep(record, "verify_host", VERIFY_RESULT, failed=True)
+    assert record["host_facts"] == {"kernel_release": "6.1"}
+    assert record["isolation"]["runtimes"] == {"runc": {"status": "ok"}}
+    assert record["startup"]["runtimes"] == {"runc": {"status": "failed"}} and record["http"] is None
+    assert record["run_ids"] == ["r", "r"]
+    # verify_host's own message lists every failed capability once; the carried ones add nothing.
+    assert (record["status"], record["error"]) == ("failed", VERIFY_RESULT["msg"])
+
+
+def test_the_policy_action_and_the_callback_build_the_same_record_from_verify_host():
+    from_results = contract.record_from_results({"verify_host": VERIFY_RESULT})
+    kept = contract.new_record()
+    contract.keep(kept, "verify_host", VERIFY_RESULT, failed=True)
+    assert from_results == kept
+    # ... and the same as from the five separate results.
+    separate = contract.record_from_results({
+        "host_facts": VERIFY_RESULT["module_results"]["host_facts"], "isolation": VERIFY_RESULT["module_results"]["isolation_probe"],
+        "startup": dict(VERIFY_RESULT["module_results"]["startup_bench"], msg=VERIFY_RESULT["msg"])})
+    assert from_results == separate
+
+
+@pytest.mark.parametrize("hostile", [None, "text", {"module_results": "text"}, {"module_results": {"isolation_probe": ["x"]}},
+                                     {"module_results": {"debug": {"isolation": {"run_id": "x"}}}}])
+def test_hostile_verify_host_results_add_nothing(hostile):
+    record = contract.new_record()
+    contract.keep(record, "verify_host", hostile)
+    assert record == contract.new_record()
+    assert contract.unpack("verify_host", hostile) == []
+
+
+def test_unpack_passes_other_results_through():
+    assert contract.unpack("isolation_probe", {"x": 1}) == [("isolation_probe", {"x": 1})]
+    assert [name for name, dummy in contract.unpack("verify_host", VERIFY_RESULT)] == [
+        "host_facts", "probe_image", "isolation_probe", "startup_bench"]
+    assert "verify_host" in contract.REPORTED_ACTIONS and "verify_host" in contract.RESULT_KEYS

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _probe, _startup
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
@@ -90,7 +90,7 @@ def containerd(patched_ansible_module, fixture_text, socket_path, clock, monkeyp
 
     fake.answer = answer
     fake.run_command = run_command
-    monkeypatch.setattr(startup_bench, "read_boot_id", lambda: HOST_BOOT_ID)
+    monkeypatch.setattr(_startup, "read_boot_id", lambda: HOST_BOOT_ID)
     return fake
 
 
@@ -515,10 +515,10 @@ def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
 
     client = Client()
     params = {"image": IMAGE, "timeout": 30, "warmup": 0, "runs": 3, "phase_runs": 3}
-    entry = startup_bench.bench_handler(client, "runsc", runsc, params, RUN_ID, HOST_BOOT_ID)
+    entry = _startup.bench_handler(client, "runsc", runsc, params, RUN_ID, HOST_BOOT_ID)
     assert entry["status"] == "ok" and entry["total"]["n"] == 3 and len(client.runs) == 3
     assert entry["phases"] == {}
     assert entry["phases_skipped"].startswith("ctr containers create cannot pass the handler's BinaryName")
     assert _containerd.ContainerdClient.phases_unsupported({"runtime_type": "io.containerd.runc.v2", "options": {}}) is None
-    assert startup_bench.bench_handler(client, "runsc", runsc, dict(params, phase_runs=0), RUN_ID,
-                                       HOST_BOOT_ID)["phases_skipped"] is None
+    assert _startup.bench_handler(client, "runsc", runsc, dict(params, phase_runs=0), RUN_ID,
+                                  HOST_BOOT_ID)["phases_skipped"] is None

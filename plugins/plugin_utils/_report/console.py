@@ -12,6 +12,7 @@ can move the cursor, recolour or retitle the operator's terminal.
 import textwrap
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
     HOST_ROW, ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
 
@@ -78,3 +79,32 @@ def render(view, width=100):
         text += [_wrap(("%s %s" % (lead, body)) if lead else body, width) for lead, body in section["paragraphs"]]
         parts.append("\n".join(text))
     return fmt.terminal("\n\n".join(parts))
+
+
+# At most this many handlers named in a progress line; the rest are counted.
+PROGRESS_HANDLERS = 8
+
+
+def progress_line(host, isolation, done, failed, total=None, seconds=None):
+    """The line printed as one host's verify result arrives, e.g.
+    ``kata-fleet: [done 3/12, failed 1, left 8] node-a: runc shared-kernel, runsc user-space-kernel (14.2 s)``.
+
+    ``done`` counts the hosts that passed, ``failed`` those that failed; the rest of ``total`` are left.
+    ``isolation`` is the host's isolation result as it came (any shape: a host's output is not trusted);
+    ``total`` None when the number of hosts is not known (then nothing is said about those left).
+    """
+    counts = "done %d/%d, failed %d, left %d" % (done, total, failed, max(total - done - failed, 0)) if total \
+        else "done %d, failed %d" % (done, failed)
+    runtimes = isolation.get("runtimes") if isinstance(isolation, dict) else None
+    runtimes = runtimes if isinstance(runtimes, dict) else {}
+    names = sorted(runtimes, key=str)
+    verdicts = []
+    for name in names[:PROGRESS_HANDLERS]:
+        verdict, sandbox = model.verdict_of(runtimes[name])
+        verdicts.append("%s %s" % (fmt.host_text(name, 64), model.verdict_label(verdict, sandbox)))
+    if len(names) > PROGRESS_HANDLERS:
+        verdicts.append("%d more" % (len(names) - PROGRESS_HANDLERS))
+    line = "kata-fleet: [%s] %s: %s" % (counts, fmt.host_text(host, 200), ", ".join(verdicts) or "no isolation result")
+    if seconds is not None:
+        line += " (%.1f s)" % seconds
+    return fmt.terminal(line)

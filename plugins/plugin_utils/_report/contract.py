@@ -16,10 +16,16 @@ import time
 # The module (short name) -> the key its per-handler results come back under, also when it failed.
 PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 PROBES = ("isolation", "startup", "http")
+# verify_host runs every capability in one module run; its result carries each one's result under the name of
+# the module that gives it alone (``{"module_results": {"host_facts": {...}, "isolation_probe": {...}, ...}}``; Ansible keeps ``results``
+# for loops and renames it).
+VERIFY_ACTION = "verify_host"
+CARRIED_KEY = "module_results"
+CARRIED_RESULTS = ("host_facts", "probe_image") + tuple(PROBE_RESULTS)
 # The policy_check action's ``results`` keys, in record order.
-RESULT_KEYS = ("host_facts",) + PROBES
+RESULT_KEYS = ("host_facts",) + PROBES + (VERIFY_ACTION,)
 # A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
-REPORTED_ACTIONS = frozenset(["host_facts", "policy_check"]) | frozenset(PROBE_RESULTS)
+REPORTED_ACTIONS = frozenset(["host_facts", "policy_check", VERIFY_ACTION]) | frozenset(PROBE_RESULTS)
 STATUSES = ("ok", "failed", "unreachable", "skipped")
 
 # A run id names a folder of the evidence directory: letters and digits first,
@@ -50,6 +56,19 @@ def new_record():
             "policies": None, "run_ids": []}
 
 
+def unpack(action, data):
+    """[(module, result)]: what a task's result holds, a verify_host result's carried results one by one.
+
+    Anything but a dict where a result belongs is left out (a host's output is not trusted).
+    """
+    if action != VERIFY_ACTION:
+        return [(action, data)]
+    carried = data.get(CARRIED_KEY) if isinstance(data, dict) else None
+    if not isinstance(carried, dict):
+        return []
+    return [(name, carried[name]) for name in CARRIED_RESULTS if isinstance(carried.get(name), dict)]
+
+
 def keep(record, action, data, failed=False):
     """Add one module result (``data``, as the task returned it) to a host's record.
 
@@ -58,7 +77,12 @@ def keep(record, action, data, failed=False):
     per-handler data, which is kept.
     """
     data = data if isinstance(data, dict) else {}
-    if action == "host_facts":
+    if action == VERIFY_ACTION:
+        # Each carried result as if its module had run; a failed one fails the host only through
+        # verify_host's own ``failed`` (which lists every failed capability's message).
+        for name, result in unpack(action, data):
+            keep(record, name, result)
+    elif action == "host_facts":
         facts = data.get("ansible_facts")
         view = facts.get("kata_fleet_host") if isinstance(facts, dict) else None
         if view is not None:
@@ -82,12 +106,12 @@ def record_from_results(results):
     """A host's record from the registered results of its tasks (the policy_check action's ``results``).
 
     ``results`` maps host_facts, isolation, startup and http to what ``register``
-    kept.  A skipped result counts as missing; a failed one fails the record
+    kept, or verify_host to its result (which carries those).  A skipped result counts as missing; a failed one fails the record
     with its message, as the play's last task will.
     """
     record = new_record()
     results = results if isinstance(results, dict) else {}
-    actions = {"host_facts": "host_facts"}
+    actions = {"host_facts": "host_facts", VERIFY_ACTION: VERIFY_ACTION}
     actions.update((probe, action) for action, probe in PROBE_RESULTS.items())
     for key in RESULT_KEYS:
         result = results.get(key)

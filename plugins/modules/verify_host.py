@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: verify_host
+short_description: Everything verify needs from a host in one module run
+version_added: 0.2.0
+description:
+  - Runs, in one process, what M(kata_fleet.runtimes.host_facts), M(kata_fleet.runtimes.probe_image),
+    M(kata_fleet.runtimes.isolation_probe), M(kata_fleet.runtimes.startup_bench) and
+    M(kata_fleet.runtimes.http_latency) do, in that order, with the same code. One module run per host saves
+    the fixed cost of four more (building the module on the controller, starting Python and importing on the
+    host, and over SSH several round trips each).
+  - One containerd client, one ping, one read of the runtime handlers and one sweep of what interrupted
+    earlier runs left serve every capability.
+  - Each capability fails on its own; one that fails never hides the others. The probes need the probe
+    image, so when containerd does not answer or the image cannot be made, they fail with that reason while
+    the host's view is still returned.
+  - The options are those of the five modules, with the same meaning; O(image) is the registry image to
+    pull (as for M(kata_fleet.runtimes.probe_image)), and the probes run whatever image that step gives.
+  - Fails when any capability failed, with every failed capability's message; each capability's own result
+    is in RV(module_results) either way (C(results) is a name Ansible keeps for loops).
+author:
+  - kata-fleet developers (@kata-fleet)
+extends_documentation_fragment:
+  - kata_fleet.runtimes.containerd
+  - kata_fleet.runtimes.capabilities.image
+  - kata_fleet.runtimes.probe_run
+  - kata_fleet.runtimes.capabilities.startup
+  - kata_fleet.runtimes.capabilities.http
+options:
+  image:
+    description:
+      - A registry image to pull instead of building the probe image (as for
+        M(kata_fleet.runtimes.probe_image)). It must provide C(/bin/sh), the busybox applets the probes use
+        and busybox C(httpd) (alpine does). Every probe runs the image this step gives.
+    type: str
+    required: false
+  capabilities:
+    description:
+      - Which probes to run besides the host's view, which always runs. V(isolation) is
+        M(kata_fleet.runtimes.isolation_probe), V(startup) M(kata_fleet.runtimes.startup_bench) and V(http)
+        M(kata_fleet.runtimes.http_latency).
+      - The probe image is made only when a probe needs it (not for V(http) with O(url) alone).
+    type: list
+    elements: str
+    choices: [isolation, startup, http]
+    default: [isolation, startup, http]
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Each capability as its own module handles check mode, that is the host's view and the isolation probe
+        run, the image is neither imported nor pulled, startup and HTTP report what they would measure.
+  diff_mode:
+    support: none
+    description: Nothing changes but the image in containerd, which has no text to diff.
+  facts:
+    support: full
+    description: Returns the host's view under C(ansible_facts.kata_fleet_host), as M(kata_fleet.runtimes.host_facts) does.
+seealso:
+  - module: kata_fleet.runtimes.host_facts
+  - module: kata_fleet.runtimes.probe_image
+  - module: kata_fleet.runtimes.isolation_probe
+  - module: kata_fleet.runtimes.startup_bench
+  - module: kata_fleet.runtimes.http_latency
+"""
+
+EXAMPLES = r"""
+- name: Verify this host in one module run
+  kata_fleet.runtimes.verify_host:
+    runtimes: [runc, kata]
+    runs: 10
+    requests: 50
+  register: verify
+
+- name: Show each handler's verdict
+  ansible.builtin.debug:
+    msg: "{{ verify.module_results.isolation_probe.isolation.runtimes | dict2items
+             | map(attribute='value.verdict') | list }}"
+
+- name: Isolation only, with alpine from a registry
+  kata_fleet.runtimes.verify_host:
+    image: docker.io/library/alpine:3.19
+    capabilities: [isolation]
+"""
+
+RETURN = r"""
+module_results:
+  description:
+    - One result per capability that ran, under the name of the module that gives it alone, shaped as that
+      module's result (with C(changed), and C(failed) and C(msg) when it failed). A capability that was not
+      asked for is left out.
+  returned: always
+  type: dict
+  contains:
+    host_facts:
+      description: The result of M(kata_fleet.runtimes.host_facts) (C(ansible_facts.kata_fleet_host)).
+      returned: always
+      type: dict
+    probe_image:
+      description: The result of M(kata_fleet.runtimes.probe_image) (C(image), C(source), C(digest)).
+      returned: when a probe that needs the image was asked for
+      type: dict
+    isolation_probe:
+      description: The result of M(kata_fleet.runtimes.isolation_probe) (C(isolation), C(swept)).
+      returned: when V(isolation) is in O(capabilities)
+      type: dict
+    startup_bench:
+      description: The result of M(kata_fleet.runtimes.startup_bench) (C(startup), C(swept)).
+      returned: when V(startup) is in O(capabilities)
+      type: dict
+    http_latency:
+      description: The result of M(kata_fleet.runtimes.http_latency) (C(http), C(swept), C(foreign)).
+      returned: when V(http) is in O(capabilities)
+      type: dict
+  sample:
+    host_facts: {changed: false, ansible_facts: {kata_fleet_host: {kernel_release: 6.1.0-18-amd64}}}
+    probe_image: {changed: false, image: "localhost/kata-fleet/probe:3f0c2a9b1d4e", source: built}
+    isolation_probe: {changed: false, swept: [], isolation: {runtimes: {runc: {status: ok, verdict: shared-kernel}}}}
+    startup_bench: {failed: true, msg: "runc: counted run 1 failed (rc=1): ..."}
+ansible_facts:
+  description: The host's view, as M(kata_fleet.runtimes.host_facts) returns it.
+  returned: always
+  type: dict
+  contains:
+    kata_fleet_host:
+      description: See M(kata_fleet.runtimes.host_facts).
+      returned: always
+      type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import (
+    _hostview,
+    _httpprobe,
+    _image,
+    _isolation,
+    _startup,
+)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    check_requested,
+    probe_run_argument_spec,
+    sweep_containers,
+    validated_run_id,
+)
+
+CAPABILITIES = ("isolation", "startup", "http")
+# Capability -> the module that gives it alone, whose name keys its result.
+MODULES = (("isolation", "isolation_probe"), ("startup", "startup_bench"), ("http", "http_latency"))
+
+
+def argument_spec():
+    spec = probe_run_argument_spec(**dict(_startup.ARGUMENT_SPEC, **_httpprobe.ARGUMENT_SPEC))
+    spec.update(_image.ARGUMENT_SPEC)
+    spec["capabilities"] = dict(type="list", elements="str", choices=list(CAPABILITIES), default=list(CAPABILITIES))
+    return spec
+
+
+def failure(message):
+    return {"failed": True, "changed": False, "msg": message}
+
+
+def probes(module, client, view, wanted, run_id):
+    """The probe capabilities' results, each failing on its own; they share one client, handler list and sweep."""
+    params = module.params
+    results = {}
+    problems = {"startup": _startup.problem(params), "http": _httpprobe.problem(params)}
+    for capability, name in MODULES:
+        if capability in wanted and problems.get(capability):
+            results[name] = failure(problems[capability])
+    url_only = params["url"] and "http" in wanted
+    needs_image = [capability for capability, name in MODULES
+                   if capability in wanted and name not in results and not (capability == "http" and url_only)]
+    if url_only and "http_latency" not in results:
+        results["http_latency"] = _httpprobe.measure_url(params, run_id, module.check_mode)
+    if not needs_image:
+        return results
+    requested, swept, run_params = [], [], None
+    if client is None:
+        # The ping's own message (where, and the fix), as probe_image alone would fail with it.
+        results["probe_image"] = failure(view["error"])
+    else:
+        message = _image.problem(params)
+        results["probe_image"] = failure(message) if message else _image.run(module, client)
+    blocked = results["probe_image"]["msg"] if results["probe_image"].get("failed") else None
+    if blocked is None:
+        # The probes run the image probe_image gave (params' ``image`` is the registry image to pull).
+        run_params = dict(params, image=results["probe_image"]["image"], url=None)
+        try:
+            requested = check_requested(run_params, view["handlers"])
+            if not results["probe_image"]["digest"] and not module.check_mode:
+                raise ContainerdError("image %s is not in containerd namespace %s after probe_image"
+                                      % (run_params["image"], params["namespace"]))
+            if not results["probe_image"]["digest"]:
+                blocked = "check mode: the probe image %s is not in containerd yet, so nothing can run" % (
+                    run_params["image"])
+            else:
+                swept = sweep_containers(module, client, params)
+        except ContainerdError as error:
+            blocked = str(error)
+    for capability, name in MODULES:
+        if capability not in needs_image:
+            continue
+        if blocked is not None:
+            results[name] = dict(failure(blocked), swept=[])
+        elif capability == "isolation":
+            host = _hostview.shared_view(view["facts"])
+            results[name] = _isolation.run(client, run_params, view["handlers"], requested, run_id, swept, host)
+        elif capability == "startup":
+            results[name] = _startup.run(client, run_params, view["handlers"], requested, run_id, swept,
+                                         module.check_mode)
+        else:
+            results[name] = _httpprobe.run(module, client, run_params, view["handlers"], requested, run_id, swept)
+        # What the one sweep removed is reported once, by the first probe.
+        swept = []
+    return results
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_id = validated_run_id(module)
+    host_result, client = _hostview.run(module)
+    facts = host_result["ansible_facts"]["kata_fleet_host"]
+    view = dict(facts["containerd"], facts=facts)
+    results = {"host_facts": host_result}
+    wanted = [capability for capability in CAPABILITIES if capability in module.params["capabilities"]]
+    results.update(probes(module, client, view, wanted, run_id))
+    failed = [name for name in ("probe_image",) + tuple(name for dummy, name in MODULES)
+              if results.get(name, {}).get("failed")]
+    outcome = dict(changed=any(result.get("changed") for result in results.values()), module_results=results,
+                   ansible_facts=host_result["ansible_facts"])
+    if failed:
+        module.fail_json(msg="; ".join("%s: %s" % (name, results[name]["msg"]) for name in failed), **outcome)
+    module.exit_json(**outcome)
+
+
+if __name__ == "__main__":
+    main()
