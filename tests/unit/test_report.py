@@ -109,22 +109,6 @@ def test_formats():
     assert fmt.host_text("x" * 10, 5) == "xxxx\u2026"
 
 
-def test_gvisor_http_on_the_host_netstack_says_so():
-    host = {"runtime": "gvisor", "mode": "host", "path": "the host kernel's network stack ..."}
-    record = {"status": "ok", "host_facts": None, "isolation": None,
-              "http": {"runtimes": {
-                  "runsc": {"status": "ok", "latency": {"n": 50, "p50": 0.0031, "p99": 0.0094}, "network": host},
-                  "runsc-own": {"status": "ok", "latency": {"n": 50, "p50": 0.0031, "p99": 0.0094},
-                                "network": dict(host, mode="sandbox")},
-                  "runsc-none": {"status": "failed", "error": "no HTTP latency", "network": dict(host, mode="none")},
-                  "runsc-odd": {"status": "ok", "latency": {"n": 1, "p50": 0.001, "p99": 0.001}, "network": "host"}}}}
-    by_runtime = dict((row["runtime"], row) for row in _rows({"h": record}))
-    assert by_runtime["runsc"]["http"] == "3.1ms / 9.4ms (host netstack)"
-    assert by_runtime["runsc-own"]["http"] == "3.1ms / 9.4ms"
-    assert by_runtime["runsc-none"]["http"] == "failed"
-    assert by_runtime["runsc-odd"]["http"] == "1ms / 1ms"
-
-
 def test_rows_ok_host_without_results_and_unknown_modules():
     table = _rows({"quiet": {}, "partial": {"host_facts": {"kernel_release": "6.1.0", "modules": None}}})
     assert [(row["host"], row["runtime"], row["verdict"]) for row in table] == [
