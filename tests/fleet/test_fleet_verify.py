@@ -27,7 +27,7 @@ def test_verify_across_three_hosts(fleet, verify):
     assert run.rc == 0 and run.status == "successful", run.stdout[-4000:]
 
     # The hosts were worked on at the same time (forks 3): the first module task ran on all three at once.
-    starts, ends = _spans(run.events, "Gather the host's view")
+    starts, ends = _spans(run.events, "Verify the host (view, probe image, isolation, startup, HTTP) in one module run")
     assert len(starts) == len(ends) == 3 and max(starts) < min(ends), (starts, ends)
 
     report = run.report

@@ -64,8 +64,8 @@ def test_verify_runs_gvisor_live_next_to_runc(containerd, run_playbook):
     isolation_row, performance_row = run.table_rows("localhost", "runsc")
     # The console may shorten the verdict column to fit 100 columns (report.json keeps it whole).
     assert isolation_row[2] == GVISOR_RELEASE and isolation_row[7].startswith("user-space-k")
-    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s$", performance_row[2])
-    assert re.match(r"^[0-9.]+m?s / [0-9.]+m?s \(host netstack\)$", performance_row[3]), performance_row
+    assert re.match(r"\A[0-9.]+ m?s / [0-9.]+ m?s\Z", performance_row[2]), performance_row
+    assert re.match(r"\A[0-9.]+ m?s / [0-9.]+ m?s \(host netstack\)\Z", performance_row[3]), performance_row
     assert performance_row[4].endswith(" MiB")
     policies = dict((policy["name"], policy) for policy in run.report()["policies"])
     assert [result["status"] for result in policies["gvisor-user-space-kernel"]["results"]] == ["pass"]
