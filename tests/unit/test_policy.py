@@ -560,8 +560,8 @@ def test_plain_turns_a_str_subclass_whose_str_is_itself_into_a_plain_str():
 
     class Sticky(str):
         # what ansible-core 2.17's AnsibleUnsafeText does (ansible/utils/unsafe_proxy.py, with the same disable)
-        def __str__(self):
-            return self  # pylint: disable=invalid-str-returned
+        def __str__(self):  # pylint: disable=invalid-str-returned
+            return self
 
     value = _policy.plain({Sticky("runc"): [Sticky("shared-kernel")], "n": Sticky("x")})
     assert value == {"runc": ["shared-kernel"], "n": "x"}
