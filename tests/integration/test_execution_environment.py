@@ -52,7 +52,18 @@ def _third_party_imports():
                         found.update(alias.name.split(".")[0] for alias in node.names)
                     elif isinstance(node, ast.ImportFrom) and not node.level:
                         found.add(node.module.split(".")[0])
-    return sorted(found - set(sys.stdlib_module_names) - {"ansible", "ansible_collections", "__future__"})
+    return sorted(found - set(sys.stdlib_module_names) - {"ansible", "ansible_collections", "__future__"} - set(CORE_BRINGS))
+
+
+# Modules ansible-core brings itself (it requires Jinja2, which requires MarkupSafe, and PyYAML):
+# every EE has them with ansible-core, so meta/ee-requirements.txt does not declare them.
+CORE_BRINGS = {"jinja2": "jinja2", "markupsafe": "jinja2", "yaml": "pyyaml"}
+
+
+def test_what_ansible_core_brings_is_really_its_requirement():
+    import importlib.metadata
+    required = set(Requirement(line).name.lower() for line in importlib.metadata.requires("ansible-core") or [])
+    assert set(CORE_BRINGS.values()) <= required, required
 
 
 @pytest.fixture(scope="module")
