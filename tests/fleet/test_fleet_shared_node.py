@@ -120,9 +120,10 @@ def test_two_instances_on_one_run_and_a_neighbours_kf_objects(fleet, verify, pro
             http = run.results("http_latency")[name]["http"]["runtimes"]["runc"]
             shims = [p for p in http["memory"]["processes"] if p["role"] == "shim"]
             assert len(shims) == 1
-        # Both instances measured at once on one /run: their servers had different addresses.
-        urls = set(run.results("http_latency")[name]["http"]["runtimes"]["runc"]["url"] for name in ("h1", "h1b"))
-        assert len(urls) == 2, urls
+        # Both instances served and measured HTTP without a failure on one /run. Whether their
+        # two measurements overlapped is up to the scheduler (CI once saw them in turn, both on
+        # the first /30, which is right); that two allocations held at once never share a /30
+        # is test_netns.py::test_concurrent_allocations_never_share_a_subnet.
 
         # The neighbour's objects are all still there, untouched, and were reported.
         assert _task_status(first, FOREIGN_CONTAINER) == "RUNNING"
