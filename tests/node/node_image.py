@@ -41,14 +41,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+import apt_sources  # noqa: E402  pylint: disable=wrong-import-position
+
+_ARCHIVE, _SECURITY = apt_sources.debian_archives()
+
 # Everything that decides what the image holds. Any change here is a new cache key.
 RECIPE = {
     "suite": "bookworm",
-    "mirrors": [
-        "deb http://deb.debian.org/debian bookworm main",
-        "deb http://deb.debian.org/debian bookworm-updates main",
-        "deb http://deb.debian.org/debian-security bookworm-security main",
-    ],
+    # From the Debian archives this machine's apt already uses (tests name no mirror).
+    "mirrors": ["deb %s bookworm main" % _ARCHIVE, "deb %s bookworm-updates main" % _ARCHIVE]
+    + (["deb %s bookworm-security main" % _SECURITY] if _SECURITY else []),
     # Installed: what a fresh cloud node of the fleet has (systemd as init, sshd,
     # python3 + python3-apt for Ansible's apt module, sudo for become).
     "include": [
