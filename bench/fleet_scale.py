@@ -210,7 +210,7 @@ def main():
         fleet.start()
         print("%d hosts up in %.1f s" % (len(fleet.hosts), time.monotonic() - started), flush=True)
         # Unmeasured: imports the probe image on every host.
-        _ = run_verify(fleet, len(fleet.hosts), len(fleet.hosts), "linear", True, tempfile.mkdtemp(dir=work))
+        run_verify(fleet, len(fleet.hosts), len(fleet.hosts), "linear", True, tempfile.mkdtemp(dir=work))
         foreign.mark("setup")
         samples = {}
         plan = configurations(sorted(options.sizes))

@@ -34,7 +34,7 @@ def _uris(path):
             for line in stanza.splitlines():
                 if line.startswith("#") or ":" not in line or line[:1].isspace():
                     continue
-                key, _, value = line.partition(":")
+                key, _colon, value = line.partition(":")
                 fields[key.strip().lower()] = value.split()
             if "deb" in fields.get("types", []) and fields.get("enabled", ["yes"]) != ["no"]:
                 found += [(uri, fields.get("suites", [])) for uri in fields.get("uris", [])]
