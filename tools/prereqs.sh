@@ -26,13 +26,14 @@ cd -- "$root"
 #   xz-utils zstd         unpack the Kata release archives (role tests)
 #   runsc                 gVisor, the second real runtime make verify and the tests run live
 #   qemu-system-x86       boots the real VM guest of the verdict test (TCG) and the systemd node test
+#   cpio                  reads the VM guest's initramfs back (test_qemu_guest cross-checks our archive writer)
 #   mmdebstrap apt-utils e2fsprogs  build the systemd node test's Debian 12 image (tests/node) and its
 #                         local apt repository (apt-ftparchive), then the ext4 disk (mkfs.ext4 -d)
 #   python3-venv make git ca-certificates shellcheck  the venv, the Makefile, sanity's file list
 PACKAGES=(
     containerd runc containernetworking-plugins busybox-static
     iproute2 procps util-linux openssh-client openssh-server
-    chromium fonts-liberation xz-utils zstd runsc qemu-system-x86 mmdebstrap apt-utils e2fsprogs
+    chromium fonts-liberation xz-utils zstd runsc qemu-system-x86 cpio mmdebstrap apt-utils e2fsprogs
     python3-venv make git ca-certificates shellcheck
 )
 # Debian sid's containerd 2.x, which the role tests repackage as an upstream
