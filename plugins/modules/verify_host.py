@@ -130,7 +130,17 @@ ansible_facts:
       description: See M(kata_fleet.runtimes.host_facts).
       returned: always
       type: dict
+module_seconds:
+  description:
+    - Wall-clock seconds the module's work took on the host, from its arguments being checked to its result
+      (Python's start and imports not counted). The task's duration minus this is what Ansible and the
+      connection cost that host (bench/README.md, docs/fleet.md).
+  returned: always
+  type: float
+  sample: 4.07
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -222,6 +232,7 @@ def probes(module, client, view, wanted, run_id):
 
 
 def main():
+    started = time.monotonic()
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_id = validated_run_id(module)
     host_result, client = _hostview.run(module)
@@ -233,7 +244,7 @@ def main():
     failed = [name for name in ("probe_image",) + tuple(name for dummy, name in MODULES)
               if results.get(name, {}).get("failed")]
     outcome = dict(changed=any(result.get("changed") for result in results.values()), module_results=results,
-                   ansible_facts=host_result["ansible_facts"])
+                   ansible_facts=host_result["ansible_facts"], module_seconds=round(time.monotonic() - started, 3))
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (name, results[name]["msg"]) for name in failed), **outcome)
     module.exit_json(**outcome)
