@@ -308,8 +308,7 @@ def extract(module, archive, name, staging, limits):
                     continue
                 if os.path.lexists(path) and not os.path.isdir(path):
                     raise ArchiveError("%s: directory member %r replaces another member; nothing was installed" % (name, member.name))
-                if not os.path.isdir(path):
-                    os.makedirs(path, 0o700)
+                os.makedirs(path, 0o700, exist_ok=True)
                 os.chmod(path, _clean_mode(member.mode, True))
                 continue
             if not relative:
@@ -321,8 +320,7 @@ def extract(module, archive, name, staging, limits):
                     raise ArchiveError("%s: member %r replaces a directory; nothing was installed" % (name, member.name))
                 os.unlink(path)
             parent = os.path.dirname(path)
-            if not os.path.isdir(parent):
-                os.makedirs(parent, 0o755)
+            os.makedirs(parent, 0o755, exist_ok=True)
             if member.isreg():
                 total += member.size
                 if total > limits["max_unpacked_bytes"]:
@@ -460,8 +458,7 @@ class Journal(object):
                 os.unlink(self.path)
             return
         directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
+        os.makedirs(directory, 0o755, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".journal.", dir=directory)
         with os.fdopen(handle, "w") as target:
             json.dump({"paths": self.entries}, target, indent=2, sort_keys=True)
@@ -499,8 +496,7 @@ class Journal(object):
 def install_file(source, dest, mode, journal=None):
     """Copy next to ``dest``, then rename over it: never a half-written binary."""
     directory = os.path.dirname(dest)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
+    os.makedirs(directory, 0o755, exist_ok=True)
     temporary = _our_name(directory, ".%s.kf-" % os.path.basename(dest), journal)
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
@@ -560,8 +556,7 @@ def exchange(first, second):
 def install_tree(tree, dest, journal=None):
     """Move the unpacked ``tree`` beside ``dest`` (same file system) and swap the two."""
     parent = os.path.dirname(dest.rstrip("/"))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
+    os.makedirs(parent, 0o755, exist_ok=True)
     staging = _our_name(parent, ".%s.kf-new-" % os.path.basename(dest), journal, dest)
     os.mkdir(staging, 0o700)
     new_tree = os.path.join(staging, "new")
@@ -610,8 +605,7 @@ def read_marker(path):
 
 def write_marker(path, marker):
     directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
+    os.makedirs(directory, 0o755, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".marker.", dir=directory)
     with os.fdopen(handle, "w") as target:
         json.dump(marker, target, indent=2, sort_keys=True)

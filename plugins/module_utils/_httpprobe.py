@@ -74,8 +74,7 @@ def serve_and_measure(module, client, params, name, handler, run_id):
         network = _netns.ProbeNetwork(module, container, params["network_cidr"], log_path)
         network.create(params["timeout"])
         container_address = network.container_address
-        if not os.path.isdir(LOG_DIR):
-            os.makedirs(LOG_DIR, 0o700)
+        os.makedirs(LOG_DIR, 0o700, exist_ok=True)
         started = time.monotonic()
         deadline = started + params["timeout"]
         client.start_detached(container, params["image"], handler, ["/bin/sh", "-c", SERVER_SCRIPT % params["port"]],

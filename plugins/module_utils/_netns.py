@@ -218,8 +218,8 @@ def _unlink(path):
 
 
 def _owner_dir():
-    if not os.path.isdir(OWNER_DIR):
-        os.makedirs(OWNER_DIR, 0o700)
+    # Probes on one host start at once (forks, two runs): the first makes the folder, the others find it.
+    os.makedirs(OWNER_DIR, 0o700, exist_ok=True)
 
 
 def write_owner(name, timeout, subnet=None, host_link=None, log_path=None):
