@@ -17,7 +17,7 @@ ANSIBLE_CORE_MATRIX ?= 2.17.14 2.18.19
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
-	@echo "make test     prerequisites, sanity, lint, changelog, unit, integration, fleet, ansible-core matrix, systemd node; a summary of skips"
+	@echo "make test     prerequisites, then sanity, lint, changelog, unit, integration, matrix, systemd node (two lanes), fleet; a summary of skips"
 	@echo "make prereqs  install the Debian packages and caches make test needs (as root; .ci/run does it)"
 	@echo "make matrix   ansible-test sanity + the verify integration test under ansible-core $(ANSIBLE_CORE_MATRIX)"
 	@echo "make changelog  antsibull-changelog lint, and CHANGELOG.md rendered from changelogs/ is up to date"

@@ -60,5 +60,6 @@ def test_hung_runtime_times_out_and_leaves_nothing(containerd, run_playbook):
     assert result["msg"] == "hang: " + hang["error"]
     assert "total" not in hang
     assert "Traceback" not in run.stdout
-    assert elapsed < 30
+    # Bounded, not hung: a whole playbook run on a loaded machine, far below a run that waits forever.
+    assert elapsed < 60
     assert containerd.leftovers() == NOTHING_LEFT
