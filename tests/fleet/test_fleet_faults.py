@@ -180,7 +180,6 @@ def test_slow_link(fleet, verify, pipelining):
     # the round trips of each module task.
     extra = _ansible_seconds(run, "h3") - _ansible_seconds(run, "h1")
     login = slow_login - fast_login
-    print("slow link: %s extra %.2f s, login %.2f s" % (pipelining, extra, login))
     low, high = ROUND_TRIPS_PER_TASK[pipelining]
     assert MODULE_TASKS * low * 2 * DELAY < extra - login < MODULE_TASKS * high * 2 * DELAY, (extra, login)
     assert fleet.leftovers() == fleet.nothing_left()
