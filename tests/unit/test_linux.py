@@ -231,13 +231,20 @@ def _children(pid):
     return [child for child, (ppid, _argv) in _linux.process_table().items() if ppid == pid]
 
 
+def _sleeping_children(pid):
+    """Children of ``pid`` that run sleep: a child forked but not yet exec'd still carries the shell's argv."""
+    return [child for child, (ppid, argv) in _linux.process_table().items() if ppid == pid and argv[:1] == ["sleep"]]
+
+
 def test_find_processes_and_kill_tree_on_a_real_tree():
     marker = "kf-unit-%s" % uuid.uuid4().hex
     # "$0" is the marker: it shows in the shell's argv, so find_processes can see it.
     root = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60", marker])
     try:
-        assert _wait_until(lambda: len(_children(root.pid)) == 2), "the shell did not start its two sleeps"
+        # Both children have exec'd sleep: until then a fork still shows the marker (CI once saw two pids).
+        assert _wait_until(lambda: len(_sleeping_children(root.pid)) == 2), "the shell did not start its two sleeps"
         children = _children(root.pid)
+        assert sorted(children) == sorted(_sleeping_children(root.pid))
         assert _linux.find_processes(marker) == [root.pid]
         assert _linux.find_processes("-c", marker) == [root.pid]
         # every word must be present

@@ -46,7 +46,14 @@ def _holds(condition, **variables):
 
 
 def _assert_passes(task, **variables):
+    """Every condition of ``task``'s assert holds with ``variables``, the task's own vars and the role's vars."""
+    variables = dict(task.get("vars") or {}, **variables)
     return all(_holds(condition, **variables) for condition in task["ansible.builtin.assert"]["that"])
+
+
+def _role_vars(role, *names):
+    values = yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text())
+    return {name: values[name] for name in names}
 
 
 # ---------------------------------------------------------------- the asserts themselves
@@ -86,6 +93,88 @@ def test_the_one_path_check_refuses_a_trailing_newline(path, ok):
     task = _tasks("_common/tasks/checks.yml")[1]
     assert "paths" in task["name"]
     assert _assert_passes(task, item={"key": "containerd_config_path", "value": path}) is ok
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("docker.io", True), ("registry.example.com:5000", True), ("_default", True),
+    ("docker.io\n", False), ("../etc", False), ("docker.io/library", False), ("a:123456", False),
+])
+def test_containerd_registry_names_are_plain_hosts(name, ok):
+    task = _task("containerd/tasks/configure.yml", "Check the mirrored registries' names")
+    assert _assert_passes(task, item=name) is ok
+
+
+@pytest.mark.parametrize("namespace, ok", [
+    ("default", True), ("k8s.io", True), ("kata-fleet", True),
+    ("default\n", False), ("-default", False), ("a/b", False), ("", False),
+])
+def test_nerdctl_namespace_is_a_containerd_namespace_name(namespace, ok):
+    task = _task("nerdctl/tasks/preflight.yml", "Assert that the containerd namespace is a valid name")
+    assert _assert_passes(task, nerdctl_namespace=namespace) is ok
+
+
+GVISOR_OK = {"ansible_facts": {"architecture": "x86_64"}, "gvisor_handler_name": "runsc", "gvisor_runsc_flags": [],
+             "gvisor_wrapper_path": "/usr/local/libexec/runsc-containerd",
+             "gvisor_shim_config_path": "/etc/containerd/runsc.toml"}
+
+
+@pytest.mark.parametrize("changed, ok", [
+    ({}, True), ({"gvisor_runsc_flags": ["--platform=systrap", "--debug"]}, True),
+    ({"gvisor_handler_name": "runsc\n"}, False), ({"gvisor_handler_name": "Runsc"}, False),
+    ({"gvisor_wrapper_path": "/usr/local/libexec/runsc\n"}, False), ({"gvisor_wrapper_path": "relative"}, False),
+    ({"gvisor_shim_config_path": "/etc/runsc toml"}, False),
+    ({"gvisor_runsc_flags": ["--network=host"]}, False), ({"gvisor_runsc_flags": ["--network"]}, False),
+    ({"gvisor_runsc_flags": ["--networkless"]}, True), ({"gvisor_runsc_flags": ["--debug\n"]}, False),
+])
+def test_gvisor_settings_are_anchored_at_both_ends(changed, ok):
+    task = _task("gvisor/tasks/preflight.yml", "Assert that the architecture and the settings are supported")
+    variables = dict(GVISOR_OK, **changed)
+    variables.update(_role_vars("gvisor", "_gvisor_architectures", "_gvisor_handler_pattern", "_gvisor_path_pattern",
+                                "_gvisor_network_flag_pattern", "_gvisor_flag_pattern"))
+    assert _assert_passes(task, **variables) is ok
+
+
+# ---------------------------------------------------------------- patterns are YAML values, not Jinja literals
+
+# Inside a Jinja expression a string literal is unescaped first (Python's unicode-escape): '\A' and
+# '\Z' are invalid escapes there (a DeprecationWarning today), '\n' becomes a newline. A pattern is
+# therefore a YAML value (task or role vars), which reaches re as written.
+REGEX_ESCAPE = re.compile(r"\\[AZbBdDsSwW]")
+
+
+def _expressions(node):
+    """Every Jinja expression of a task file: assert/when conditions and any string holding {{ or {%."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("that", "when", "failed_when", "changed_when", "until") and value is not None:
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str):
+                        yield item
+            else:
+                yield from _expressions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _expressions(item)
+    elif isinstance(node, str) and ("{{" in node or "{%" in node):
+        yield node
+
+
+def test_no_jinja_expression_carries_a_regex_escape():
+    found = []
+    for path in _yaml_and_templates():
+        if path.suffix == ".j2":
+            continue
+        for expression in _expressions(yaml.safe_load(path.read_text())):
+            if REGEX_ESCAPE.search(expression):
+                found.append("%s: %s" % (path.relative_to(REPO_ROOT), expression.strip()[:120]))
+    assert not found, "move these patterns into vars (a YAML value reaches re as written):\n" + "\n".join(found)
+
+
+def test_the_escape_scan_finds_an_inline_pattern():
+    task = {"ansible.builtin.assert": {"that": ["x is match('\\A[a-z]+\\Z')"]}}
+    assert len([expression for expression in _expressions([task]) if REGEX_ESCAPE.search(expression)]) == 1
+    assert not [expression for expression in _expressions([{"vars": {"p": "\\A[a-z]+\\Z"}}])
+                if REGEX_ESCAPE.search(expression)]
 
 
 # ---------------------------------------------------------------- no ^...$ validation anywhere
