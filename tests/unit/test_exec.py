@@ -130,7 +130,8 @@ def test_exit_between_polls_is_timed_without_the_extra_second(monkeypatch):
     _exits_between_polls(monkeypatch)
     started = time.monotonic()
     result = _exec.run(argv, timeout=10)
-    assert result.rc == 0 and 0.05 <= result.seconds < 0.5 and time.monotonic() - started < 0.5
+    # Bounds well under run_command's extra second, with room for a loaded machine.
+    assert result.rc == 0 and 0.05 <= result.seconds < 0.9 and time.monotonic() - started < 0.9
 
 
 def test_exit_between_polls_costs_no_extra_second():
@@ -145,19 +146,20 @@ def test_exit_between_polls_costs_no_extra_second():
         result = _exec.run(["sh", "-c", "exec >&- 2>&-; sleep 0.05"], timeout=10)
         samples.append((result.seconds, time.monotonic() - started))
         assert result.rc == 0
-    assert max(seconds for seconds, _wall in samples) < 0.5, samples
-    assert max(wall for _seconds, wall in samples) < 0.5, samples
+    assert max(seconds for seconds, _wall in samples) < 0.9, samples
+    assert max(wall for _seconds, wall in samples) < 0.9, samples
     assert min(seconds for seconds, _wall in samples) >= 0.05
 
 
 def test_many_short_runs_have_no_outliers():
     samples = [_exec.run(["true"]).seconds for _attempt in range(50)]
-    assert max(samples) < 0.5, samples
+    # An outlier would be select()'s whole second; 0.9 leaves room for a loaded machine.
+    assert max(samples) < 0.9, samples
 
 
 def test_seconds_is_the_process_lifetime():
     result = _exec.run(["sleep", "0.3"], timeout=10)
-    assert 0.3 <= result.seconds < 0.6
+    assert 0.3 <= result.seconds < 0.9
 
 
 def test_a_descendant_holding_the_pipes_does_not_stretch_the_run():
@@ -167,7 +169,7 @@ def test_a_descendant_holding_the_pipes_does_not_stretch_the_run():
     wall = time.monotonic() - started
     assert result.rc == 0 and result.timed_out is False
     assert result.stdout.split("\n")[1] == "early"
-    assert result.seconds < 0.5 and wall < _exec.DRAIN_AFTER_EXIT + 2
+    assert result.seconds < 0.9 and wall < _exec.DRAIN_AFTER_EXIT + 2
     assert _wait_gone(int(result.stdout.split()[0]))
 
 
