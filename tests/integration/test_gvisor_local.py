@@ -53,13 +53,16 @@ def test_verify_runs_gvisor_live_next_to_runc(containerd, run_playbook):
     assert 0 < startup["total"]["median"] <= startup["total"]["p95"] < 30
 
     http = run.results("http_latency")["localhost"]["http"]["runtimes"]
-    # Every request is accounted for. A loaded CI machine once let gVisor's sandbox miss the 2 s request
-    # timeout on some requests (32 of 50 answered): a slow sandbox may time out, but nothing may be
-    # refused, reset or answered wrongly, and most must answer.
+    # Every request is accounted for, each failure in its class. On a loaded machine gVisor's sandbox has
+    # missed the 2 s request timeout (CI: 32 of 50 answered) and closed a fresh connection without an
+    # answer (make test with the node test beside it: 2 of 50 "Remote end closed connection without
+    # response", the other 48 in 5-19 ms): a strained sandbox may time out or reset, but nothing may be
+    # refused or answered wrongly, and most requests must answer.
     runsc_http = http["runsc"]
     assert runsc_http["status"] == "ok" and runsc_http["succeeded"] + sum(runsc_http["failures"].values()) == 50, \
         runsc_http
-    assert set(runsc_http["failures"]) <= {"timeout"} and runsc_http["succeeded"] >= 25, runsc_http
+    assert set(runsc_http["failures"]) <= {"timeout", "reset"} and runsc_http["succeeded"] >= 25, \
+        (runsc_http["succeeded"], runsc_http["failures"], runsc_http.get("failure_examples"))
     assert 0 < http["runsc"]["latency"]["p50"] <= http["runsc"]["latency"]["p99"] < 2
     # The sandbox, its gofer and the shim: more host memory than runc's shim and server.
     assert http["runsc"]["memory"]["total_pss_kib"] > http["runc"]["memory"]["total_pss_kib"] > 0
