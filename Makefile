@@ -7,13 +7,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 # pytest's junit xml per suite: tools/test_summary.py lists every skipped test at the end of `make test`.
 RESULTS ?= $(CURDIR)/build/test-results
+# Every target that runs tests needing the machine (containerd, sshd, QEMU, ...) fails when a
+# prerequisite is missing, naming it and its install line; ALLOW_SKIP=1 is the explicit way out.
+CHECK_PREREQS := @tools/prereqs.sh >/dev/null
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -rs
 # ansible-core releases `make matrix` tests besides requirements.txt's own pin (2.19.14), which the
 # sanity and integration steps of `make test` already run: with it, every line meta/runtime.yml
 # accepts that runs on Python 3.11. `make matrix ANSIBLE_CORE_MATRIX="2.17.14 2.18.19 2.19.14"` runs all three.
 ANSIBLE_CORE_MATRIX ?= 2.17.14 2.18.19
 
-.PHONY: help runtime-venv venv prereqs bootstrap verify test sanity lint changelog unit integration fleet matrix sample bench fleet-bench ee clean
+.PHONY: lock help runtime-venv venv prereqs bootstrap verify test sanity lint changelog unit integration fleet matrix sample bench fleet-bench ee clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
@@ -29,18 +32,29 @@ help:
 # One venv, in two layers: what running the collection needs (requirements.txt; enough for
 # make bootstrap/verify), then what developing it needs (requirements-dev.txt: tests, linters,
 # builder, changelog tool; make test and the rest). Each is redone when its files change.
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -c constraints.txt -r requirements.txt
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.runtime requirements-test.txt requirements-dev.txt
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed: $(VENV)/.runtime requirements-test.txt requirements-dev.txt constraints.txt
+	$(VENV)/bin/pip install --quiet -c constraints.txt -r requirements-dev.txt
 	touch $@
 
 runtime-venv: $(VENV)/.runtime
 venv: $(VENV)/.installed
+
+# constraints.txt, the lock, refreshed on purpose only: a fresh venv from requirements-dev.txt
+# (the current releases that the pins allow), then pip freeze. Review the diff, run make test, commit.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet -r requirements-dev.txt 'cryptography<51'
+	{ sed -n '/^#/p' constraints.txt; build/lock-venv/bin/pip freeze --exclude-editable | grep -v -i '^pip=='; } >constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf build/lock-venv
 
 # Fresh-node bootstrap of the hosts in $(INVENTORY) (localhost by default).
 bootstrap: runtime-venv
@@ -73,10 +87,12 @@ unit: venv
 	$(PYTEST) --junitxml=$(RESULTS)/unit.xml tests/unit
 
 integration: venv
+	$(CHECK_PREREQS)
 	$(PYTEST) --junitxml=$(RESULTS)/integration.xml tests/integration
 
 # Three simulated hosts (namespaces, sshd, containerd each) reached over real SSH; as root, about 2.5 minutes.
 fleet: venv
+	$(CHECK_PREREQS)
 	$(PYTEST) --junitxml=$(RESULTS)/fleet.xml tests/fleet
 
 # A venv per ansible-core release under build/matrix (kept across runs), then sanity and
@@ -88,6 +104,7 @@ matrix:
 # verify.yml over SSH; as root. The image is built once per recipe and cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}.
 .PHONY: node-test
 node-test: venv
+	$(CHECK_PREREQS)
 	$(PYTEST) --junitxml=$(RESULTS)/node.xml tests/node
 
 # Benchmarks, not tests (bench/README.md): as root, about 2.5 minutes; BENCH_ARGS=--quick for one round.

@@ -37,18 +37,22 @@ mkdir -p -- "$matrix_dir" "$results"
 # requirements.txt without its ansible-core pin: the matrix puts its own there.
 runtime="$matrix_dir/requirements-runtime.txt"
 grep -v -i -E '^[[:space:]]*ansible-core([=<>!~ ]|$)' "$root/requirements.txt" >"$runtime"
+# The lock (constraints.txt) without its ansible-core line, for the same reason, nor resolvelib,
+# whose range differs per ansible-core line (2.17 wants < 1.1); everything else stays pinned.
+constraints="$matrix_dir/constraints.txt"
+grep -v -i -E '^[[:space:]]*(ansible-core|resolvelib)([=<>!~ ]|$)' "$root/constraints.txt" >"$constraints"
 
 venv_for() {
     local version="$1" venv="$matrix_dir/ansible-core-$1"
     # Rebuilt when the version or a requirements file changes.
     local stamp
-    stamp="$(cat -- "$runtime" "$root/requirements-test.txt" | sha256sum | cut -c1-16)-$version"
+    stamp="$(cat -- "$runtime" "$constraints" "$root/requirements-test.txt" | sha256sum | cut -c1-16)-$version"
     if [[ "$(cat -- "$venv/.installed" 2>/dev/null)" != "$stamp" ]]; then
         rm -rf -- "$venv"
         # pip's output goes to stderr: stdout carries the venv's path.
         "$python" -m venv "$venv" >&2
         "$venv/bin/pip" install --quiet --upgrade pip >&2
-        "$venv/bin/pip" install --quiet "ansible-core==$version" -r "$runtime" -r "$root/requirements-test.txt" >&2
+        "$venv/bin/pip" install --quiet -c "$constraints" "ansible-core==$version" -r "$runtime" -r "$root/requirements-test.txt" >&2
         printf '%s\n' "$stamp" >"$venv/.installed"
     fi
     printf '%s\n' "$venv"

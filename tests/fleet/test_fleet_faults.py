@@ -152,8 +152,10 @@ def _ansible_seconds(run, host):
     which differs from host to host on a loaded machine."""
     total = 0.0
     for event in run.events:
-        data = event["event_data"]
-        if event["event"] in ("runner_on_ok", "runner_on_failed") and data["host"] == host:
+        # Events arrive as ansible-runner makes them: output outside any task (a "verbose" event, e.g. a
+        # warning printed at start-up) carries no event_data.
+        data = event.get("event_data") or {}
+        if event["event"] in ("runner_on_ok", "runner_on_failed") and data.get("host") == host:
             total += data["duration"] - (data.get("res") or {}).get("module_seconds", 0.0)
     return total
 
