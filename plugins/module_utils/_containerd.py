@@ -6,10 +6,16 @@
 Every command is an argv list run through ``module.run_command`` (or, where the
 output may be hostile or the duration is the measurement, ``_exec.run``); nothing
 here goes through a shell.  Containers and snapshots created here carry a ``kf-``
-name with a tag of the containerd instance and the run id, and labels naming
-their owner process and expiry.  The name only avoids collisions; ownership is
-the labels: a later run removes what carries them and is provably stale (its
-owner is gone or it expired), and only reports anything else under the prefix.
+name with a tag of the containerd instance and of this module run (so two runs
+that share a run id never share a name), and labels naming their owner (this
+module run's token, _owner.owner_token()) and expiry.  The name only avoids
+collisions; ownership is the labels: a run removes only what carries its own
+token, and a later run what carries a token and is provably stale (its owner is
+gone or it expired); anything else under the prefix is only reported.
+
+Processes are trusted only through _owner: a shim is one only root can have
+started from a root-owned shim binary; nothing read from a process (argv, its
+binary's path) is ever executed.
 """
 
 import hashlib
@@ -19,9 +25,9 @@ import os
 import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
-    descendants, kill_tree, process_start_ticks, process_table)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec, _owner
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import kill_tree, process_table
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, LIVE, STALE  # noqa: F401
 
 NAME_PREFIX = "kf-"
 LABEL_RUN_ID = "io.kata-fleet.run-id"
@@ -32,11 +38,13 @@ NERDCTL_NAME_LABEL = "nerdctl/name"
 # containerd ids: alphanumeric runs joined by single '.', '_' or '-' (identifiers.Validate), at most 76 long.
 RUN_ID_PATTERN = re.compile(r"\A[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z")
 ID_MAX_LENGTH = 76
-OWNER_PATTERN = re.compile(r"\A([0-9]{1,10}):([0-9]{1,20})\Z")
-EXPIRES_PATTERN = re.compile(r"\A[0-9]{1,12}\Z")
-# Ownership of a kf- object: carries our labels and its owner lives, carries them and is provably stale, or not ours.
-LIVE, STALE, FOREIGN = "live", "stale", "foreign"
+OWNER_PATTERN = _owner.OWNER_PATTERN
+EXPIRES_PATTERN = _owner.EXPIRES_PATTERN
 INSTANCE_TAG_LENGTH = 8
+# Where the runc shim keeps its runtime's state when the handler sets no Root (containerd's process.RuncRoot);
+# the runtime gets <root>/<namespace> as its --root.
+RUNC_SHIM_TYPE = "io.containerd.runc.v2"
+RUNC_ROOT = "/run/containerd/runc"
 # What a probe container may print that is kept (its report needs far less); the rest is discarded and counted.
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 # coreutils timeout(1) exits 124 when the limit ran out (137 after --kill-after).
@@ -131,14 +139,16 @@ def safe_name_part(text):
 
 
 def instance_tag(address, namespace):
-    """A short hash of the containerd socket address and namespace, in every name this instance's probes use.
+    """A short hash of the containerd socket address, namespace and this module run, in every name it uses.
 
     Two inventory entries on one machine (two containerd instances sharing
     /run, the runc state root /run/containerd/runc/<namespace> and /run/netns)
-    get different names for the same run id and handler.
+    get different names for the same run id and handler; so do two module runs
+    that share a run id on one instance (a re-run job, two controllers): the
+    random part drawn once per module process (_owner.run_part) is hashed in.
     """
-    return hashlib.sha256(("%s\0%s" % (address, namespace)).encode("utf-8", "surrogateescape")).hexdigest()[
-        :INSTANCE_TAG_LENGTH]
+    text = "%s\0%s\0%s" % (address, namespace, _owner.run_part())
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:INSTANCE_TAG_LENGTH]
 
 
 def ownership(labels, now):
@@ -150,15 +160,15 @@ def ownership(labels, now):
     """
     labels = labels if isinstance(labels, dict) else {}
     run_id, owner, expires = (labels.get(LABEL_RUN_ID), labels.get(LABEL_OWNER), labels.get(LABEL_EXPIRES))
-    if not all(isinstance(value, str) for value in (run_id, owner, expires)):
+    if not all(isinstance(value, str) for value in (run_id, owner, expires)) or not RUN_ID_PATTERN.match(run_id):
         return FOREIGN
-    match = OWNER_PATTERN.match(owner)
-    if not RUN_ID_PATTERN.match(run_id) or not match or not EXPIRES_PATTERN.match(expires):
-        return FOREIGN
-    if int(expires) < now:
-        return STALE
-    pid, ticks = match.groups()
-    return LIVE if process_start_ticks(int(pid)) == ticks else STALE
+    return _owner.state(owner, expires, now)
+
+
+def is_mine(labels):
+    """True only for an object carrying this module run's own owner token (and well-formed kata-fleet labels)."""
+    labels = labels if isinstance(labels, dict) else {}
+    return ownership(labels, time.time()) != FOREIGN and _owner.is_mine(labels.get(LABEL_OWNER))
 
 
 def _flag_values(argv):
@@ -179,22 +189,46 @@ def _same_path(one, other):
                             and os.path.realpath(one) == os.path.realpath(other))
 
 
-def find_shims(namespace, container_id, address, table=None):
+def find_shims(namespace, container_id, address, table=None, info=None):
     """Pids of containerd shims serving ``container_id`` in ``namespace`` of the instance at ``address``.
 
     A shim's argv names all three (-namespace, -id, -address): matching the
     address too keeps another containerd instance's shim of a same-named
-    container out, and only a process whose program is a containerd-shim counts.
+    container out.  But anyone can write such an argv, so a process counts only
+    when _owner.is_trusted_shim says only root can have started it: root uids,
+    a root-owned containerd-shim binary that is really the one it runs.
+    ``info`` (pid -> ProcessInfo or None) is _owner.process_info unless a test gives one.
     """
+    info = info or _owner.process_info
     found = []
     for pid, (_ppid, argv) in (process_table() if table is None else table).items():
         if not argv or not os.path.basename(argv[0]).startswith("containerd-shim"):
             continue
         flags = _flag_values(argv[1:])
         if flags.get("namespace") == namespace and flags.get("id") == container_id \
-                and _same_path(flags.get("address"), address):
+                and _same_path(flags.get("address"), address) and _owner.is_trusted_shim(info(pid)):
             found.append(pid)
     return sorted(found)
+
+
+def runsc_cleanup_argv(handler, namespace, container_id, trusted=None):
+    """The argv that deletes the runtime's own state of ``container_id``, or None.
+
+    Built from containerd's configuration only, never from a process: the
+    handler's runtime binary (options BinaryName, which ctr passes on as
+    --runc-binary) and the root the runc shim gives it (<Root or
+    /run/containerd/runc>/<namespace>, as containerd's runc shim builds it).
+    Only a runc-shim handler with a BinaryName that passes _owner.trusted_binary
+    (root-owned, in root-owned directories) gets one.
+    """
+    trusted = trusted or _owner.trusted_binary
+    options = (handler or {}).get("options") or {}
+    binary, root = options.get("BinaryName"), options.get("Root") or RUNC_ROOT
+    if (handler or {}).get("runtime_type") != RUNC_SHIM_TYPE or not isinstance(binary, str) \
+            or not os.path.isabs(binary) or not isinstance(root, str) or not os.path.isabs(root) or not RUN_ID_PATTERN.match(container_id) \
+            or not trusted(binary):
+        return None
+    return [binary, "--root", os.path.join(root, namespace), "delete", "--force", container_id]
 
 
 class ContainerdClient(object):
@@ -217,6 +251,8 @@ class ContainerdClient(object):
             raise ContainerdError("ctr is not on the PATH: containerd is not installed on this host; "
                                   "run playbooks/bootstrap.yml (role kata_fleet.runtimes.containerd) first")
         self.nerdctl = nerdctl
+        # The handlers of containerd's configuration, once runtime_handlers() read them.
+        self.handlers = {}
 
     # -- argv builders -------------------------------------------------
     def ctr_argv(self, *args):
@@ -228,8 +264,8 @@ class ContainerdClient(object):
     def uses_nerdctl(self, handler):
         """nerdctl takes a runtime type only; a handler that names a config file or binary needs ctr."""
         options = handler.get("options", {})
-        return (bool(self.nerdctl) and not handler.get("runtime_path")
-                and not options.get("ConfigPath") and not options.get("BinaryName"))
+        return (bool(self.nerdctl) and not handler.get("runtime_path") and not options.get("ConfigPath")
+                and not options.get("BinaryName") and not options.get("Root"))
 
     def container_name(self, run_id, handler_name, role, reserve=6):
         """``kf-<instance tag>-<run id>-<handler>-<role>``, unique per instance, run, handler and role.
@@ -272,6 +308,9 @@ class ContainerdClient(object):
             args += ["--runtime-config-path", options["ConfigPath"]]
         if options.get("BinaryName"):
             args += ["--runc-binary", options["BinaryName"]]
+        if options.get("Root"):
+            # So the runtime's state is where the configuration says, and where remove() cleans it up.
+            args += ["--runc-root", options["Root"]]
         return args
 
     def run_argv(self, name, image, handler, command, labels):
@@ -292,6 +331,9 @@ class ContainerdClient(object):
             # handler (gVisor's runsc under the runc shim) can be run, not created step by step.
             return ("ctr containers create cannot pass the handler's BinaryName (only ctr run has "
                     "--runc-binary), so its startup is not split into phases")
+        if handler.get("options", {}).get("Root"):
+            return ("ctr containers create cannot pass the handler's Root (only ctr run has --runc-root), "
+                    "so its startup is not split into phases")
         return None
 
     def create_argv(self, name, image, handler, command, labels):
@@ -335,7 +377,8 @@ class ContainerdClient(object):
         if self.config_path and os.path.exists(self.config_path):
             argv += ["--config", self.config_path]
         rc, out, err = self._run(argv + ["config", "dump"], what="containerd config dump")
-        return parse_runtime_handlers(out)
+        self.handlers = parse_runtime_handlers(out)
+        return self.handlers
 
     def image_digest(self, ref):
         """The digest of ``ref`` in this namespace, or None when it is not there."""
@@ -359,11 +402,10 @@ class ContainerdClient(object):
 
     # -- probe containers --------------------------------------------------
     def owner_labels(self, run_id, timeout):
-        pid = os.getpid()
         return {
             LABEL_RUN_ID: run_id,
-            LABEL_OWNER: "%d:%s" % (pid, process_start_ticks(pid)),
-            LABEL_EXPIRES: str(int(time.time() + timeout + 60)),
+            LABEL_OWNER: _owner.owner_token(),
+            LABEL_EXPIRES: str(_owner.expires_at(timeout)),
         }
 
     def run_once(self, name, image, handler, command, run_id, timeout):
@@ -375,12 +417,13 @@ class ContainerdClient(object):
         try:
             done = self._bounded(argv, timeout + KILL_GRACE_SECONDS + 2)
         except ContainerdError:
-            self.remove(name)
+            self.remove(name, handler)
             raise
         result = ProbeRun(done.rc, done.stdout, done.stderr, done.timed_out or done.rc in TIMEOUT_EXIT_CODES,
                           done.seconds, done.overflow_note())
         if done.rc != 0:
-            self.remove(name)
+            # Only what carries this run's token goes: a same-named container of another run ("already exists") stays.
+            self.remove(name, handler)
         return result
 
     def start_detached(self, name, image, handler, command, run_id, timeout, netns_path, log_path):
@@ -398,10 +441,10 @@ class ContainerdClient(object):
         try:
             done = self._bounded(argv, timeout + 2, max_bytes=64 * 1024)
         except ContainerdError:
-            self.remove(name)
+            self.remove(name, handler)
             raise
         if done.rc != 0:
-            self.remove(name)
+            self.remove(name, handler)
             raise ContainerdError("the server container did not start (rc=%d): %s" % (
                 done.rc, (done.stderr or done.stdout).strip()))
 
@@ -470,41 +513,66 @@ class ContainerdClient(object):
                     raise ContainerdError("phase %s failed (rc=%d): %s" % (phase, rc, (err or out).strip()))
                 phases[phase] = time.monotonic() - started
         except ContainerdError:
-            self.remove(name)
+            self.remove(name, handler)
             raise
         return phases
 
-    def remove(self, name):
-        """Kill and delete the task, then the container and its snapshot; absent parts are fine.
+    def remove(self, name, handler=None, allowed=None):
+        """Kill and delete the task, then the container and its snapshot, of ``name``: only if they are ours.
 
-        ``name`` is one this run created (or that the sweep proved ours and
-        stale).  Through nerdctl the container id is a hex id: it is looked up
-        by nerdctl's name label first, so its task, snapshot and shim go too.
+        ``allowed(labels)`` says whether an object may go; by default only one
+        carrying this module run's own owner token (``is_mine``), so a same-named
+        container of another run (``ctr run`` said "already exists", the owner
+        record was another run's) is never touched; the sweep passes "provably
+        stale".  Through nerdctl the container id is a hex id: it is looked up by
+        nerdctl's name label first, so its task, snapshot and shim go too.  A
+        shim outliving its task is ended only if it is a trusted shim of a
+        container checked here.  Returns the ids removed.
         """
-        ids = self.ids_of(name)
-        if self.nerdctl:
-            self.module.run_command(self.nerdctl_argv("rm", "--force", name))
-        for cid in ids:
-            self.module.run_command(self.ctr_argv("tasks", "kill", "--signal", "SIGKILL", cid))
-            self.module.run_command(self.ctr_argv("tasks", "delete", "--force", cid))
-            self.module.run_command(self.ctr_argv("containers", "delete", cid))
-            self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
-        # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
-        for cid in ids:
+        allowed = allowed or is_mine
+        removed = []
+        for cid in self.ids_of(name):
+            info = self._info("containers", cid)
+            if info is None:
+                # No container (it never was, or it went): at most a snapshot of ours is left.
+                snapshot = self._info("snapshots", cid)
+                if snapshot is not None and allowed(snapshot.get("Labels")):
+                    self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
+                    removed.append(cid)
+                continue
+            labels = info.get("Labels") if isinstance(info, dict) else None
+            if not allowed(labels):
+                continue
+            removed.append(cid)
+            if self.nerdctl and isinstance(labels, dict) and labels.get(NERDCTL_NAME_LABEL):
+                self.module.run_command(self.nerdctl_argv("rm", "--force", cid))
+            self._delete(cid)
+            # A shim stuck in a hung runtime (or a Kata VMM) outlives the task: end its whole tree.
             shims = self.shim_pids(cid)
-            sandboxes = runsc_sandboxes(shims) if shims else []
             for shim in shims:
                 kill_tree(shim)
             if not shims:
                 continue
             # gVisor: a task whose start failed stays CREATED and `tasks delete --force` cannot
-            # remove it while its runsc-sandbox/runsc-gofer live; with the shim tree gone it can,
-            # and runsc's own state of that container is deleted by runsc itself.
+            # remove it while its runsc-sandbox/runsc-gofer live; with the shim tree gone it can, and the
+            # runtime's own state is deleted by the runtime binary containerd's configuration names.
             self.module.run_command(self.ctr_argv("tasks", "delete", "--force", cid))
             self.module.run_command(self.ctr_argv("containers", "delete", cid))
             self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
-            for runsc, root in sandboxes:
-                self.module.run_command([runsc, "--root", root, "delete", "--force", cid])
+            candidates = [handler] if handler else [self.handlers[key] for key in sorted(self.handlers)]
+            done = []
+            for candidate in candidates:
+                argv = runsc_cleanup_argv(candidate, self.namespace, cid)
+                if argv and argv not in done:
+                    done.append(argv)
+                    self.module.run_command(argv)
+        return removed
+
+    def _delete(self, cid):
+        self.module.run_command(self.ctr_argv("tasks", "kill", "--signal", "SIGKILL", cid))
+        self.module.run_command(self.ctr_argv("tasks", "delete", "--force", cid))
+        self.module.run_command(self.ctr_argv("containers", "delete", cid))
+        self.module.run_command(self.ctr_argv("snapshots", "delete", cid))
 
     def _info(self, kind, name):
         """``ctr <kind> info`` as a dict, or None when it cannot be read (then nothing is removed)."""
@@ -542,8 +610,9 @@ class ContainerdClient(object):
                 continue  # unknown is not stale: a passing ctr error must not remove a live probe
             state = ownership(info.get("Labels"), now)
             if state == STALE:
-                self.remove(cid)
-                removed.append(cid)
+                # remove() reads the labels again and removes only what is still provably stale.
+                if self.remove(cid, allowed=lambda labels: ownership(labels, now) == STALE):
+                    removed.append(cid)
             elif state == FOREIGN and cid.startswith(NAME_PREFIX):
                 foreign.append(cid)
         rc, out, err = self.module.run_command(self.ctr_argv("snapshots", "list"))
@@ -562,34 +631,6 @@ class ContainerdClient(object):
             elif state == FOREIGN:
                 foreign.append(key)
         return removed, foreign
-
-
-RUNSC_ROOT = re.compile(r"\A--root=(/[^\0]{1,4095})\Z")
-
-
-def runsc_sandboxes(shims, table=None, exe=None):
-    """(runsc binary, --root) of each gVisor sandbox or gofer below ``shims``, without repeats.
-
-    runsc re-executes itself as ``runsc-sandbox``/``runsc-gofer`` with the
-    --root its shim gave it; its binary is the process's /proc/<pid>/exe.
-    """
-    table = process_table() if table is None else table
-    exe = exe or (lambda pid: os.readlink("/proc/%d/exe" % pid))
-    found = []
-    for shim in shims:
-        for pid in descendants(shim, table)[1:]:
-            argv = table.get(pid, (None, []))[1]
-            if not argv or argv[0] not in ("runsc-sandbox", "runsc-gofer"):
-                continue
-            roots = [m.group(1) for m in (RUNSC_ROOT.match(arg) for arg in argv[1:]) if m]
-            try:
-                binary = exe(pid)
-            except OSError:
-                continue
-            if roots and os.path.isabs(binary) and not binary.endswith(" (deleted)") \
-                    and (binary, roots[0]) not in found:
-                found.append((binary, roots[0]))
-    return found
 
 
 def is_orphan(labels, now):

@@ -30,7 +30,9 @@ def footprint(shim_pids):
 
     ``shim_pids`` are this container's shims of this containerd instance
     (ContainerdClient.shim_pids matches namespace, id and address), so a
-    same-named container of another instance is never counted.
+    same-named container of another instance is never counted, and only
+    trusted shims (_owner.is_trusted_shim: root's, running a root-owned shim
+    binary), so a look-alike process tree of a local user is never counted.
     """
     by_role = dict((role, 0) for role, _prefixes in ROLES)
     by_role["workload"] = 0

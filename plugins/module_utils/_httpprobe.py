@@ -108,7 +108,7 @@ def serve_and_measure(module, client, params, name, handler, run_id):
         entry["error"] = "cannot prepare the probe network or its log under /run/kata-fleet: %s" % error
         return entry
     finally:
-        client.remove(container)
+        client.remove(container, handler)
         if network is not None:
             # Removes the log too, then the owner record that names them.
             network.remove()

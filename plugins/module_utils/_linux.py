@@ -10,6 +10,8 @@ so one parser per format keeps the two views comparable field for field.
 import os
 import signal
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
+
 # The CPU flags that show hardware virtualization support on the host, and the
 # flag a guest kernel sets when it runs under a hypervisor.
 VIRT_FLAGS = ("vmx", "svm")
@@ -92,18 +94,11 @@ def interfaces_from(names, addresses):
 
 
 def process_start_ticks(pid):
-    """The start time of ``pid`` in clock ticks since boot, or None if it is gone.
+    """The start time of ``pid`` in clock ticks since boot, or None if it is gone (_owner.start_ticks).
 
     A pid alone can be reused; pid plus start time names one process.
     """
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            text = stat.read()
-    except (IOError, OSError):
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = text.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
+    return _owner.start_ticks(pid)
 
 
 def process_table():

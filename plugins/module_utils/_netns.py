@@ -27,8 +27,10 @@ import os
 import re
 import time
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
-    descendants, parse_ip_addr_oneline, process_start_ticks, process_table)
+    descendants, parse_ip_addr_oneline, process_table)
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, LIVE, STALE  # noqa: F401
 
 NETNS_DIR = "/var/run/netns"
 OWNER_DIR = "/run/kata-fleet/netns"
@@ -37,8 +39,8 @@ LOCK_NAME = ".allocate.lock"
 RECORD_KIND = "kata-fleet probe network"
 NAME_PATTERN = re.compile(r"\Akf-[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z")
 LINK_PATTERN = re.compile(r"\Akfh[0-9a-f]{8}\Z")
-OWNER_PATTERN = re.compile(r"\A([0-9]{1,10}):([0-9]{1,20})\Z")
-LIVE, STALE, FOREIGN = "live", "stale", "foreign"
+# Owner tokens and states are _owner's, shared with the containers' labels.
+OWNER_PATTERN = _owner.OWNER_PATTERN
 
 
 # gVisor decides the network per sandbox (runsc --network=...); what the HTTP probe then measures.
@@ -57,6 +59,8 @@ def runsc_network(pids, table=None):
 
     Read from the runsc-sandbox process itself, which carries the flags runsc
     was really given (by a wrapper, a shim configuration or the command line).
+    ``pids`` must be trusted shims (ContainerdClient.shim_pids, through
+    _owner.is_trusted_shim): a look-alike process tree of any user is never read.
     """
     table = process_table() if table is None else table
     for pid in pids:
@@ -200,9 +204,12 @@ class ProbeNetwork(object):
         if self.ip and "link" in self.made:
             self.module.run_command([self.ip, "link", "delete", self.host_link])
         if "record" in self.made:
-            # The record goes last: until then a later run can still find and remove what it names.
-            _unlink(self.log_path)
-            _unlink(os.path.join(OWNER_DIR, self.name))
+            # The record goes last: until then a later run can still find and remove what it names.  Only a
+            # record that still carries this run's token is ours to remove (with the log it names).
+            record = read_records().get(self.name)
+            if record and _owner.is_mine(record.get("owner")):
+                _unlink(self.log_path)
+                _unlink(os.path.join(OWNER_DIR, self.name))
         self.made.clear()
 
 
@@ -226,8 +233,8 @@ def write_owner(name, timeout, subnet=None, host_link=None, log_path=None):
     """Write the owner record of probe network ``name``, atomically and never over an existing one."""
     _owner_dir()
     pid = os.getpid()
-    record = {"kind": RECORD_KIND, "version": 2, "name": name, "owner": "%d:%s" % (pid, process_start_ticks(pid)),
-              "expires": int(time.time() + timeout + 60), "subnet": str(subnet) if subnet else None,
+    record = {"kind": RECORD_KIND, "version": 2, "name": name, "owner": _owner.owner_token(),
+              "expires": _owner.expires_at(timeout), "subnet": str(subnet) if subnet else None,
               "host_link": host_link, "log": log_path}
     final = os.path.join(OWNER_DIR, name)
     temporary = os.path.join(OWNER_DIR, ".%s.%d.tmp" % (name, pid))
@@ -301,10 +308,7 @@ def record_state(record, now):
     """LIVE, STALE (expired, or the owner process is gone or its pid reused) or FOREIGN (no valid record)."""
     if not record:
         return FOREIGN
-    if record["expires"] < now:
-        return STALE
-    pid, ticks = OWNER_PATTERN.match(record["owner"]).groups()
-    return LIVE if process_start_ticks(int(pid)) == ticks else STALE
+    return _owner.state(record["owner"], record["expires"], now)
 
 
 def is_orphan(name, now):

@@ -1,5 +1,9 @@
 """What a scripted ctr is asked and answers, shared by the module tests (see conftest.FakeModule)."""
 
+import json
+
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
+
 CTR = "/usr/bin/ctr"
 NAMESPACE = "kf-unit-ns"
 IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
@@ -31,8 +35,9 @@ def ctr(address, *args):
 
 
 def cleanup(address, name):
-    """The argv the client's remove() issues, in order."""
-    return [ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
+    """The argv the client's remove() issues, in order: it reads the container's owner label first."""
+    return [ctr(address, "containers", "info", name),
+            ctr(address, "tasks", "kill", "--signal", "SIGKILL", name),
             ctr(address, "tasks", "delete", "--force", name),
             ctr(address, "containers", "delete", name),
             ctr(address, "snapshots", "delete", name)]
@@ -45,5 +50,9 @@ def script_containerd(fake, fixture_text, address, kata_tables=KATA_TABLES):
     fake.on("images", "ls", out=images_ls(IMAGE))
     fake.on("containers", "list", "--quiet", out="")
     fake.on("snapshots", "list", out="KEY PARENT KIND\n")
+    # Any container asked about is one this module run made (its own owner token), so remove() may remove it.
+    fake.on("containers", "info", out=json.dumps({"Labels": {
+        "io.kata-fleet.run-id": RUN_ID, "io.kata-fleet.owner": _owner.owner_token(),
+        "io.kata-fleet.expires": str(_owner.expires_at(3600))}}))
     fake.address = address
     return fake

@@ -17,7 +17,7 @@ import tomllib
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec, _linux
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec, _linux, _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
     ContainerdClient,
     ContainerdError,
@@ -26,6 +26,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd im
     safe_name_part,
 )
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
+from shim_standin import NOBODY, StandIns
 
 CTR = "/usr/bin/ctr"
 NERDCTL = "/usr/local/bin/nerdctl"
@@ -225,8 +226,27 @@ def _client(fake_module, nerdctl=False, client="auto", ctr=True):
     if nerdctl:
         bins["nerdctl"] = NERDCTL
     module = fake_module(bins=bins)
+    # The containers this run made carry its own token (remove() checks it before touching anything).
+    module.on("containers", "info", NAME, out=_info(NAME, _mine()))
     return module, ContainerdClient(module, ADDRESS, NAMESPACE, "/etc/containerd/config.toml", client,
                                     runner=module.run_bounded)
+
+
+def _mine(expires=None):
+    """The labels this module run writes (its own owner token)."""
+    return {_containerd.LABEL_RUN_ID: "20261201T040000-1a2b", _containerd.LABEL_OWNER: _owner.owner_token(),
+            _containerd.LABEL_EXPIRES: str(expires or int(time.time()) + 600)}
+
+
+def _info(name, labels):
+    return json.dumps({"ID": name, "Labels": labels, "Runtime": {"Name": "io.containerd.runc.v2"}})
+
+
+@pytest.fixture
+def standins():
+    shims = StandIns()
+    yield shims
+    shims.close()
 
 
 def test_client_nerdctl_requested_but_missing(fake_module):
@@ -416,6 +436,7 @@ def test_image_digest_from_real_images_ls(fake_module):
 # -- owner labels, run_once, remove -----------------------------------------------------
 
 CLEANUP = [
+    ["containers", "info", NAME],
     ["tasks", "kill", "--signal", "SIGKILL", NAME],
     ["tasks", "delete", "--force", NAME],
     ["containers", "delete", NAME],
@@ -432,7 +453,8 @@ def test_owner_labels_name_this_process_and_an_expiry(fake_module):
     before = time.time()
     labels = client.owner_labels("run1", 60)
     assert labels[_containerd.LABEL_RUN_ID] == "run1"
-    assert labels[_containerd.LABEL_OWNER] == "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
+    assert labels[_containerd.LABEL_OWNER] == "%d:%s:%s" % (os.getpid(), process_start_ticks(os.getpid()),
+                                                           _owner.run_part())
     assert int(before) + 120 <= int(labels[_containerd.LABEL_EXPIRES]) <= time.time() + 120
     assert not is_orphan(labels, time.time())
 
@@ -476,19 +498,55 @@ def test_run_once_failure_cleans_up_but_is_no_timeout(fake_module):
     assert module.calls[1:] == [_ctr(*step) for step in CLEANUP]
 
 
-def test_remove_with_nerdctl_removes_through_nerdctl_first(fake_module):
+def test_remove_with_nerdctl_removes_its_own_hex_id_through_nerdctl_first(fake_module, monkeypatch):
     module, client = _client(fake_module, nerdctl=True)
-    client.remove(NAME)
-    assert module.calls == [
-        _ctr("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME),
-        [NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NAME]] + \
-        [_ctr(*step) for step in CLEANUP]
+    module.on("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME, out=NERDCTL_ID + "\n")
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, _mine()))
+    monkeypatch.setattr(_containerd, "find_shims", lambda ns, cid, address: [])
+    assert client.remove(NAME) == [NAME, NERDCTL_ID]
+    hex_steps = [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP[1:]]
+    # the id, never the name (which another run's container could hold), goes to nerdctl rm
+    rm = [NERDCTL, "--address", ADDRESS, "--namespace", NAMESPACE, "rm", "--force", NERDCTL_ID]
+    assert module.calls[-6:] == [_ctr("containers", "info", NERDCTL_ID), rm] + hex_steps
+    assert [argv for argv in module.calls if "rm" in argv] == [rm]
 
 
-def _fake_shim(namespace, container_id, address, program="containerd-shim-runc-v2"):
-    """A process whose argv is a shim's (``program`` as argv[0]), with a child: a stand-in, no containerd."""
-    return subprocess.Popen([program, "-c", "sleep 60 & sleep 60", "-namespace", namespace, "-id", container_id,
-                             "-address", address], executable="/bin/sh")
+def _other_runs_token():
+    """This very process's pid and start, but another module run's random part: another run's token."""
+    pid = os.getpid()
+    return "%d:%s:%s" % (pid, process_start_ticks(pid), "0" * 6 if _owner.run_part() != "0" * 6 else "1" * 6)
+
+
+def test_remove_refuses_a_container_of_another_run(fake_module, monkeypatch):
+    """Issue 19 part 3: "already exists", or another run's owner record: its container is never touched."""
+    module, client = _client(fake_module, nerdctl=True)
+    other = dict(_mine(), **{_containerd.LABEL_OWNER: _other_runs_token()})
+    module.on("containers", "info", NAME, out=_info(NAME, other))
+    module.on("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME, out=NERDCTL_ID + "\n")
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, other))
+    looked_up = []
+    monkeypatch.setattr(_containerd, "find_shims", lambda *args: looked_up.append(args) or [4242])
+    monkeypatch.setattr(_containerd, "kill_tree", lambda pid: pytest.fail("killed %d" % pid))
+    assert client.remove(NAME) == []
+    assert [argv for argv in module.calls if {"kill", "delete", "rm"} & set(argv)] == [] and looked_up == []
+    # a failed `ctr run` ("already exists") cleans up the same way: nothing of the other run goes
+    module.on("timeout", rc=1, err='ctr: container "%s": already exists\n' % NAME)
+    run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "20261201T040000-1a2b", 30)
+    assert run.rc == 1
+    assert [argv for argv in module.calls if {"kill", "delete", "rm"} & set(argv) and "timeout" not in argv] == []
+
+
+def test_remove_of_an_absent_container_deletes_only_a_snapshot_of_ours(fake_module):
+    module, client = _client(fake_module)
+    module.on("containers", "info", NAME, rc=1, err="ctr: container not found\n")
+    module.on("snapshots", "info", NAME, out=_snapshot_info(NAME, _mine(), 5, time.time()))
+    assert client.remove(NAME) == [NAME]
+    assert [argv for argv in module.calls if "delete" in argv] == [_ctr("snapshots", "delete", NAME)]
+    module, client = _client(fake_module)
+    module.on("containers", "info", NAME, rc=1, err="ctr: container not found\n")
+    module.on("snapshots", "info", NAME, out=_snapshot_info(NAME, LABELS, 5, time.time()))
+    assert client.remove(NAME) == []
+    assert [argv for argv in module.calls if "delete" in argv] == []
 
 
 def _wait_for_shims(*args):
@@ -498,39 +556,74 @@ def _wait_for_shims(*args):
     return _containerd.find_shims(*args)
 
 
-def test_remove_kills_a_hung_shim_tree(fake_module):
-    """A process whose argv looks like this container's shim is killed with its children."""
+def _wait_for_children(process, count=1):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(_linux.descendants(process.pid)) < count + 1:
+        time.sleep(0.02)
+
+
+def test_remove_kills_a_hung_shim_tree(fake_module, standins):
+    """A trusted shim (root's, a root-owned containerd-shim binary) of this container is killed with its children."""
     module, client = _client(fake_module)
-    name = "kf-unit-%d-hung" % os.getpid()
-    shim = _fake_shim(NAMESPACE, name, ADDRESS)
-    try:
-        assert _wait_for_shims(NAMESPACE, name, ADDRESS) == [shim.pid]
-        client.remove(name)
-        # -9: SIGKILL reached the shell; 137: its sleep died first and the shell exited on its own
-        assert shim.wait(timeout=5) in (-9, 137)
-    finally:
-        if shim.poll() is None:
-            shim.kill()
-            shim.wait()
-    assert _containerd.find_shims(NAMESPACE, name, ADDRESS) == []
+    shim = standins.start("sleep 60 & sleep 60", NAMESPACE, NAME, ADDRESS)
+    assert _wait_for_shims(NAMESPACE, NAME, ADDRESS) == [shim.pid]
+    client.remove(NAME)
+    # -9: SIGKILL reached the shell; 137: its sleep died first and the shell exited on its own
+    assert shim.wait(timeout=5) in (-9, 137)
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS) == []
 
 
-def test_remove_leaves_another_instances_shim_of_the_same_name(fake_module):
+def test_remove_leaves_another_instances_shim_of_the_same_name(fake_module, standins):
     """Two containerd instances on one machine, same namespace and container name: only ours is killed."""
     module, client = _client(fake_module)
-    name = "kf-unit-%d-twin" % os.getpid()
-    other = _fake_shim(NAMESPACE, name, "/run/containerd-2/containerd.sock")
-    not_a_shim = _fake_shim(NAMESPACE, name, ADDRESS, program="kf-admin-grep")
-    try:
-        assert _wait_for_shims(NAMESPACE, name, "/run/containerd-2/containerd.sock") == [other.pid]
-        assert client.shim_pids(name) == []
-        client.remove(name)
-        time.sleep(0.2)
-        assert other.poll() is None and not_a_shim.poll() is None
-    finally:
-        for process in (other, not_a_shim):
-            process.kill()
-            process.wait()
+    other = standins.start("sleep 60 & sleep 60", NAMESPACE, NAME, "/run/containerd-2/containerd.sock")
+    not_a_shim = standins.start("sleep 60 & sleep 60", NAMESPACE, NAME, ADDRESS, binary="/bin/sh",
+                                argv0="kf-admin-grep")
+    assert _wait_for_shims(NAMESPACE, NAME, "/run/containerd-2/containerd.sock") == [other.pid]
+    assert client.shim_pids(NAME) == []
+    client.remove(NAME)
+    time.sleep(0.2)
+    assert other.poll() is None and not_a_shim.poll() is None
+
+
+@pytest.mark.parametrize("how", ["unprivileged", "untrusted binary", "not a shim binary"])
+def test_look_alike_shims_are_ignored_and_never_killed(fake_module, standins, how):
+    """Issue 19 part 1: a process with this container's shim argv is no shim unless only root could start it.
+
+    Its child looks like a gVisor sandbox whose binary would leave a marker if anything executed it.
+    """
+    module, client = _client(fake_module)
+    marker = os.path.join(standins.untrusted_dir, "executed")
+    fake_runsc = os.path.join(standins.untrusted_dir, "runsc")
+    with open(fake_runsc, "w") as handle:
+        handle.write("#!/bin/sh\ntouch %s\nexec sleep 60\n" % marker)
+    os.chmod(fake_runsc, 0o755)
+    script = "(exec -a runsc-sandbox %s --root=%s --network=host) & wait" % (fake_runsc, standins.untrusted_dir)
+    if how == "unprivileged":
+        os.chmod(standins.untrusted_dir, 0o777)
+        fake = standins.start(script, NAMESPACE, NAME, ADDRESS, user=NOBODY)
+    elif how == "untrusted binary":
+        fake = standins.start(script, NAMESPACE, NAME, ADDRESS, binary=standins.untrusted)
+    else:
+        fake = standins.start(script, NAMESPACE, NAME, ADDRESS, binary="/bin/bash",
+                              argv0="/usr/bin/containerd-shim-runc-v2")
+    _wait_for_children(fake)
+    deadline = time.monotonic() + 5
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # the look-alike's "sandbox" ran once by its own hand; the marker is removed so any second run shows
+    os.unlink(marker)
+    # argv says "this container's shim" in every case...
+    assert fake.pid in _linux.find_processes("-namespace", NAMESPACE, "-id", NAME)
+    # ...and none of them is one
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS) == []
+    gvisor = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/runsc"}}
+    client.remove(NAME, gvisor)
+    time.sleep(0.2)
+    assert fake.poll() is None and len(_linux.descendants(fake.pid)) >= 2
+    assert not os.path.exists(marker)
+    # no runtime cleanup either: there was no trusted shim of this container to end
+    assert [argv for argv in module.calls if argv[0] != CTR] == []
 
 
 @pytest.mark.parametrize("argv, found", [
@@ -546,9 +639,29 @@ def test_remove_leaves_another_instances_shim_of_the_same_name(fake_module):
     (["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-x", NAME, "-address", ADDRESS], False),
     (["/usr/bin/pgrep", "-namespace", NAMESPACE, "-id", NAME, "-address", ADDRESS], False),
 ])
-def test_find_shims_matches_instance_namespace_and_id(argv, found):
+def test_find_shims_matches_instance_namespace_and_id(argv, found, monkeypatch):
     table = {4242: (1, argv), 1: (0, ["/sbin/init"])}
-    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS, table) == ([4242] if found else [])
+    monkeypatch.setattr(_owner, "is_trusted_shim", lambda info: info == "trusted")
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS, table, lambda pid: "trusted") == \
+        ([4242] if found else [])
+    # the same argv of a process that is not a trusted shim never counts
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS, table, lambda pid: "a local user's") == []
+
+
+@pytest.mark.parametrize("uids, exe_ok, name, found", [
+    ((0, 0, 0), True, "containerd-shim-runc-v2", True),
+    ((65534, 65534, 65534), True, "containerd-shim-runc-v2", False),
+    ((0, 65534, 0), True, "containerd-shim-runc-v2", False),
+    ((0, 0, 0), False, "containerd-shim-runc-v2", False),
+    ((0, 0, 0), True, "bash", False),
+])
+def test_find_shims_trusts_owner_and_real_binary_not_argv(uids, exe_ok, name, found, monkeypatch):
+    argv = ["/usr/bin/containerd-shim-runc-v2", "-namespace", NAMESPACE, "-id", NAME, "-address", ADDRESS]
+    exe = "/usr/bin/" + name
+    monkeypatch.setattr(_owner, "runs_trusted_binary", lambda info: exe_ok and info["exe"] == exe)
+    info = {"pid": 4242, "ppid": 1, "uids": uids, "exe": exe, "exe_stat": (1, 2)}
+    assert _containerd.find_shims(NAMESPACE, NAME, ADDRESS, {4242: (1, argv)}, lambda pid: info) == \
+        ([4242] if found else [])
 
 
 # A nerdctl-made container as ``ctr containers info`` shows it: a 64-hex id, the name in nerdctl's label.
@@ -570,7 +683,7 @@ def _nerdctl_info(name, labels):
 def test_remove_of_a_nerdctl_container_finds_its_hex_id_and_shim(fake_module, monkeypatch):
     module, client = _client(fake_module, nerdctl=True)
     module.on("containers", "list", "--quiet", 'labels."nerdctl/name"==%s' % NAME, out=NERDCTL_ID + "\n")
-    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, LABELS))
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, _mine()))
     looked_up, killed = [], []
     monkeypatch.setattr(_containerd, "find_shims",
                         lambda ns, cid, address: looked_up.append((ns, cid, address)) or ([77] if cid == NERDCTL_ID else []))
@@ -579,11 +692,11 @@ def test_remove_of_a_nerdctl_container_finds_its_hex_id_and_shim(fake_module, mo
     assert [(ns, cid) for ns, cid, _address in looked_up] == [(NAMESPACE, NAME), (NAMESPACE, NERDCTL_ID)]
     assert all(address == ADDRESS for _ns, _cid, address in looked_up)
     assert killed == [77]
-    hex_steps = [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP]
+    hex_steps = [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP[1:]]
     # the cleanup steps for the hex id, then (its shim was killed) the deletes once more, as for a
     # CREATED gVisor task that could not go while its shim lived
     assert module.calls[-7:-3] == hex_steps
-    assert module.calls[-3:] == [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP[1:]]
+    assert module.calls[-3:] == [_ctr(*[w if w != NAME else NERDCTL_ID for w in step]) for step in CLEANUP[2:]]
 
 
 def test_remove_through_nerdctl_checks_what_the_name_filter_answers(fake_module, monkeypatch):
@@ -591,7 +704,7 @@ def test_remove_through_nerdctl_checks_what_the_name_filter_answers(fake_module,
     module, client = _client(fake_module, nerdctl=True)
     neighbour = "bb" * 32
     module.on("containers", "list", "--quiet", out="%s\n%s\n" % (neighbour, NERDCTL_ID))
-    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, LABELS))
+    module.on("containers", "info", NERDCTL_ID, out=_nerdctl_info(NAME, _mine()))
     module.on("containers", "info", neighbour, out=_nerdctl_info("web", {}).replace(NERDCTL_ID, neighbour))
     monkeypatch.setattr(_containerd, "find_shims", lambda ns, cid, address: [])
     assert client.ids_of(NAME) == [NAME, NERDCTL_ID]
@@ -599,61 +712,71 @@ def test_remove_through_nerdctl_checks_what_the_name_filter_answers(fake_module,
     assert [argv for argv in module.calls_with(neighbour) if "info" not in argv] == []
 
 
-def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fake_module, tmp_path):
+def test_remove_of_a_created_gvisor_task_kills_its_sandbox_then_deletes_again(fake_module, standins):
     """runsc leaves a failed start CREATED: after the shim tree dies, delete again and let runsc drop its state.
 
-    The stand-in shim's children are named runsc-sandbox/runsc-gofer (exec -a), as runsc names them.
+    The stand-in shim's children are named runsc-sandbox/runsc-gofer (exec -a), as runsc names them, and
+    run a binary that is not runsc: what runs the cleanup is the handler's configured BinaryName, with the
+    root the runc shim gives it, never a path read from a process.
     """
     module, client = _client(fake_module)
-    name = "kf-unit-%d-gvisor" % os.getpid()
-    root = str(tmp_path / "runc-root")
+    root = "/run/kf-unit-%d-runc-root" % os.getpid()
     sleeper = "%s -c 'import time; time.sleep(60)'" % sys.executable
     script = ("(exec -a runsc-sandbox %s --root=%s boot %s) & "
-              "(exec -a runsc-gofer %s --root=%s gofer) & wait" % (sleeper, root, name, sleeper, root))
-    # argv[0] says containerd-shim, as find_shims requires of a shim; bash runs the script.
-    shim = subprocess.Popen(["containerd-shim-runc-v2", "-c", script, "-namespace", NAMESPACE, "-id", name,
-                             "-address", ADDRESS], executable="/bin/bash")
-    try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(_linux.find_processes("--root=%s" % root)) < 2:
-            time.sleep(0.02)
-        client.remove(name)
-        assert shim.wait(timeout=5) in (-9, 137)
-    finally:
-        if shim.poll() is None:
-            shim.kill()
-            shim.wait()
+              "(exec -a runsc-gofer %s --root=%s gofer) & wait" % (sleeper, root, NAME, sleeper, root))
+    shim = standins.start(script, NAMESPACE, NAME, ADDRESS)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(_linux.find_processes("--root=%s" % root)) < 2:
+        time.sleep(0.02)
+    gvisor = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/runsc", "Root": root}}
+    client.remove(NAME, gvisor)
+    assert shim.wait(timeout=5) in (-9, 137)
     # SIGKILLed, they go as soon as the kernel has torn them down (a moment on a loaded machine)
     deadline = time.monotonic() + 10
     while _linux.find_processes("--root=%s" % root) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _linux.find_processes("--root=%s" % root) == []
-    sleep = os.path.realpath(sys.executable)
-    steps = [["tasks", "kill", "--signal", "SIGKILL", name], ["tasks", "delete", "--force", name],
-             ["containers", "delete", name], ["snapshots", "delete", name]]
-    # Once runsc delete per (binary, root), however many of its processes were found.
-    assert module.calls == [_ctr(*step) for step in steps + steps[1:]] + [[sleep, "--root", root, "delete", "--force", name]]
+    steps = [["tasks", "kill", "--signal", "SIGKILL", NAME], ["tasks", "delete", "--force", NAME],
+             ["containers", "delete", NAME], ["snapshots", "delete", NAME]]
+    assert module.calls == [_ctr("containers", "info", NAME)] + [_ctr(*step) for step in steps + steps[1:]] + \
+        [["/usr/bin/runsc", "--root", os.path.join(root, NAMESPACE), "delete", "--force", NAME]]
 
 
-def test_runsc_sandboxes_reads_only_runsc_processes_below_the_shim():
-    table = {
-        100: (1, ["containerd-shim-runc-v2", "-namespace", "ns", "-id", "c"]),
-        101: (100, ["runsc-gofer", "--root=/run/containerd/runc/ns", "gofer"]),
-        102: (100, ["runsc-sandbox", "--root=/run/containerd/runc/ns", "boot", "c"]),
-        103: (100, ["runsc-sandbox", "--root=relative/path", "boot"]),
-        104: (100, ["runsc-sandbox", "--root=/other", "boot"]),
-        105: (100, ["sh", "--root=/run/containerd/runc/ns"]),
-        200: (1, ["runsc-sandbox", "--root=/not/below/the/shim"]),
-    }
-    exes = {101: "/usr/bin/runsc", 102: "/usr/bin/runsc", 103: "/usr/bin/runsc", 104: "/usr/bin/runsc (deleted)"}
+@pytest.mark.parametrize("options, argv", [
+    ({"BinaryName": "/usr/bin/runsc"},
+     ["/usr/bin/runsc", "--root", "/run/containerd/runc/" + NAMESPACE, "delete", "--force", NAME]),
+    ({"BinaryName": "/usr/bin/runsc", "Root": "/run/gvisor"},
+     ["/usr/bin/runsc", "--root", "/run/gvisor/" + NAMESPACE, "delete", "--force", NAME]),
+    ({}, None),
+    ({"BinaryName": "runsc"}, None),
+    ({"BinaryName": "/usr/bin/runsc", "Root": "relative"}, None),
+])
+def test_runtime_cleanup_argv_comes_from_the_configuration(options, argv):
+    handler = {"runtime_type": "io.containerd.runc.v2", "options": options}
+    assert _containerd.runsc_cleanup_argv(handler, NAMESPACE, NAME, trusted=lambda path: True) == argv
 
-    def exe(pid):
-        if pid not in exes:
-            raise OSError("gone")
-        return exes[pid]
 
-    assert _containerd.runsc_sandboxes([100], table, exe) == [("/usr/bin/runsc", "/run/containerd/runc/ns")]
-    assert _containerd.runsc_sandboxes([], table, exe) == []
+def test_runtime_cleanup_needs_a_trusted_binary_and_the_runc_shim(tmp_path):
+    gvisor = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/runsc"}}
+    assert _containerd.runsc_cleanup_argv(gvisor, NAMESPACE, NAME)[0] == "/usr/bin/runsc"
+    # a wrapper anyone could have written (here: under /tmp) is never run
+    wrapper = tmp_path / "runsc-wrapper"
+    wrapper.write_text("#!/bin/sh\nexit 0\n")
+    wrapper.chmod(0o755)
+    assert _containerd.runsc_cleanup_argv({"runtime_type": "io.containerd.runc.v2",
+                                           "options": {"BinaryName": str(wrapper)}}, NAMESPACE, NAME) is None
+    # another shim type keeps its runtime state elsewhere: nothing is guessed
+    assert _containerd.runsc_cleanup_argv({"runtime_type": "io.containerd.runsc.v1",
+                                           "options": {"BinaryName": "/usr/bin/runsc"}}, NAMESPACE, NAME) is None
+    assert _containerd.runsc_cleanup_argv(gvisor, NAMESPACE, "../x") is None
+
+
+def test_handlers_with_a_root_pass_it_to_ctr_run_and_skip_phases(fake_module):
+    _module, client = _client(fake_module)
+    gvisor = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": "/usr/bin/runsc", "Root": "/run/g"}}
+    assert client.ctr_runtime_args(gvisor) == ["--runtime", "io.containerd.runc.v2", "--runc-binary",
+                                               "/usr/bin/runsc", "--runc-root", "/run/g"]
+    assert client.phases_unsupported({"runtime_type": "io.containerd.runc.v2", "options": {"Root": "/run/g"}})
 
 
 # -- is_orphan ----------------------------------------------------------------------
@@ -776,8 +899,8 @@ def test_sweep_removes_only_what_is_provably_ours_and_stale(fake_module):
     assert foreign == ["kf-serving-model", "kf-cache-layer"]
     destructive = [argv for argv in module.calls if {"kill", "delete"} & set(argv)]
     assert destructive == (
-        [_ctr(*[w if w != NAME else "kf-old-runc-iso" for w in step]) for step in CLEANUP]
-        + [_ctr(*[w if w != NAME else "kf-dead-kata-iso" for w in step]) for step in CLEANUP]
+        [_ctr(*[w if w != NAME else "kf-old-runc-iso" for w in step]) for step in CLEANUP[1:]]
+        + [_ctr(*[w if w != NAME else "kf-dead-kata-iso" for w in step]) for step in CLEANUP[1:]]
         + [_ctr("snapshots", "delete", "kf-lost-runc-iso")])
     # a neighbour's container is not even inspected; the foreign kf- ones are read, never changed
     assert module.calls_with("neighbour-web") == []

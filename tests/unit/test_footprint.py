@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _footprint, _linux
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _footprint, _linux, _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._footprint import footprint, role_of
 
 # A Kata tree as /proc shows it: shim -> qemu, shim -> virtiofsd -> virtiofsd (its sandboxed child).
@@ -128,9 +128,27 @@ def test_footprint_counts_only_the_shims_of_this_instance(fake_proc, monkeypatch
     }
     fake_proc["tree"].update({200: ("containerd-shim", 500), 201: ("qemu-system-x86", 99000)})
     fake_proc["children"][200] = [200, 201]
-    result = footprint(_containerd.find_shims("ns", "kf-x", "/run/a.sock", table))
+    root_shim = {"uids": (0, 0, 0), "exe": "/usr/bin/containerd-shim-kata-v2", "exe_stat": (1, 2)}
+    monkeypatch.setattr(_owner, "runs_trusted_binary", lambda info: info["exe"] == "/usr/bin/containerd-shim-kata-v2")
+    result = footprint(_containerd.find_shims("ns", "kf-x", "/run/a.sock", table, lambda pid: root_shim))
     assert result["total_pss_kib"] == 174000
     assert [process["pid"] for process in result["processes"]] == [100, 101, 102, 103]
+
+
+@pytest.mark.parametrize("info", [
+    # a local user's process with the shim's argv, even running the real shim binary
+    {"uids": (65534, 65534, 65534), "exe": "/usr/bin/containerd-shim-kata-v2", "exe_stat": (1, 2)},
+    # root's, but a binary that is no trusted shim (a copy anyone could write, or a shell)
+    {"uids": (0, 0, 0), "exe": "/tmp/containerd-shim-kata-v2", "exe_stat": (1, 3)},
+    {"uids": (0, 0, 0), "exe": "/usr/bin/bash", "exe_stat": (1, 4)},
+])
+def test_footprint_never_counts_a_look_alike_shim(fake_proc, monkeypatch, info):
+    """Issue 19 part 1: a fake shim with this container's argv does not inflate the memory figure."""
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd
+    table = {100: (1, ["/usr/bin/containerd-shim-kata-v2", "-namespace", "ns", "-id", "kf-x", "-address", "/run/a.sock"])}
+    monkeypatch.setattr(_owner, "runs_trusted_binary", lambda info: info["exe"] == "/usr/bin/containerd-shim-kata-v2")
+    assert _containerd.find_shims("ns", "kf-x", "/run/a.sock", table, lambda pid: info) == []
+    assert footprint(_containerd.find_shims("ns", "kf-x", "/run/a.sock", table, lambda pid: info))["total_pss_kib"] == 0
 
 
 def test_footprint_of_no_shim_is_zero(fake_proc):

@@ -89,6 +89,7 @@ def recorder(monkeypatch, tmp_path):
             # what allocation gives when nothing else is in use: the next /30 of the cidr (and a record)
             self.host_address, self.container_address, self.prefix = _netns.subnet_for(
                 self.cidr, len(record.networks) - 1)
+            _netns.write_owner(self.name, timeout, log_path=self.log_path)
             self.made.add("record")
 
         def remove(self):
@@ -287,7 +288,7 @@ def test_success_measures_and_cleans_up(containerd, run_module, tmp_path):
     assert (network.host_address, network.container_address, network.prefix) == ("169.254.77.1", "169.254.77.2", 30)
     assert network.steps == [("create", 30), ("remove",)]
     index = containerd.calls.index(started)
-    assert containerd.calls[index + 1:index + 5] == cleanup(containerd.address, name)
+    assert containerd.calls[index + 1:index + 6] == cleanup(containerd.address, name)
     assert containerd.calls_with("tasks", "list") == []
     assert os.path.isdir(str(tmp_path / "logs")) and not os.path.exists(log_path)
 

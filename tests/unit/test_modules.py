@@ -150,7 +150,7 @@ def test_isolation_probe_handler_times_out(containerd, host_view, run_module, fi
     # the timed-out container was cleaned up, exactly and right after its run
     kata_run = [i for i, argv in enumerate(containerd.calls)
                 if argv[:1] == ["timeout"] and _container("kata") in argv][0]
-    assert containerd.calls[kata_run + 1:kata_run + 5] == cleanup(containerd.address, _container("kata"))
+    assert containerd.calls[kata_run + 1:kata_run + 6] == cleanup(containerd.address, _container("kata"))
     assert [argv for argv in containerd.calls if "delete" in argv and _container("runc") in argv] == []
 
 

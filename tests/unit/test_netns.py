@@ -16,6 +16,7 @@ import time
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _netns
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._netns import NetworkError, ProbeNetwork
 
@@ -133,7 +134,7 @@ def test_create_exact_argv_and_owner_record(fake_module, dirs):
     record = _record(dirs[0])
     pid = os.getpid()
     assert record["kind"] == "kata-fleet probe network" and record["name"] == NAME
-    assert record["owner"] == "%d:%s" % (pid, process_start_ticks(pid))
+    assert record["owner"] == "%d:%s:%s" % (pid, process_start_ticks(pid), _owner.run_part())
     # expires after the timeout plus a minute of grace
     assert abs(record["expires"] - (time.time() + 30 + 60)) < 5
     assert (record["subnet"], record["host_link"], record["log"]) == (

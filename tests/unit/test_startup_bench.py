@@ -8,6 +8,7 @@ monotonic clock of _containerd: every scripted command "takes" a chosen
 time, so the samples and their statistics are exact.
 """
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _probe, _startup
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _owner, _probe, _startup
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
@@ -302,7 +303,7 @@ def test_counted_run_times_out(containerd, run_module):
     assert "total" not in runc and "phases" not in runc
     # the timed-out container was removed right after its run; nothing ran after it
     index = [i for i, argv in enumerate(containerd.calls) if argv[:1] == ["timeout"] and timed_out in argv][0]
-    assert containerd.calls[index + 1:index + 5] == cleanup(containerd.address, timed_out)
+    assert containerd.calls[index + 1:index + 6] == cleanup(containerd.address, timed_out)
     assert len(_runs(containerd)) == 1 + 3
     assert containerd.calls_with("containers", "create") == []
 
@@ -351,7 +352,7 @@ def test_failing_phase_cleans_up_and_fails_the_handler(containerd, run_module, p
     assert "phases" not in runc
     name = _name("p", 0)
     failed_at = [i for i, argv in enumerate(containerd.calls) if argv[:1] == ["timeout"] and name in argv][-1]
-    assert containerd.calls[failed_at + 1:failed_at + 5] == cleanup(containerd.address, name)
+    assert containerd.calls[failed_at + 1:failed_at + 6] == cleanup(containerd.address, name)
     # the second phase run never starts
     assert not [argv for argv in containerd.calls if _name("p", 1) in argv]
 
@@ -472,6 +473,9 @@ def test_run_phases_returns_each_phase(fake_module, clock):
 def test_run_phases_failure_raises_after_cleanup(fake_module, clock):
     module = fake_module(bins={"ctr": CTR})
     module.on("containers", "create", rc=1, err="ctr: image not found\n")
+    # the container is this run's (its own owner token): remove() checks that before removing anything
+    module.on("containers", "info", out=json.dumps({"Labels": {
+        "io.kata-fleet.run-id": "x", "io.kata-fleet.owner": _owner.owner_token(), "io.kata-fleet.expires": "9999999999"}}))
     client = ContainerdClient(module, "/run/kf/c.sock", NAMESPACE, "/etc/c.toml", "ctr", runner=module.run_bounded)
     with pytest.raises(ContainerdError, match=r"^phase create failed \(rc=1\): ctr: image not found$"):
         client.run_phases("kf-x-runc-sp0", IMAGE, {"runtime_type": "io.containerd.runc.v2"}, ["/bin/true"], "x", 10)
