@@ -105,7 +105,7 @@ def test_nan_dmesg_timestamp_becomes_null_and_a_note(tmp_path):
     assert bad["isolation"]["dmesg"]["first_timestamp"] is None and bad["http"]["latency"]["p99"] is None
     assert "runtimes/runc/isolation/dmesg/first_timestamp: nan is not a number JSON can hold" in _errors(report)
     assert "NaN" not in (folder / "report.json").read_text()
-    assert "first_timestamp" in (folder / "report.md").read_text()
+    assert "first\\_timestamp" in (folder / "report.md").read_text()  # Markdown shows the _ as it is
 
 
 # ---------------------------------------------------------------- wrong shapes
@@ -216,7 +216,7 @@ def test_csv_formulas_are_neutralised(tmp_path):
     folder, _report, _display = _play(tmp_path, mutate)
     rows = list(csv.reader(io.StringIO((folder / "report.csv").read_text())))
     for row in rows[1:]:
-        for cell in row[:11]:
+        for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or cell == "-", row
     cells = [cell for row in rows for cell in row]
     assert "'=HYPERLINK(\"http://evil.invalid\",\"click\")" in cells and "'@SUM(1+1)" in cells
@@ -273,3 +273,197 @@ def test_one_host_that_breaks_the_model_costs_that_host_only(tmp_path):
     _good_host_intact(report)
     assert report["hosts"]["poison"]["status"] == "failed"
     assert report["hosts"]["poison"]["error"].startswith("the controller could not read this host's results: AttributeError")
+
+
+# ---------------------------------------------------------------- issue 19 part 4: Markdown from a host
+
+
+MD_ATTACKS = [
+    "![x](https://evil.example/t.png)",
+    "[click](javascript:alert(1))",
+    "<img src=https://evil.example/t.png>",
+    "**loud** _quiet_ `code` ~~gone~~",
+    "[ref]: https://evil.example/ref",
+    "https://evil.example/bare and www.evil.example and a@evil.example",
+]
+
+
+def _markdown_html(text):
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+
+
+@pytest.mark.parametrize("attack", MD_ATTACKS)
+def test_md_filter_leaves_no_markdown_syntax(attack):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import jinja
+    html = _markdown_html("| a |\n|---|\n| %s |\n\n- %s\n" % (jinja.md(attack), jinja.md(attack)))
+    for tag in ("<img", "<a ", "<em>", "<strong>", "<code>", "<s>", "<del>"):
+        assert tag not in html, (attack, html)
+    assert html.count("<td>") == 1 and html.count("<li>") == 1
+
+
+@pytest.mark.parametrize("value, shown", [("# heading", "\\# heading"), ("- item", "\\- item"), ("1. one", "1\\. one"),
+                                          ("---", "\\---"), ("-- -", "\\-- -"), ("    indented", "indented"), ("a|b", "a\\|b"),
+                                          ("6.1.0-13-amd64", "6.1.0-13-amd64")])
+def test_md_filter_escapes_what_would_start_a_block(value, shown):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import jinja
+    assert jinja.md(value) == shown
+    assert jinja.md(jinja.md(value)) == shown  # escaped once, never twice
+
+
+def test_report_md_escapes_even_a_value_the_template_forgets():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import jinja
+    env = jinja.environment(False)
+    assert env.from_string("{{ value }}").render(value="![x](https://evil.example/t.png)") == \
+        "\\!\\[x\\](https\\://evil.example/t.png)"
+
+
+def test_kernel_release_with_an_image_never_fetches_from_report_md(tmp_path):
+    def mutate(results):
+        _runc(results)["kernel_release"] = "![x](https://evil.example/t.png)"
+        _runc(results)["verdict_reason"] = "[click](javascript:alert(1))"
+        _runc(results)["cpu_model"] = "**bold** <b>tag</b>"
+    folder, report, _display = _play(tmp_path, mutate)
+    text = (folder / "report.md").read_text()
+    assert "![x](" not in text and "[click](" not in text and "**bold**" not in text and "<b>" not in text
+    html = _markdown_html(text)
+    assert "<img" not in html and "<a " not in html and "<strong>bold" not in html and "<b>" not in html
+    assert "evil.example" in html  # shown as text, not dropped
+    assert report["hosts"]["bad-node"]["runtimes"]["runc"]["isolation"]["kernel_release"] == "![x](https://evil.example/t.png)"
+
+
+# ---------------------------------------------------------------- issue 19 part 5: hidden characters, depth, surrogates
+
+
+@pytest.mark.parametrize("char", ["\u061c", "\u2028", "\u2029", "\u200b", "\ufeff", "\u202e", "\u2066", "\x85", "\x1b",
+                                  "\U000e0001", "\ud800", "\udfff"])
+def test_console_and_csv_filters_cover_every_format_and_separator_character(char):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+    assert fmt.host_text("a%sb" % char) == "a\ufffdb"
+    assert fmt.terminal("a%sb\nc" % char) == "a\ufffdb\nc"
+    assert fmt.csv_cell("a%sb" % char) == "a\ufffdb"
+
+
+def test_the_filters_keep_ordinary_text():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+    text = "Intel(R) Xeon(R) \u00e9t\u00e9 \u2026 \u4e2d\u6587 \U0001f600"
+    assert fmt.host_text(text) == text and fmt.terminal(text) == text and fmt.csv_cell(text) == text
+
+
+def _nested(depth, leaf):
+    value = leaf
+    for _level in range(depth):
+        value = {"a": [value]} if _level % 2 else {"a": value}
+    return value
+
+
+def test_clean_survives_any_depth_without_recursion():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    notes = []
+    cleaned = model.clean({"deep": _nested(50000, 1), "ok": [1, 2.5, "x", None, True]}, ["runtimes"], notes)
+    assert cleaned["ok"] == [1, 2.5, "x", None, True]
+    assert len(notes) == 1 and "nested deeper than %d levels: left out" % model.MAX_DEPTH in notes[0]
+    assert notes[0].startswith("runtimes/deep/a/")
+    json.dumps(cleaned)  # and JSON can write it
+
+
+def test_clean_replaces_and_names_every_value_json_or_utf8_cannot_hold():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    notes = []
+    cleaned = model.clean({"s": "a\ud800b", "k\udc00": 1, "n": float("nan"), "i": 10 ** 2000, "b": b"\xff",
+                           "t": ("x",), 7: "seven"}, [], notes)
+    assert cleaned == {"s": "a\ufffdb", "k\ufffd": 1, "n": None, "i": None, "b": "\ufffd", "t": ["x"], "7": "seven"}
+    text = " ".join(notes)
+    for where in ("s:", "k\ufffd", "n: nan", "i: an integer of about", "b: bytes"):
+        assert where in text, (where, text)
+    json.dumps(cleaned).encode("utf-8")
+    json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
+
+
+def test_to_json_of_a_deep_result_with_a_nan_keeps_the_report():
+    """The RecursionError in model._finite: 600 levels and one NaN lost the whole bundle."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    report = {"schema": model.SCHEMA, "hosts": {"h": {"status": "ok", "error": None, "host": None, "runtimes": {
+        "runc": {"isolation": {"status": "ok", "x": _nested(600, float("nan"))}, "startup": None, "http": None}}}},
+        "errors": []}
+    text = model.to_json(report)
+    _strict_json(text)
+    assert [item["host"] for item in report["errors"]] == ["h"]
+    assert "nested deeper than" in report["errors"][0]["error"]
+
+
+def test_to_json_names_a_lone_surrogate_and_writes_utf8():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    report = {"hosts": {"h\ud800": {"status": "ok", "error": "bad \udfff", "host": None, "runtimes": {}}},
+              "policies": [{"detail": "x\ud834"}], "errors": []}
+    text = model.to_json(report)
+    json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # no lone surrogate left
+    assert "'h\\\\ud800' holds a lone surrogate" in text  # named in errors, as an escape
+    assert report["hosts"]["h\ufffd"]["error"] == "bad \ufffd"
+    assert sorted(item["host"] or "-" for item in report["errors"]) == ["-", "h\ufffd", "h\ufffd"]
+    text.encode("utf-8")
+
+
+def test_to_json_keeps_an_emoji_pair():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    report = {"hosts": {"h": {"status": "ok", "error": "\U0001f600", "host": None, "runtimes": {}}}, "errors": []}
+    assert json.loads(model.to_json(report))["hosts"]["h"]["error"] == "\U0001f600" and report["errors"] == []
+
+
+def test_a_hostile_record_still_writes_every_file_of_the_bundle(tmp_path):
+    """One record with everything at once: Markdown, bidi and separators, a lone surrogate, a NaN
+    600 levels down, a 5,000-digit integer, and witness values the contract does not allow."""
+    def mutate(results):
+        runc = _runc(results)
+        runc["kernel_release"] = "![x](https://evil.example/t.png)\u061c\u2028"
+        runc["cpu_model"] = "lone \ud800 surrogate"
+        runc["verdict_reason"] = "look \u202eelif\u202c \u2029here"
+        runc["uname"] = _nested(600, float("nan"))
+        runc["boot_id"] = 10 ** 5000
+        runc["image_source"] = "built\nforged"
+        runc["image_digest"] = "sha256:" + "A" * 64
+        runc["host_witness"] = {"class": "vm", "evidence": ["x"]}
+        runc["witness"] = "sure"
+        _runc(results, "http_latency", "http")["error"] = "\udfff"
+    folder, report, display = _play(tmp_path, mutate)
+    for name in ("report.md", "report.csv", "report.html", "junit.xml"):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert "\ud800" not in text and "\u2028" not in text and "\u061c" not in text, name
+    assert "![x](" not in (folder / "report.md").read_text()
+    errors = _errors(report)
+    for expected in ("lone surrogate", "nested deeper than", "an integer of about", "image_source", "image_digest",
+                     "host_witness", "witness: 'sure'"):
+        assert expected in errors, expected
+    bad = report["hosts"]["bad-node"]["runtimes"]["runc"]["isolation"]
+    assert bad["image_source"] is bad["image_digest"] is bad["host_witness"] is bad["witness"] is None
+    assert bad["cpu_model"] == "lone \ufffd surrogate"
+    rows = [row for row in csv.DictReader(io.StringIO((folder / "report.csv").read_text()))
+            if row["Host"] == "bad-node" and row["Runtime"] == "runc"]
+    assert [rows[0][key] for key in ("image_source", "image_digest", "host_witness", "witness")] == ["invalid"] * 4
+    assert "bad-node" in display.text and "\u2028" not in display.text
+
+
+def test_a_result_too_deep_for_ansible_names_what_happened(tmp_path):
+    """ansible-core 2.19 cannot pickle a result nested ~600 levels deep: the worker sends, instead of it,
+    a failed result holding only msg and exception (seen with a real ansible-playbook run).  The host
+    must say so, not "ran none of the probe tasks"."""
+    from types import SimpleNamespace
+    from callback_harness import make_callback, result, task
+    evidence = tmp_path / "evidence"
+    callback, _display = make_callback(evidence_dir=str(evidence))
+    os.environ["KATA_FLEET_RUN_ID"] = RUN
+    try:
+        callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/verify.yml"))
+        callback.v2_playbook_on_play_start(SimpleNamespace(vars={}, get_variable_manager=lambda: None))
+        callback.v2_playbook_on_task_start(task("verify_host"), False)
+        omitted = {"msg": "Task result omitted due to queue send failure: maximum recursion depth exceeded while "
+                          "pickling an object", "exception": "Traceback ..."}
+        callback.v2_runner_on_failed(result("deep-node", "verify_host", omitted))
+        callback.v2_playbook_on_stats(SimpleNamespace(processed={"deep-node": {}}, custom={}))
+    finally:
+        os.environ.pop("KATA_FLEET_RUN_ID", None)
+    _folder, report = _bundle(evidence)
+    entry = report["hosts"]["deep-node"]
+    assert entry["status"] == "failed"
+    assert "Task result omitted due to queue send failure: maximum recursion depth exceeded" in entry["error"]
+    assert "ran none of the probe tasks" not in entry["error"]

@@ -165,7 +165,7 @@ def test_comparison_table_shows_the_views_cells():
         ["dev-vm", "(host)"], ["dev-vm", "runc"], ["lab-laptop", "(host)"], ["lab-laptop", "kata"],
         ["lab-laptop", "runc"], ["node-unreachable", "-"]]
     assert rows[1] == ["dev-vm", "runc", "6.18.44-fc-v1045", "AMD EPYC", "56", "n/a", "lo",
-                       "shared-kernel", "168 ms / 177 ms", "0.803 ms / 1.86 ms", "13.3 MiB"]
+                       "shared-kernel", "not recorded", "168 ms / 177 ms", "0.803 ms / 1.86 ms", "13.3 MiB"]
     assert rows[5][2].startswith("UNREACHABLE: Failed to connect")
 
 
@@ -257,3 +257,26 @@ def test_a_large_fleet_shows_failed_and_differing_hosts_first():
     assert "28 more hosts passed and agree with the fleet" in root.find("p", id="left-out").text()
     assert {row[0] for row in _rows(root)} == set(shown)
     assert len(view["rows"]) == 2 * 31 + 4  # every host still in the view for report.md, report.csv and the console
+
+
+def test_the_host_witness_in_the_table_and_the_host_card():
+    """Issue 18: a hand-built isolation result with the probe image and the host's witness."""
+    report = _sample()
+    kata = report["hosts"]["lab-laptop"]["runtimes"]["kata"]["isolation"]
+    kata.update(image_source="built", image_digest="sha256:" + "c" * 64, witness="agrees",
+                host_witness={"class": "vmm", "vmm": "qemu", "task_pid": 7,
+                              "evidence": ["seen from the host: " + HOSTILE + " qemu-system-x86_64, pid 7"]})
+    _page, root = _parse(report)
+    row = [cells for cells in _rows(root) if cells[:2] == ["lab-laptop", "kata"]][0]
+    assert row[model.COLUMNS.index(("host_sees", "Host sees"))] == "vmm (qemu)"
+    assert _rows(root)[1][8] == "not recorded"  # dev-vm runc: an older record
+    card = [node for node in root.find_all("details") if "lab-laptop" in node.find("summary").text()][0]
+    text = card.text()
+    assert "seen from the host: " + HOSTILE + " qemu-system-x86_64, pid 7" in text  # as text, never markup
+    assert not [node for node in root.iter() if node.tag == "script" and "alert" in node.text()]
+    facts = list(zip([dt.text() for dt in card.find_all("dt")], [dd.text() for dd in card.find_all("dd")]))
+    for pair in (("image digest", "sha256:" + "c" * 64), ("host sees", "vmm (qemu)"), ("the two witnesses", "agrees"),
+                 ("host sees", "not recorded")):  # kata's, then runc's (an older record)
+        assert pair in facts, pair
+    assert "Probe image: built sha256:cccccccccccc\u2026 (kata-fleet's own), on lab-laptop" in \
+        root.find("ul", id="probe-image").text()

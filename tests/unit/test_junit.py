@@ -192,3 +192,27 @@ def test_cross_check_with_junitparser(report, tmp_path):
     path.write_text(_junit.render(report))
     xml = junitparser.JUnitXml.fromfile(str(path))
     assert sum(suite.tests for suite in xml) == 15
+
+
+def test_a_contradicted_probe_is_a_failure_and_hostile_witness_text_stays_xml():
+    """Issue 18: the isolation-probe suite, from a hand-built report; every value passes XML escaping."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    story = {"container": "vm-isolated (kata/qemu)", "host": "host-process </failure><x>"}
+    report = {"finished": "2026-12-01T04:00:12Z", "policies": [], "errors": [], "hosts": {
+        "n<1>": {"status": "ok", "runtimes": {
+            "kata": {"isolation": {"status": "failed", "verdict": None, "witness": "contradicted",
+                                   "error": "contradicted by the host: a & b \ud800", "contradiction": story,
+                                   "host_witness": {"class": "host-process", "evidence": ["pid 9 ]]> <y/>"]},
+                                   "image_source": "registry", "image_digest": None}},
+            "runc": {"isolation": {"status": "ok", "verdict": "shared-kernel", "witness": "agrees",
+                                   "image_digest": "sha256:" + "a" * 63, "host_witness": {"class": "bogus"}}},
+            "old": {"isolation": {"status": "ok", "verdict": "shared-kernel"}}}}}}
+    root = parse(_junit.render(report))
+    suite = suites(root)["isolation-probe"]
+    assert [item.get("name") for item in suite.findall("testcase")] == ["n<1> kata", "n<1> runc"]
+    failure = suite.find("testcase[@name='n<1> kata']/failure")
+    assert failure.get("type") == "contradicted" and failure.get("message") == "contradicted by the host: a & b \ufffd"
+    assert "the host sees host-process </failure><x>" in failure.text and "pid 9 ]]> <y/>" in failure.text
+    out = suite.find("testcase[@name='n<1> runc']/system-out").text
+    assert "digest %s" % model.INVALID in out and "host sees: %s" % model.INVALID in out
+    assert counted(suite.findall("testcase")) == {"tests": 2, "failures": 1, "errors": 0, "skipped": 0}

@@ -4,7 +4,7 @@
 import csv
 import io
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _verdict
 from probe_output import facts as recorded_facts
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
     console, contract, csv as report_csv, format as fmt, markdown, model)
@@ -33,11 +33,11 @@ def _hosts(fixture_text, fixture_json):
     host_view = fixture_json("runc_host_facts.json")
     runc = recorded_facts(fixture_text("runc_probe_output.txt"))
     runc.update(status="ok", error=None)
-    runc.update(_probe.verdict(host_view, runc))
+    runc.update(_verdict.verdict(host_view, runc))
     lab_host = fixture_json("lab_host_facts.json")
     kata = recorded_facts(fixture_text("lab_kata_probe_output.txt"))
     kata.update(status="ok", error=None)
-    kata.update(_probe.verdict(lab_host, kata))
+    kata.update(_verdict.verdict(lab_host, kata))
     gvisor = dict(runc, boot_id="x", kernel_release="4.4.0", verdict="user-space-kernel", verdict_reason=None,
                   sandbox="gvisor")
     return {
@@ -67,7 +67,7 @@ def test_rows(fixture_text, fixture_json):
     assert dict((key, host_a[key]) for key, _title in model.COLUMNS) == {
         "host": "node-a", "runtime": "(host)", "kernel": "6.18.44-fc-v1045", "cpu_model": "AMD EPYC",
         "proc_entries": "136", "modules": "n/a", "interfaces": "eth0, ifb0, ifb1, lo",
-        "verdict": "-", "startup": "-", "http": "-", "memory": "-"}
+        "verdict": "-", "host_sees": "-", "startup": "-", "http": "-", "memory": "-"}
     runc = by_key[("node-a", "runc")]
     assert (runc["kernel"], runc["proc_entries"], runc["modules"], runc["interfaces"], runc["verdict"]) == \
         ("6.18.44-fc-v1045", "56", "n/a", "lo", "shared-kernel")
@@ -123,8 +123,8 @@ def test_markdown_tables_escape_pipes_markup_and_newlines():
     lines = markdown.render(_view(hosts)).splitlines()
     start = lines.index("## Isolation per host and runtime") + 2
     table = lines[start:lines.index("", start)]
-    assert table[2] == "| weird\\|host | (host) | 6.1\\|x | ACME \\| Virtual CPU | 0 | 0 | eth\\|0 | - |"
-    assert table[3] == "| weird\\|host | - |  |  |  |  |  | FAILED: rc=1: a \\| b second &lt;b&gt;line&lt;/b&gt; |"
+    assert table[2] == "| weird\\|host | (host) | 6.1\\|x | ACME \\| Virtual CPU | 0 | 0 | eth\\|0 | - | - |"
+    assert table[3] == "| weird\\|host | - |  |  |  |  |  | FAILED: rc=1: a \\| b second &lt;b&gt;line&lt;/b&gt; |  |"
     for line in table:
         assert line.replace("\\|", "").count("|") == table[0].count("|")
 
@@ -135,7 +135,8 @@ def test_console_fits_its_width_and_csv_has_every_row(fixture_text, fixture_json
     tables = text.split("\n\n")[:2]
     assert all(len(line) <= 100 for block in tables for line in block.splitlines())
     rows = list(csv.reader(io.StringIO(report_csv.render(view))))
-    assert rows[0][:11] == [title for _key, title in model.COLUMNS]
+    assert rows[0][:len(model.COLUMNS)] == [title for _key, title in model.COLUMNS]
+    assert rows[0][-len(model.WITNESS_COLUMNS):] == ["image_source", "image_digest", "host_witness", "witness"]
     assert len(rows) == 1 + len(view["rows"])
 
 

@@ -18,9 +18,9 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model 
 
 # Shorten the least telling columns first; a verdict keeps at least its longest word whole
 # (plus the mark that says it was shortened: the sandbox name follows in the summary lines).
-SHRINK_ORDER = ("verdict", "interfaces", "cpu_model", "kernel", "host")
+SHRINK_ORDER = ("host_sees", "verdict", "interfaces", "cpu_model", "kernel", "host")
 ELLIPSIS = "~"
-SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS)}
+SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS), "host_sees": len("host-process")}
 
 
 def _shorten(text, width):
@@ -67,7 +67,12 @@ def summary_lines(view):
 def render(view, width=100):
     """The console text (a str)."""
     listed = view["listed_rows"]
-    parts = [table(listed, ISOLATION_COLUMNS, width),
+    columns, image = ISOLATION_COLUMNS, list(view.get("listed_image_lines") or [])
+    if all(row.get("host_sees") in (None, "", "-", model.NOT_RECORDED) for row in listed):
+        # Older records: a column of "not recorded" would only cost the kernel and CPU their width.
+        columns = tuple(column for column in ISOLATION_COLUMNS if column[0] != "host_sees")
+        image.append("Host sees: %s (no host witness in these results)" % model.NOT_RECORDED)
+    parts = [table(listed, columns, width) + "".join("\n" + _wrap(line, width, "  ") for line in image),
              table([row for row in listed if row["runtime"] != HOST_ROW], PERFORMANCE_COLUMNS, width)
              + ("\n(%d more hosts passed and agree with the fleet: every host is in report.md and report.csv)"
                 % view["hosts_left_out"] if view["hosts_left_out"] else ""),

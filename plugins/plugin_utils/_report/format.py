@@ -9,6 +9,7 @@ the text.  None (not measured, or refused as absurd) prints as ``MISSING``.
 
 import math
 import re
+import unicodedata
 
 MISSING = "?"
 NOT_MEASURED = "not measured"
@@ -19,9 +20,13 @@ DURATION_RANGE = (1e-9, 30 * 86400.0)
 COUNT_RANGE = (0, 10 ** 9)
 KIB_RANGE = (0, 2.0 ** 40)
 
-# Terminal control: C0 and C1 controls (ESC starts every colour, cursor and title
-# sequence), DEL, and the bidirectional overrides that reorder what a reader sees.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a host may not put in front of a reader, by Unicode category: controls (Cc: ESC starts every
+# colour, cursor and title sequence), format characters (Cf: the bidi marks and overrides that reorder
+# what a reader sees, U+061C among them, zero-width joiners), line and paragraph separators (Zl, Zp:
+# U+2028 breaks a line where the text shows none) and lone surrogates (Cs: no UTF-8 file can hold one).
+# Decided per character by category, never a list of code points: a list misses the next mark.
+HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+REPLACEMENT = "\ufffd"
 # OWASP's CSV-injection rule: a cell a spreadsheet would read as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,17 +91,29 @@ def plural(number_, word):
     return "%d %s%s" % (number_, word, "" if number_ == 1 else "s")
 
 
+def hidden(text, keep=""):
+    """``text`` with every character of HIDDEN_CATEGORIES (except those in ``keep``) as U+FFFD.
+
+    Only the distinct characters of the text are looked up, so a long text of
+    ordinary characters costs one pass in C.
+    """
+    found = [char for char in set(text) if char not in keep and unicodedata.category(char) in HIDDEN_CATEGORIES]
+    if not found:
+        return text
+    return re.sub("[%s]" % "".join(re.escape(char) for char in found), REPLACEMENT, text)
+
+
 def host_text(value, limit=4096):
-    """A value that came from a host, as one line of plain text: no control characters, bounded."""
+    """A value that came from a host, as one line of plain text: no control or format characters, bounded."""
     text = value if isinstance(value, str) else "%s" % ("" if value is None else value)
     if not text.isprintable():  # the common case (printable text) skips the substitution
-        text = _CONTROL.sub("\ufffd", text).replace("\n", " ")
+        text = hidden(text.replace("\n", " "))
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def terminal(text):
     """Text for the terminal: everything but newlines that could steer it is replaced."""
-    return _CONTROL.sub("\ufffd", text)
+    return hidden(text, "\n")
 
 
 def csv_cell(value):
@@ -104,4 +121,6 @@ def csv_cell(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     text = "" if value is None else str(value)
+    if not text.isprintable():  # every hidden character is unprintable: the common case skips the look-up
+        text = hidden(text)
     return "'" + text if text.startswith(_FORMULA_START) else text

@@ -7,6 +7,13 @@ Laid out as kube-bench and goss do: one ``<testsuite>`` per policy, one
 ``<testcase>`` per host.  A host that has no result for a policy (it was
 unreachable, or failed before the policy task ran) is an ``<error>``, never a
 silent omission, so a broken fleet cannot look green.  Standard library only.
+
+Isolation probes that carry the two witnesses (image_digest, host_witness,
+witness: probes from this version on) get a suite of their own, PROBE_SUITE,
+one case per host and runtime: its system-out names the probe image and what
+the host sees; a probe the host contradicted is a ``<failure>`` with both
+stories, any other failed probe an ``<error>``.  Every value passes the
+model's validation (``model.witness_view``) first.
 """
 
 import datetime
@@ -14,13 +21,17 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._policy import NOT_EVALUATED, not_evaluated
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt, model
 
 ROOT_NAME = "kata-fleet"
 # The suite used when no policy produced a result at all (every host failed or
 # was unreachable, or the play ran no policy task): one case per host.
 HOSTS_SUITE = "hosts"
-# XML 1.0 cannot carry most control characters, which error messages may hold.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+PROBE_SUITE = "isolation-probe"
+# The fields that say a probe result carries the two witnesses (older records have none of them).
+WITNESS_KEYS = ("image_digest", "host_witness", "witness", "contradiction")
+# XML 1.0 cannot carry most control characters, which error messages may hold, nor a lone surrogate.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _text(value):
@@ -142,6 +153,37 @@ def _hosts_suite(hosts, timestamp):
     return suite.close()
 
 
+def _probe_suite(hosts, timestamp, refused):
+    """One case per host and runtime whose isolation result carries the witnesses; None when none does."""
+    suite = _Suite(PROBE_SUITE, timestamp, [("description", "each isolation probe: the probe image, "
+                                                             "what the container says and what the host sees")])
+    for host in sorted(hosts, key=str):
+        runtimes = (hosts[host] or {}).get("runtimes") if isinstance(hosts[host], dict) else None
+        for runtime in sorted(runtimes, key=str) if isinstance(runtimes, dict) else []:
+            result = (runtimes[runtime] or {}).get("isolation") if isinstance(runtimes[runtime], dict) else None
+            if not isinstance(result, dict) or not any(key in result for key in WITNESS_KEYS):
+                continue
+            name = "%s %s" % (fmt.host_text(host, 256), fmt.host_text(runtime, 128))
+            witness = model.witness_view(result, refused.get(host, {}).get(runtime, ()))
+            verdict, sandbox = model.verdict_of(result)
+            out = "\n".join(["verdict: %s" % model.verdict_label(verdict, sandbox),
+                              "probe image: %s (source %s, digest %s)" % (witness["image"], witness["image_source"],
+                                                                          witness["image_digest"]),
+                              "host sees: %s" % witness["host_sees"], "the two witnesses: %s" % witness["witness"]]
+                             + witness["host_evidence"])
+            error = fmt.host_text(result.get("error") or "no error text", 2000)
+            if verdict == "failed" and (witness["contradiction"] or witness["witness"] == "contradicted"):
+                suite.case(PROBE_SUITE, name, "failure", message=error, kind="contradicted",
+                           text="%s\n%s" % (witness["contradiction"] or "the host contradicts the container", out))
+            elif verdict == "failed":
+                suite.case(PROBE_SUITE, name, "error", message=error, kind="probe-failed", text=out)
+            elif verdict is None:
+                suite.case(PROBE_SUITE, name, "skipped", message="planned only")
+            else:
+                suite.case(PROBE_SUITE, name, out=out)
+    return suite.close() if suite.cases else None
+
+
 def render(report):
     """JUnit XML (a string with its XML declaration) for a report.json document."""
     hosts = report.get("hosts") or {}
@@ -149,6 +191,9 @@ def render(report):
     suites = [_policy_suite(policy, hosts, timestamp) for policy in report.get("policies") or []]
     if not suites and hosts:
         suites.append(_hosts_suite(hosts, timestamp))
+    probes = _probe_suite(hosts, timestamp, model.refused_fields(report)) if isinstance(hosts, dict) else None
+    if probes:
+        suites.append(probes)
     totals = dict((key, 0) for key in ("tests", "failures", "errors", "skipped"))
     for _text_, counts in suites:
         for key in totals:

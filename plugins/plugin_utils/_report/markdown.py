@@ -10,7 +10,8 @@ TEMPLATE = "report.md.j2"
 
 
 def _columns(columns):
-    return "| %s |\n|%s" % (" | ".join(title for _key, title in columns), "---|" * len(columns))
+    """A table's head: our own Markdown, each title escaped."""
+    return jinja.MarkdownText("| %s |\n|%s" % (" | ".join(jinja.md(title) for _key, title in columns), "---|" * len(columns)))
 
 
 def render(view, template_dir=None):

@@ -13,6 +13,7 @@ becomes that host's error, never a lost report.
 
 import json
 import math
+import re
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, format as fmt
@@ -25,6 +26,7 @@ HOST_ROW = "(host)"
 ISOLATION_COLUMNS = (
     ("host", "Host"), ("runtime", "Runtime"), ("kernel", "Kernel"), ("cpu_model", "CPU model"),
     ("proc_entries", "/proc"), ("modules", "Modules"), ("interfaces", "Interfaces"), ("verdict", "Verdict"),
+    ("host_sees", "Host sees"),
 )
 PERFORMANCE_COLUMNS = (
     ("host", "Host"), ("runtime", "Runtime"), ("startup", "Startup med/p95"), ("http", "HTTP p50/p99"),
@@ -39,6 +41,10 @@ NUMBERS = (
     ("http_p99_s", ("http", "latency", "p99"), fmt.DURATION_RANGE),
     ("memory_pss_kib", ("http", "memory", "total_pss_kib"), fmt.KIB_RANGE),
 )
+# The two witnesses and the probe image, as report.csv's plain columns (validated values, else
+# NOT_RECORDED or INVALID): key of the row's ``witness`` dict, CSV column.
+WITNESS_COLUMNS = (("image_source", "image_source"), ("image_digest", "image_digest"),
+                   ("host_witness", "host_witness"), ("witness", "witness"))
 
 
 def _dict(value):
@@ -84,8 +90,84 @@ STATS_BLOCKS = {"startup": ("total",), "http": ("latency",), "isolation": ()}
 
 
 def _short(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, a value nested past the stack
+        return "a %s that cannot be shown" % type(value).__name__
+    return fmt.host_text(text if len(text) <= 80 else text[:77] + "...", 80)
+
+
+# What the two witnesses and the probe image may be (docs/report.schema.json says the same).
+IMAGE_SOURCES = ("built", "registry")
+# Older probes named the source by the image's name ("kata-fleet"), not by its content.
+LEGACY_IMAGE_SOURCES = ("kata-fleet",)
+DIGEST = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+HOST_CLASSES = ("host-process", "vmm", "user-space-kernel", "unknown")
+WITNESS_VALUES = ("agrees", "contradicted", "host-unknown")
+VMMS = ("qemu", "cloud-hypervisor", "firecracker", "dragonball")
+# A witness's words: printable ASCII, bounded (the module side promises no less; the controller checks).
+_ASCII = re.compile(r"\A[\x20-\x7e]*\Z")
+WITNESS_TEXT_LIMIT = 1000
+WITNESS_EVIDENCE_LINES = 50
+WITNESS_FIELDS = ("image_source", "image_digest", "host_witness", "witness", "contradiction")
+
+
+def _text_ok(value, limit=WITNESS_TEXT_LIMIT):
+    return isinstance(value, str) and len(value) <= limit and bool(_ASCII.match(value))
+
+
+def _pid_ok(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 32
+
+
+def _host_witness_problem(witness):
+    """None when ``witness`` is a host witness as the contract says, else which part is not."""
+    if not isinstance(witness, dict):
+        return "not a mapping"
+    if witness.get("class") not in HOST_CLASSES:
+        return "class %s is not one of %s" % (_short(witness.get("class")), ", ".join(HOST_CLASSES))
+    checks = (("reason", lambda v: v is None or _text_ok(v)), ("task_pid", lambda v: v is None or _pid_ok(v)),
+              ("vmm", lambda v: v is None or v in VMMS), ("binary", lambda v: v is None or _text_ok(v, 4096)),
+              ("shim", lambda v: v is None or (isinstance(v, dict) and _pid_ok(v.get("pid")) and _text_ok(v.get("binary"), 4096))),
+              ("evidence", lambda v: v is None or (isinstance(v, list) and len(v) <= WITNESS_EVIDENCE_LINES
+                                                   and all(_text_ok(line) for line in v))))
+    for key, good in checks:
+        if not good(witness.get(key)):
+            return "%s %s is not what the contract allows" % (key, _short(witness.get(key)))
+    return None
+
+
+def _conform_witness(result, where, notes):
+    """The probe image and the host's witness of one isolation result: each value as the contract says, or null and a note."""
+    source = result.get("image_source")
+    if source is not None and source not in IMAGE_SOURCES + LEGACY_IMAGE_SOURCES:
+        notes.append("%s/image_source: %s is not built or registry: invalid, left out" % (where, _short(source)))
+        result["image_source"] = None
+    digest = result.get("image_digest")
+    if digest is not None and not (isinstance(digest, str) and DIGEST.match(digest)):
+        notes.append("%s/image_digest: %s is not sha256:<64 hex digits>: invalid, left out" % (where, _short(digest)))
+        result["image_digest"] = None
+    witness = result.get("host_witness")
+    if witness is not None:
+        why = _host_witness_problem(witness)
+        if why:
+            notes.append("%s/host_witness: %s: invalid, left out" % (where, why))
+            result["host_witness"] = None
+    agreement = result.get("witness")
+    if agreement is not None and agreement not in WITNESS_VALUES:
+        notes.append("%s/witness: %s is not %s: invalid, left out" % (where, _short(agreement), ", ".join(WITNESS_VALUES)))
+        result["witness"] = None
+    contradiction = result.get("contradiction")
+    if contradiction is not None and not (isinstance(contradiction, dict) and _text_ok(contradiction.get("container"), 300)
+                                          and _text_ok(contradiction.get("host"), 300)):
+        notes.append("%s/contradiction: %s is not the container's and the host's story: invalid, left out"
+                     % (where, _short(contradiction)))
+        result["contradiction"] = None
+    if result.get("witness") == "contradicted" and result.get("status") == "ok":
+        notes.append("%s: the host contradicts the container, yet the probe says ok: read as failed" % where)
+        result["status"] = "failed"
+        result["verdict"] = None
+        result["error"] = str(result.get("error") or "contradicted by the host (the host sent no story)")
 
 
 def conform(entry):
@@ -111,7 +193,10 @@ def conform(entry):
                 notes.append("%s/status: %s is not ok, failed or planned: read as failed" % (where, _short(result.get("status"))))
                 result["status"] = "failed"
                 result["error"] = str(result.get("error") or "the host sent status %s" % _short(result.get("status")))
-            if "verdict" in result and result["verdict"] not in VERDICT_VALUES:
+            if probe == "isolation":
+                _conform_witness(result, where, notes)
+            if "verdict" in result and result["verdict"] not in VERDICT_VALUES \
+                    and not (result["verdict"] is None and result["status"] == "failed"):
                 notes.append("%s/verdict: %s is not a verdict: read as unknown" % (where, _short(result["verdict"])))
                 result["verdict"] = "unknown"
             for block in STATS_BLOCKS[probe]:
@@ -201,45 +286,142 @@ def build_report(records, run, run_id, policies=None):
     return report
 
 
-def _finite(value, path, notes):
-    """A copy of ``value`` with NaN and infinities as None, each noted with where it was."""
+# What report.json holds of any one value a host sent (docs/evidence.md, "What a host cannot break"):
+# nesting (jq 1.6 stops at 256 levels, Python's own parser near 1,000), integers (Python writes at
+# most 4,300 digits), text (no lone surrogate: UTF-8 cannot hold one; bounded).
+MAX_DEPTH = 64
+MAX_INT_BITS = 3300  # about 1,000 decimal digits
+MAX_TEXT = 1 << 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _where(path):
+    return fmt.host_text("/".join(path), 300) or "(top)"
+
+
+def _clean_text(text, path, notes):
+    if len(text) > MAX_TEXT:
+        notes.append("%s: a text of %d characters: cut to %d" % (_where(path), len(text), MAX_TEXT))
+        text = text[:MAX_TEXT]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        notes.append("%s: %s holds a lone surrogate, which no UTF-8 file can hold: replaced with U+FFFD"
+                     % (_where(path), _short(text)))
+        text = _SURROGATE.sub(fmt.REPLACEMENT, text)
+    return text
+
+
+def _clean_scalar(value, path, notes):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            notes.append("%s: an integer of about %d digits: written as null" % (_where(path), int(value.bit_length() * 0.30103)))
+            return None
+        return value
     if isinstance(value, float):
         if math.isfinite(value):
             return value
-        notes.append("%s: %r is not a number JSON can hold: written as null" % ("/".join(path), value))
+        notes.append("%s: %r is not a number JSON can hold: written as null" % (_where(path), value))
         return None
-    if isinstance(value, dict):
-        return dict((key, _finite(item, path + [str(key)], notes)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_finite(item, path + [str(index)], notes) for index, item in enumerate(value)]
-    return value
+    if isinstance(value, str):
+        return _clean_text(value, path, notes)
+    if isinstance(value, bytes):
+        notes.append("%s: bytes are not a JSON value: written as text" % _where(path))
+        return _clean_text(value.decode("utf-8", "replace"), path, notes)
+    notes.append("%s: a %s is not a JSON value: written as text" % (_where(path), type(value).__name__))
+    try:
+        text = str(value)
+    except Exception:  # pylint: disable=broad-except  # anything at all may arrive here
+        text = "a %s" % type(value).__name__
+    return _clean_text(text, path, notes)
+
+
+def clean(value, path=(), notes=None):
+    """A copy of ``value`` that JSON (RFC 8259), UTF-8 and every JSON reader can hold, each change noted with where.
+
+    Not recursive, so no nesting can exhaust the stack: values nested deeper
+    than MAX_DEPTH become null; NaN, infinities and integers past MAX_INT_BITS
+    null; lone surrogates U+FFFD; texts past MAX_TEXT are cut; keys become
+    text; anything else JSON has no word for becomes its text.
+    """
+    notes = [] if notes is None else notes
+    holder = [None]
+    stack = [(value, holder, 0, list(path), 0)]
+    while stack:
+        item, parent, slot, where, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            parent[slot] = _clean_scalar(item, where, notes)
+            continue
+        if depth >= MAX_DEPTH:
+            notes.append("%s: nested deeper than %d levels: left out" % (_where(where), MAX_DEPTH))
+            parent[slot] = None
+            continue
+        children = []
+        if isinstance(item, dict):
+            out = {}
+            for key, child in item.items():
+                name = key if isinstance(key, str) else "%s" % (key,)
+                name = _clean_text(name, where + [fmt.host_text(name, 64)], notes)
+                if name in out:
+                    notes.append("%s: two keys read as %s: the second is kept" % (_where(where), _short(name)))
+                out[name] = None
+                children.append((child, out, name, where + [name], depth + 1))
+        else:
+            out = [None] * len(item)
+            children = [(child, out, index, where + [str(index)], depth + 1) for index, child in enumerate(item)]
+        stack.extend(reversed(children))  # notes in the order of the value
+        parent[slot] = out
+    return holder[0]
+
+
+def _encodes(value):
+    """True when ``value`` is already what ``clean`` would make of it, as far as JSON's encoder can tell (fast, in C)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    # A lone surrogate is written as \udXXX; so is half of every pair (an emoji): those cost a closer look only.
+    return "\\ud" not in text
 
 
 def to_json(report):
-    """report.json's text, always valid JSON (RFC 8259: no NaN, no Infinity).
+    """report.json's text, always valid JSON (RFC 8259: no NaN, no Infinity, no lone surrogate).
 
     Compact, one line, keys in the order the model builds them: Python's C
     encoder only runs without indent, and sorting every object's keys costs a
-    quarter more at fleet size (``jq -S . report.json`` pretty-prints it sorted).  Only when a
-    host sent NaN or an infinity is the report walked: each such value becomes
-    null and an entry in ``errors``, and ``report`` is changed in place so
-    every other output shows the same.  Values JSON cannot encode at all
-    (bytes, sets) become their text.
+    quarter more at fleet size (``jq -S . report.json`` pretty-prints it sorted).  Only when
+    the report cannot be written as it is (NaN, an infinity, a lone surrogate,
+    nesting past the encoder's stack, an integer past Python's digit limit, a
+    value JSON has no word for) is it walked (``clean``), host by host: each
+    refused value becomes null or its text and an entry in ``errors`` naming
+    the host and where, and ``report`` is changed in place so every other
+    output shows the same.
     """
     try:
-        return json.dumps(report, separators=(",", ":"), allow_nan=False) + "\n"
-    except ValueError:
+        text = json.dumps(report, separators=(",", ":"), allow_nan=False)
+        if "\\ud" not in text:
+            return text + "\n"
+    except (ValueError, TypeError, RecursionError):
         pass
-    for name, entry in report.get("hosts", {}).items():
+    report["errors"] = list(report.get("errors") or [])
+    hosts = {}
+    for name, entry in (report.get("hosts") or {}).items():
         notes = []
-        cleaned = _finite(entry, [], notes)
+        key = clean(name, ["hosts"], notes)
+        if not _encodes(entry):
+            entry = clean(entry, [], notes)
         if notes:
-            report["hosts"][name] = cleaned
-            report["errors"].extend({"host": name, "error": note} for note in notes)
+            report["errors"].extend({"host": key, "error": note} for note in notes)
+        hosts[key] = entry
+    if "hosts" in report:
+        report["hosts"] = hosts
     notes = []
-    for key in [key for key in report if key != "hosts"]:
-        report[key] = _finite(report[key], [key], notes)
-    report["errors"].extend({"host": None, "error": note} for note in notes)
+    for key in [key for key in report if key not in ("hosts", "errors")]:
+        if not _encodes(report[key]):
+            report[key] = clean(report[key], [key], notes)
+    report["errors"] = clean(report["errors"], ["errors"], notes) + [{"host": None, "error": note} for note in notes]
     return json.dumps(report, separators=(",", ":"), allow_nan=False, default=str) + "\n"
 
 
@@ -268,6 +450,108 @@ def verdict_label(verdict, sandbox):
     if verdict is None:
         return "-"
     return "%s (%s)" % (verdict, sandbox) if sandbox else verdict
+
+
+NOT_RECORDED = "not recorded"
+INVALID = "invalid"
+DIGEST_SHOWN = len("sha256:") + 12
+_REFUSED = re.compile(r"\Aruntimes/(.*)/isolation/(%s): " % "|".join(WITNESS_FIELDS), re.S)
+
+
+def refused_fields(report):
+    """{host: {runtime: set of witness fields conform refused}} from report.json's errors (shown as invalid)."""
+    out = {}
+    for item in report.get("errors") or []:
+        match = _REFUSED.match(str(item.get("error"))) if isinstance(item, dict) and item.get("host") else None
+        if match:
+            out.setdefault(item["host"], {}).setdefault(match.group(1), set()).add(match.group(2))
+    return out
+
+
+def short_digest(digest):
+    return digest[:DIGEST_SHOWN] + "\u2026" if len(digest) > DIGEST_SHOWN else digest
+
+
+def witness_view(isolation, refused=()):
+    """What every output shows of one isolation result's probe image and host witness.
+
+    Validated here again (a report.json may come from anywhere): a value the
+    contract does not allow, or one ``conform`` refused (``refused``), is
+    INVALID; an absent one (an older record) NOT_RECORDED.  Returns a dict:
+    image_source, image_digest (full), host_witness (the class), vmm, witness,
+    image (one line: "built sha256:abcd... (kata-fleet's own)"), host_sees (the cell),
+    host_evidence (lines), contradiction (a sentence or None).
+    """
+    isolation = _dict(isolation)
+
+    def word(key, allowed, absent=NOT_RECORDED):
+        if key in refused:
+            return INVALID
+        value = isolation.get(key)
+        if value is None:
+            return absent
+        return value if isinstance(value, str) and value in allowed else INVALID
+
+    source = word("image_source", IMAGE_SOURCES + LEGACY_IMAGE_SOURCES)
+    digest = isolation.get("image_digest")
+    if "image_digest" in refused or (digest is not None and not (isinstance(digest, str) and DIGEST.match(digest))):
+        digest = INVALID
+    elif digest is None:
+        digest = NOT_RECORDED
+    witness = isolation.get("host_witness")
+    if "host_witness" in refused or (witness is not None and _host_witness_problem(witness)):
+        host_class, vmm, host_evidence, reason = INVALID, None, [], None
+    elif witness is None:
+        host_class, vmm, host_evidence, reason = NOT_RECORDED, None, [], None
+    else:
+        host_class, vmm = witness["class"], witness.get("vmm")
+        host_evidence = [fmt.host_text(line, WITNESS_TEXT_LIMIT) for line in _list(witness.get("evidence"))]
+        reason = fmt.host_text(witness["reason"], 300) if witness.get("reason") else None
+    agreement = word("witness", WITNESS_VALUES)
+    if source == "built":
+        image = "built %s (kata-fleet's own)" % (short_digest(digest) if digest not in (INVALID, NOT_RECORDED)
+                                                  else "image, digest %s" % digest)
+    elif source == "registry":
+        image = "registry %s: its tools print the facts" % (short_digest(digest) if digest not in (INVALID, NOT_RECORDED)
+                                                             else "image, digest %s" % digest)
+    elif source == "kata-fleet":
+        image = "kata-fleet's own by its name (an older record: the digest was not recorded)"
+    elif source == INVALID or digest == INVALID:
+        image = "invalid (see the errors)"
+    else:
+        image = NOT_RECORDED
+    host_sees = host_class + (" (%s)" % vmm if host_class == "vmm" and vmm else "")
+    if host_class == "unknown" and reason:
+        host_sees += ": " + reason
+    contradiction = None
+    story = isolation.get("contradiction")
+    if "contradiction" in refused:
+        contradiction = "contradicted: the two stories were invalid (see the errors)"
+    elif isinstance(story, dict) and _text_ok(story.get("container"), 300) and _text_ok(story.get("host"), 300):
+        contradiction = "the container says %s; the host sees %s" % (fmt.host_text(story["container"], 300),
+                                                                      fmt.host_text(story["host"], 300))
+    elif story is not None:
+        contradiction = "contradicted: the two stories were invalid (see the errors)"
+    return {"image_source": source, "image_digest": digest, "host_witness": host_class, "vmm": vmm,
+            "witness": agreement, "image": image, "host_sees": host_sees, "host_evidence": host_evidence,
+            "contradiction": contradiction}
+
+
+def image_lines(rows, limit=10):
+    """"Probe image: <what>: <hosts>" per distinct image among the runtime rows (hosts in order, at most ``limit`` named)."""
+    groups = {}
+    for row in rows:
+        if row.get("kind") == "runtime" and row.get("image"):
+            hosts = groups.setdefault(row["image"], [])
+            if row["host"] not in hosts:
+                hosts.append(row["host"])
+    if len(groups) == 1:
+        return ["Probe image: %s, on every host" % next(iter(groups))]
+    lines = []
+    for image, hosts in groups.items():
+        named = ", ".join(hosts[:limit]) + (" and %d more" % (len(hosts) - limit) if len(hosts) > limit else "")
+        lines.append("Probe image: %s, on %s" % (image, named))
+    return lines
 
 
 def _interfaces(view, notes, where):
@@ -337,12 +621,15 @@ def _measure_text(low, high, note):
     return note if note else fmt.pair(low, high)
 
 
-def runtime_row(host, runtime, probes, notes):
+def runtime_row(host, runtime, probes, notes, refused=()):
     """One runtime on one host: every cell formatted, plus the figures the charts and CSV use."""
     where = "%s %s" % (host, runtime)
     isolation = probes.get("isolation")
     row = {"host": host, "runtime": fmt.host_text(runtime, 128)}
     row.update(view_cells(isolation, notes, where))
+    witness = witness_view(isolation, refused)
+    row["witness"] = dict((key, witness[key]) for key, _column in WITNESS_COLUMNS)
+    row["image"], row["host_sees"] = witness["image"], witness["host_sees"]
     verdict, sandbox = verdict_of(isolation)
     row["verdict_kind"] = verdict or "none"
     row["sandbox"] = sandbox
@@ -373,18 +660,21 @@ def runtime_row(host, runtime, probes, notes):
     return row
 
 
-def host_rows(name, entry, notes):
-    """The host's own row, one row per runtime, and a row with the error of a host that is not ok."""
+def host_rows(name, entry, notes, refused=None):
+    """The host's own row, one row per runtime, and a row with the error of a host that is not ok.
+
+    ``refused``: {runtime: witness fields conform refused} (``refused_fields``)."""
+    refused = refused or {}
     rows = []
     blank = dict((key, "") for key, _title in COLUMNS)
     host = fmt.host_text(name, 256)
     if entry.get("host"):
-        rows.append(dict(blank, host=host, runtime=HOST_ROW, verdict="-", verdict_kind="none", sandbox=None,
+        rows.append(dict(blank, host=host, runtime=HOST_ROW, verdict="-", verdict_kind="none", sandbox=None, host_sees="-",
                          startup="-", http="-", memory="-", kind="host-view",
                          **view_cells(entry["host"], notes, "%s host view" % name)))
     runtimes = _dict(entry.get("runtimes"))
     for runtime in sorted(runtimes):
-        row = runtime_row(host, runtime, _dict(runtimes[runtime]), notes)
+        row = runtime_row(host, runtime, _dict(runtimes[runtime]), notes, refused.get(runtime, ()))
         row["kind"] = "runtime"
         rows.append(row)
     status = entry.get("status") or "ok"
@@ -497,16 +787,18 @@ def answer(report):
     return out
 
 
-def evidence(name, entry, notes):
+def evidence(name, entry, notes, refused=None):
     """What report.html lists per host: facts of the host's view and each runtime's evidence."""
     view = _dict(entry.get("host"))
+    refused = refused or {}
     runtimes = []
     for runtime, probes in sorted(_dict(entry.get("runtimes")).items()):
         probes = _dict(probes)
         isolation = _dict(probes.get("isolation"))
         verdict, sandbox = verdict_of(probes.get("isolation"))
         lines = [fmt.host_text(line, 1000) for line in _list(isolation.get("evidence"))]
-        problems = []
+        witness = witness_view(isolation, refused.get(runtime, ()))
+        problems = ["contradicted by the host: %s" % witness["contradiction"]] if witness["contradiction"] else []
         for probe in contract.PROBES:
             result = _dict(probes.get(probe))
             if result.get("error"):
@@ -516,9 +808,11 @@ def evidence(name, entry, notes):
                 problems.append("%s fact: %s" % (probe, fmt.host_text(key, 500)))
         runtimes.append({
             "runtime": fmt.host_text(runtime, 128), "verdict": verdict_label(verdict, sandbox), "kind": verdict or "none",
-            "evidence": lines, "problems": problems,
+            "evidence": lines, "problems": problems, "host_evidence": witness["host_evidence"],
+            "host_sees": witness["host_sees"], "witness": witness["witness"],
             "facts": _facts([("client", isolation.get("client")), ("runtime type", isolation.get("runtime_type")),
-                             ("image source", isolation.get("image_source")),
+                             ("probe image", witness["image"]), ("image digest", witness["image_digest"]),
+                             ("host sees", witness["host_sees"]), ("the two witnesses", witness["witness"]),
                              ("kernel", isolation.get("kernel_release")), ("uname", isolation.get("uname")),
                              ("boot id", isolation.get("boot_id")), ("kernel command line", isolation.get("kernel_cmdline"))]),
             "log": _log(isolation.get("dmesg")),
@@ -579,16 +873,19 @@ def build_view(report, listed_hosts=None):
     errors = ["%s: %s" % (item["host"], item["error"]) if item.get("host") else item["error"]
               for item in report.get("errors") or []]
     rows, per_host, noted = [], {}, set()
+    refused = refused_fields(report)
     for name in sorted(report["hosts"]):
         entry = report["hosts"][name]
         notes = []
         try:
-            host_rows_ = host_rows(name, entry, notes)
+            host_rows_ = host_rows(name, entry, notes, refused.get(name))
         except Exception as error:  # pylint: disable=broad-except  # one host's nonsense costs its rows only
             notes.append("%s: this host's results could not be shown: %s: %s" % (
                 fmt.host_text(name, 256), type(error).__name__, fmt.host_text(error, 300)))
             host_rows_ = [dict(dict((key, "") for key, _title in COLUMNS), host=fmt.host_text(name, 256), runtime="-",
                                kind="error", verdict_kind="none", sandbox=None, verdict="ERROR: " + notes[-1])]
+        if name in refused:
+            noted.add(name)
         if notes:
             noted.add(name)
             errors.extend(notes)
@@ -606,7 +903,7 @@ def build_view(report, listed_hosts=None):
     cards = []
     for name in names:
         try:
-            cards.append(evidence(name, report["hosts"][name], per_host[name][1]))
+            cards.append(evidence(name, report["hosts"][name], per_host[name][1], refused.get(name)))
         except Exception as error:  # pylint: disable=broad-except
             why = "%s: this host's evidence could not be shown: %s: %s" % (
                 fmt.host_text(name, 256), type(error).__name__, fmt.host_text(error, 300))
@@ -617,7 +914,7 @@ def build_view(report, listed_hosts=None):
     shown = set(names)
     shown_text = set(fmt.host_text(name, 256) for name in names)
     policies = policies_view(report.get("policies"), None if len(names) == len(per_host) else shown)
-    return {
+    view = {
         "report": report,
         "result": "pass" if report.get("result") == "pass" else "fail",
         "summary": summary_,
@@ -628,6 +925,7 @@ def build_view(report, listed_hosts=None):
         "rows": rows,
         "performance_rows": [row for row in rows if row["runtime"] != HOST_ROW],
         "listed_rows": rows if len(names) == len(per_host) else [row for name in names for row in per_host[name][0]],
+        "image_lines": image_lines(rows),
         "policies": policies,
         "listed_policies": policies if len(names) == len(per_host) else [
             dict(policy, results=[result for result in policy["results"] if result["host"] in shown_text])
@@ -638,3 +936,5 @@ def build_view(report, listed_hosts=None):
         "evidence": cards,
         "hosts_left_out": len(per_host) - len(names),
     }
+    view["listed_image_lines"] = view["image_lines"] if len(names) == len(per_host) else image_lines(view["listed_rows"])
+    return view
