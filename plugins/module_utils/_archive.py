@@ -25,6 +25,14 @@ The archive is hostile until proven otherwise (it runs as root):
   other special member (the archive is refused); setuid/setgid/sticky and
   group/other write bits are dropped; nothing is chowned; no absolute name,
   no ``..``, no NUL, nothing that resolves outside the unpacking folder;
+* every member is created, chmod-ed or (for a hard link) read through
+  directory descriptors, one name at a time, with ``O_NOFOLLOW``/``*at``
+  calls that never follow a link: a member is never placed behind a symlink
+  (the archive is refused), so a link re-pointed by a later member cannot
+  carry a write, a chmod or a copy outside; a hard link copies the bytes of
+  the file written for its target (same inode, opened without following);
+  the unpacked bytes are counted as they are written (hard-link copies too);
+  the links left at the end are checked against the finished tree;
 * ``.tar.zst`` is decompressed by the ``zstd`` binary (argv, no shell) into a
   private file, because Python has no zstd module before 3.14;
 * the download, the unpacked bytes and the member count are bounded
@@ -269,8 +277,93 @@ def _clean_mode(mode, directory):
     return mode
 
 
+# Opening one path component of the unpacking folder: never through a symlink, never inherited.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _lstat_at(directory, entry):
+    """What ``entry`` is in the folder open as ``directory`` (a link is not followed), or None."""
+    try:
+        return os.stat(entry, dir_fd=directory, follow_symlinks=False)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def _open_parent(top, parts, where, create=True):
+    """A descriptor of the folder ``parts[:-1]`` below the folder open as ``top``.
+
+    Each step opens one component relative to the previous folder's descriptor
+    with O_NOFOLLOW (a missing folder is made with mkdirat when ``create``): a
+    member is never placed, and nothing is read, behind a symlink, whatever
+    the archive's links point at by now.
+    """
+    current = os.dup(top)
+    try:
+        for index, part in enumerate(parts[:-1]):
+            info = _lstat_at(current, part)
+            walked = "/".join(parts[:index + 1])
+            if info is None and create:
+                os.mkdir(part, 0o755, dir_fd=current)
+            elif info is None:
+                raise ArchiveError("%s: %r does not exist; nothing was installed" % (where, walked))
+            elif stat.S_ISLNK(info.st_mode):
+                raise ArchiveError("%s lies behind the symlink %r (members are never placed or read through a "
+                                   "link); nothing was installed" % (where, walked))
+            elif not stat.S_ISDIR(info.st_mode):
+                raise ArchiveError("%s lies below %r, which is not a directory; nothing was installed"
+                                   % (where, walked))
+            following = os.open(part, _DIR_FLAGS, dir_fd=current)
+            os.close(current)
+            current = following
+    except BaseException:
+        os.close(current)
+        raise
+    return current
+
+
+def _write_counted(source, target, total, limit, too_big):
+    """Copy ``source`` into ``target``, adding each written byte to ``total`` (at most ``limit``)."""
+    for block in iter(lambda: source.read(CHUNK), b""):
+        total += len(block)
+        if total > limit:
+            raise ArchiveError(too_big)
+        target.write(block)
+    return total
+
+
+def _open_hard_link_source(top, target, regular, where, linkname):
+    """A read descriptor of the earlier regular member ``target`` (the very file written for it)."""
+    not_regular = ("%s is a hard link to %r, which is not an earlier regular file of the archive; nothing was "
+                   "installed" % (where, linkname))
+    if target not in regular:
+        raise ArchiveError(not_regular)
+    parts = target.split("/")
+    parent = _open_parent(top, parts, where, create=False)
+    try:
+        descriptor = os.open(parts[-1], _READ_FLAGS, dir_fd=parent)
+    except OSError:
+        raise ArchiveError(not_regular)
+    finally:
+        os.close(parent)
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != regular[target]:
+        os.close(descriptor)
+        raise ArchiveError(not_regular)
+    return descriptor
+
+
 def extract(module, archive, name, staging, limits):
-    """Unpack the tar ``archive`` into the empty folder ``staging`` under the data filter's rules."""
+    """Unpack the tar ``archive`` into the empty folder ``staging`` under the data filter's rules.
+
+    Every change is made through directory descriptors, one path component at a
+    time and never through a link (see ``_open_parent``), so a member lands at
+    its own name inside ``staging`` however earlier members re-pointed their
+    links; the links that remain are checked against the finished tree.
+    """
     root = os.path.realpath(staging)
     tar_path = archive
     if name.lower().endswith(ZSTD_SUFFIXES):
@@ -281,10 +374,13 @@ def extract(module, archive, name, staging, limits):
         handle = tarfile.open(tar_path, "r:*")
     except (tarfile.TarError, EOFError, OSError, ImportError) as error:
         raise ArchiveError("could not unpack %s: not a tar archive this host can read (%s)" % (name, error))
-    links = []
+    top = os.open(staging, _DIR_FLAGS)
+    links = {}
+    # Each regular file written so far, by name: (device, inode) of the file made for it.
     regular = {}
     total = 0
     count = 0
+    limit = limits["max_unpacked_bytes"]
     try:
         while True:
             try:
@@ -299,74 +395,89 @@ def extract(module, archive, name, staging, limits):
                                    "max_members if the release really has that many files"
                                    % (name, limits["max_members"]))
             relative = _safe_name(member.name, name)
-            path = os.path.join(staging, relative) if relative else staging
-            if not _inside(root, os.path.dirname(path) if relative else path):
-                raise ArchiveError("%s: member %r lies outside the archive (through a link); nothing was "
-                                   "installed" % (name, member.name))
-            if member.isdir():
-                if not relative:
-                    continue
-                if os.path.lexists(path) and not os.path.isdir(path):
-                    raise ArchiveError("%s: directory member %r replaces another member; nothing was installed" % (name, member.name))
-                os.makedirs(path, 0o700, exist_ok=True)
-                os.chmod(path, _clean_mode(member.mode, True))
-                continue
-            if not relative:
-                raise ArchiveError("%s: member %r has no name; nothing was installed" % (name, member.name))
-            if os.path.lexists(path):
-                # A later member of the same name replaces the earlier one (as tar does), but never
-                # through a link and never a directory.
-                if os.path.isdir(path) and not os.path.islink(path):
-                    raise ArchiveError("%s: member %r replaces a directory; nothing was installed" % (name, member.name))
-                os.unlink(path)
-            parent = os.path.dirname(path)
-            os.makedirs(parent, 0o755, exist_ok=True)
-            if member.isreg():
-                total += member.size
-                if total > limits["max_unpacked_bytes"]:
-                    raise ArchiveError("%s unpacks to more than max_unpacked_bytes (%d bytes); nothing was "
-                                       "installed. Raise max_unpacked_bytes if the release really is that big"
-                                       % (name, limits["max_unpacked_bytes"]))
-                source = handle.extractfile(member)
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                                     0o600)
-                with os.fdopen(descriptor, "wb") as target:
-                    shutil.copyfileobj(source, target, CHUNK)
-                os.chmod(path, _clean_mode(member.mode, False))
-                regular[relative] = path
-            elif member.issym():
-                target = member.linkname
-                if "\x00" in target or target.startswith("/") or not target:
-                    raise ArchiveError("%s: symlink %r points to %r, outside the archive; nothing was installed"
-                                       % (name, member.name, target))
-                if not _inside(root, os.path.join(parent, target)):
-                    raise ArchiveError("%s: symlink %r points to %r, outside the archive; nothing was installed"
-                                       % (name, member.name, target))
-                os.symlink(target, path)
-                links.append((member.name, path))
-            elif member.islnk():
-                target = _safe_name(member.linkname, name)
-                if target not in regular:
-                    raise ArchiveError("%s: hard link %r points to %r, which is not an earlier regular file of "
-                                       "the archive; nothing was installed" % (name, member.name, member.linkname))
-                total += os.path.getsize(regular[target])
-                if total > limits["max_unpacked_bytes"]:
-                    raise ArchiveError("%s unpacks to more than max_unpacked_bytes (%d bytes); nothing was "
-                                       "installed. Raise max_unpacked_bytes if the release really is that big"
-                                       % (name, limits["max_unpacked_bytes"]))
-                # A copy, never a link: the installed tree shares no inode with anything.
-                shutil.copy2(regular[target], path)
-                regular[relative] = path
-            else:
+            where = "%s: member %r" % (name, member.name)
+            too_big = ("%s unpacks to more than max_unpacked_bytes (%d bytes) at member %r; nothing was "
+                       "installed. Raise max_unpacked_bytes if the release really is that big"
+                       % (name, limit, member.name))
+            if not (member.isdir() or member.isreg() or member.issym() or member.islnk()):
                 kind = ("device" if member.ischr() or member.isblk() else "fifo" if member.isfifo()
                         else "special file")
                 raise ArchiveError("%s holds a %s member (%r); release archives hold regular files, "
                                    "directories and links only, so nothing was installed" % (name, kind, member.name))
+            if not relative:
+                if member.isdir():
+                    continue
+                raise ArchiveError("%s has no name; nothing was installed" % where)
+            parts = relative.split("/")
+            leaf = parts[-1]
+            source = None
+            if member.islnk():
+                # Opened before the member's own name is cleared: a link to itself copies the old bytes.
+                source = _open_hard_link_source(top, _safe_name(member.linkname, name), regular, where,
+                                                member.linkname)
+            parent = None
+            try:
+                parent = _open_parent(top, parts, where)
+                existing = _lstat_at(parent, leaf)
+                if member.isdir():
+                    if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                        raise ArchiveError("%s: directory member %r replaces another member (%s); nothing was "
+                                           "installed" % (name, member.name, "a symlink" if stat.S_ISLNK(
+                                               existing.st_mode) else "a file"))
+                    if existing is None:
+                        os.mkdir(leaf, 0o700, dir_fd=parent)
+                    folder = os.open(leaf, _DIR_FLAGS, dir_fd=parent)
+                    try:
+                        os.fchmod(folder, _clean_mode(member.mode, True))
+                    finally:
+                        os.close(folder)
+                    continue
+                if existing is not None:
+                    # A later member of the same name replaces a file or link (as tar does); the
+                    # link itself is removed, never what it points at.  A directory stays.
+                    if stat.S_ISDIR(existing.st_mode):
+                        raise ArchiveError("%s: member %r replaces a directory; nothing was installed"
+                                           % (name, member.name))
+                    os.unlink(leaf, dir_fd=parent)
+                    regular.pop(relative, None)
+                    links.pop(relative, None)
+                if member.issym():
+                    target = member.linkname
+                    if "\x00" in target or target.startswith("/") or not target \
+                            or not _inside(root, os.path.join(root, os.path.dirname(relative), target)):
+                        raise ArchiveError("%s: symlink %r points to %r, outside the archive; nothing was "
+                                           "installed" % (name, member.name, target))
+                    os.symlink(target, leaf, dir_fd=parent)
+                    links[relative] = member.name
+                    continue
+                if member.isreg() and total + member.size > limit:
+                    raise ArchiveError(too_big)
+                with os.fdopen(os.open(leaf, _CREATE_FLAGS, 0o600, dir_fd=parent), "wb") as target:
+                    if member.isreg():
+                        origin = handle.extractfile(member)
+                        mode = _clean_mode(member.mode, False)
+                    else:
+                        # A hard link becomes a copy of the bytes of the file written for its target.
+                        origin = os.fdopen(source, "rb")
+                        source = None
+                        mode = _clean_mode(os.fstat(origin.fileno()).st_mode, False)
+                    with origin:
+                        total = _write_counted(origin, target, total, limit, too_big)
+                    os.fchmod(target.fileno(), mode)
+                    info = os.fstat(target.fileno())
+                regular[relative] = (info.st_dev, info.st_ino)
+            finally:
+                if parent is not None:
+                    os.close(parent)
+                if source is not None:
+                    os.close(source)
     finally:
+        os.close(top)
         handle.close()
-    # A link checked when it was made may point out through a link made later: check them all again.
-    for member_name, path in links:
-        if not _inside(root, path):
+    # Nothing above followed a link; the links that remain must also stay inside the finished tree
+    # (a later member may have re-pointed one that an earlier link resolves through).
+    for relative, member_name in sorted(links.items()):
+        if not _inside(root, os.path.join(root, relative)):
             raise ArchiveError("%s: symlink %r resolves outside the archive; nothing was installed"
                                % (name, member_name))
 

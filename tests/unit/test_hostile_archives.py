@@ -346,3 +346,260 @@ def test_27_controller_dir_refuses_a_url_that_names_no_archive_file(url, monkeyp
     with pytest.raises(AnsibleActionFail) as failure:
         plugin.run(task_vars={})
     assert "names no archive file" in str(failure.value) and not executed
+
+
+# --- re-pointed links (issue 19): a later member changes what an earlier, checked link resolves to ---
+#
+# ``b -> d1/.../d40`` makes ``a -> b/../../../outside`` look inside when it is made (``b/..`` climbs
+# the chain); ``b -> .`` then re-points it three levels above the unpacking folder, which with
+# ``tmp_dir=<tmp_path>/work`` is ``<tmp_path>``.  A member that went through ``a`` would reach
+# ``<tmp_path>/outside``; replacing the links with plain files at the end would hide it.
+
+CHAIN = "/".join("d%d" % index for index in range(1, 41))
+SECRET = b"root secret\n"
+HOST_BINARY = b"host binary, setuid root\n"
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """Real files beside the unpacking folder that an escaping member would touch."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "shadow").write_bytes(SECRET)
+    (folder / "shadow").chmod(0o600)
+    (folder / "x").write_bytes(SECRET)
+    (folder / "x").chmod(0o600)
+    (folder / "su").write_bytes(HOST_BINARY)
+    (folder / "su").chmod(0o4755)
+    folder.chmod(0o700)
+    (tmp_path / "work").mkdir()
+    return folder
+
+
+def _snapshot(folder):
+    """Every entry of ``folder`` (itself included): mode and bytes."""
+    seen = {".": (stat.S_IMODE(os.lstat(str(folder)).st_mode), None)}
+    for entry in sorted(os.listdir(str(folder))):
+        path = os.path.join(str(folder), entry)
+        with open(path, "rb") as handle:
+            seen[entry] = (stat.S_IMODE(os.lstat(path).st_mode), handle.read())
+    return seen
+
+
+def _nothing_leaked(tmp_path):
+    """No installed file carries an outside file's bytes, a setuid/setgid bit or a world-write bit."""
+    for folder, dirs, files in os.walk(str(tmp_path / "opt")):
+        for entry in dirs + files:
+            path = os.path.join(folder, entry)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                continue  # a link's own mode is always 0777 and means nothing
+            assert not mode & (stat.S_ISUID | stat.S_ISGID | stat.S_IWOTH), (path, oct(mode))
+            if stat.S_ISREG(mode):
+                with open(path, "rb") as handle:
+                    assert handle.read() not in (SECRET, HOST_BINARY), path
+
+
+def _link(name, target):
+    return {"name": name, "type": tarfile.SYMTYPE, "linkname": target}
+
+
+def _hardlink(name, target):
+    return {"name": name, "type": tarfile.LNKTYPE, "linkname": target}
+
+
+def repointed(tmp_path, outside, members, fragment, member, **extra):
+    """The archive is refused naming ``member``; nothing outside was touched, nothing installed leaks."""
+    before = _snapshot(outside)
+    message = refused(tmp_path, members, fragment, tmp_dir=str(tmp_path / "work"), **extra)
+    assert repr(member) in message, message
+    assert _snapshot(outside) == before
+    assert os.listdir(str(tmp_path / "work")) == [], "the work folder was left behind"
+    _nothing_leaked(tmp_path)
+    return message
+
+
+def test_28_a_directory_member_through_a_repointed_link_never_chmods_outside(tmp_path, outside):
+    # Before the fix: the directory member "a" found a directory (outside, through the link) and
+    # chmod-ed it 0755; the plain files at the end passed the final check.
+    repointed(tmp_path, outside, [
+        _link("b", CHAIN),
+        _link("a", "b/../../../outside"),
+        _link("b", "."),
+        {"name": "a", "type": tarfile.DIRTYPE, "mode": 0o777},
+        {"name": "a", "data": b"plain"},
+        {"name": "b", "data": b"plain"},
+    ], "replaces another member", "a")
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o700
+
+
+def test_29_a_hard_link_to_a_repointed_link_never_copies_a_setuid_host_binary(tmp_path, outside):
+    # Before the fix: "y" was shutil.copy2-ed from "x", a link to ../outside/su by then: a setuid-root
+    # copy of a host binary in the installed tree.
+    repointed(tmp_path, outside, [
+        {"name": "x", "data": b"decoy"},
+        _link("b", CHAIN),
+        _link("x", "b/../../../outside/su"),
+        _link("b", "."),
+        _hardlink("y", "x"),
+        {"name": "x", "data": b"plain"},
+        {"name": "b", "data": b"plain"},
+    ], "not an earlier regular file", "y")
+
+
+def test_30_a_hard_link_through_a_repointed_folder_link_never_copies_a_0600_file(tmp_path, outside):
+    # Before the fix: c/x was written while c pointed at d; c was then re-pointed at ../outside and
+    # the hard link y -> c/x copied the host's 0600 file into the tree.  Now nothing is ever written
+    # behind a link: c/x itself is refused.
+    repointed(tmp_path, outside, [
+        {"name": "d", "type": tarfile.DIRTYPE},
+        _link("c", "d"),
+        {"name": "c/x", "data": b"decoy"},
+        _link("b", CHAIN),
+        _link("c", "b/../../../outside"),
+        _link("b", "."),
+        _hardlink("y", "c/x"),
+        {"name": "c", "data": b"plain"},
+        {"name": "b", "data": b"plain"},
+    ], "behind the symlink", "c/x")
+
+
+def test_31_a_file_member_behind_a_repointed_link_is_refused_before_it_is_written(tmp_path, outside):
+    repointed(tmp_path, outside, [
+        _link("b", CHAIN),
+        _link("a", "b/../../../outside"),
+        _link("b", "."),
+        {"name": "a/shadow", "data": b"overwritten"},
+        {"name": "a", "data": b"plain"},
+        {"name": "b", "data": b"plain"},
+    ], "behind the symlink", "a/shadow")
+    assert not (tmp_path / "shadow").exists()
+
+
+def test_32_a_plain_file_replacing_a_repointed_link_is_written_in_the_tree_not_through_it(tmp_path, outside):
+    # "Safely extracted": the link is replaced (as tar does), the host file it pointed at is untouched.
+    before = _snapshot(outside)
+    path = str(tmp_path / "evil-1.0.tar.gz")
+    checksum = build(path, [_link("b", CHAIN), _link("a", "b/../../../outside/shadow"), _link("b", "."),
+                            {"name": "a", "data": b"overwritten", "mode": 0o4777}])
+    install(tmp_path, path, checksum, tmp_dir=str(tmp_path / "work"))
+    root = tmp_path / "opt" / "evil"
+    assert not (root / "a").is_symlink() and (root / "a").read_bytes() == b"overwritten"
+    assert stat.S_IMODE((root / "a").stat().st_mode) == 0o755
+    assert _snapshot(outside) == before
+    _nothing_leaked(tmp_path)
+
+
+def test_33_a_link_left_pointing_outside_after_a_repoint_is_refused_at_the_end(tmp_path, outside):
+    repointed(tmp_path, outside, [
+        _link("b", CHAIN),
+        _link("a", "b/../../../outside/shadow"),
+        _link("b", "."),
+        GOOD,
+    ], "resolves outside the archive", "a")
+
+
+def test_34_a_hard_link_to_a_device_or_to_a_link_is_refused(tmp_path, outside):
+    repointed(tmp_path, outside, [
+        {"name": "dev/zero", "type": tarfile.CHRTYPE, "mode": 0o666},
+        _hardlink("bin/zero", "dev/zero"),
+    ], "device member", "dev/zero")
+    repointed(tmp_path, outside, [GOOD, _link("bin/alias", "tool"), _hardlink("bin/copy", "bin/alias")],
+              "not an earlier regular file", "bin/copy")
+    # A link re-pointed at the host's /dev/zero, then hard-linked: never read (it is endless).
+    ups = "../" * len(str(tmp_path / "work" / "kata-fleet-archive-0" / "unpacked").strip("/").split("/"))
+    repointed(tmp_path, outside, [
+        {"name": "x", "data": b"decoy"},
+        _link("b", CHAIN),
+        _link("x", "b/" + ups + "dev/zero"),
+        _link("b", "."),
+        _hardlink("y", "x"),
+    ], "not an earlier regular file", "y")
+
+
+def test_35_hard_links_count_against_max_unpacked_bytes(tmp_path, outside):
+    members = [{"name": "bin/big", "data": b"b" * (300 * 1024)}]
+    members += [_hardlink("bin/copy%d" % index, "bin/big") for index in range(4)]
+    message = repointed(tmp_path, outside, members, "max_unpacked_bytes", "bin/copy2",
+                        max_unpacked_bytes=1024 * 1024)
+    assert "Raise max_unpacked_bytes" in message
+
+
+def test_36_a_hard_link_copies_the_bytes_and_clean_mode_of_the_member_it_names(tmp_path):
+    path = str(tmp_path / "evil-1.0.tar.gz")
+    checksum = build(path, [{"name": "bin/tool", "data": b"first", "mode": 0o4777},
+                            _hardlink("bin/early", "bin/tool"),
+                            {"name": "bin/tool", "data": b"second", "mode": 0o644},
+                            _hardlink("bin/late", "bin/tool")])
+    install(tmp_path, path, checksum)
+    root = tmp_path / "opt" / "evil" / "bin"
+    assert (root / "early").read_bytes() == b"first" and stat.S_IMODE((root / "early").stat().st_mode) == 0o755
+    assert (root / "late").read_bytes() == b"second" and stat.S_IMODE((root / "late").stat().st_mode) == 0o644
+    assert (root / "tool").read_bytes() == b"second"
+
+
+def test_37_a_link_replaced_by_a_plain_file_in_a_harmless_archive_is_extracted_as_tar_does(tmp_path):
+    path = str(tmp_path / "evil-1.0.tar.gz")
+    checksum = build(path, [GOOD, _link("bin/alias", "tool"), {"name": "bin/alias", "data": b"alias\n"},
+                            {"name": "bin/later", "data": b"x"}, _link("bin/later", "tool")])
+    install(tmp_path, path, checksum)
+    root = tmp_path / "opt" / "evil" / "bin"
+    assert not (root / "alias").is_symlink() and (root / "alias").read_bytes() == b"alias\n"
+    assert os.readlink(str(root / "later")) == "tool"
+
+
+def test_38_the_module_refuses_a_repointed_link_archive_and_touches_nothing_outside(run_module, tmp_path,
+                                                                                  outside):
+    # As a role runs it: release_archive's main() with the node's file, a tree and tmp_dir.
+    from ansible_collections.kata_fleet.runtimes.plugins.modules import release_archive
+
+    path = str(tmp_path / "evil-1.0.tar.gz")
+    checksum = build(path, [
+        {"name": "x", "data": b"decoy"},
+        _link("b", CHAIN),
+        _link("x", "b/../../../outside/su"),
+        _link("a", "b/../../../outside"),
+        _link("b", "."),
+        {"name": "a", "type": tarfile.DIRTYPE, "mode": 0o777},
+        _hardlink("y", "x"),
+        {"name": "x", "data": b"plain"},
+        {"name": "a", "data": b"plain"},
+        {"name": "b", "data": b"plain"},
+    ])
+    before = _snapshot(outside)
+    code, result = run_module(release_archive.main, {
+        "name": "evil", "version": "1.0", "src": path, "remote_src": True, "checksum": checksum,
+        "trees": [{"src": ".", "dest": str(tmp_path / "opt" / "evil")}],
+        "marker_dir": str(tmp_path / "markers"), "tmp_dir": str(tmp_path / "work")})
+    assert code == 1, result
+    assert "'a'" in result["msg"] and "nothing was installed" in result["msg"], result["msg"]
+    assert _snapshot(outside) == before
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "markers" / "evil.json").exists()
+    assert os.listdir(str(tmp_path / "work")) == []
+
+
+def test_39_a_hard_link_source_is_read_only_from_the_very_file_written_for_it(tmp_path):
+    # The guard behind test_29/test_34: by name, without following a link, and the same inode.
+    staging = tmp_path / "unpacked"
+    (staging / "bin").mkdir(parents=True)
+    (staging / "bin" / "tool").write_bytes(b"tool")
+    (staging / "outside").write_bytes(SECRET)
+    os.symlink("../outside", str(staging / "bin" / "alias"))
+    os.symlink("bin", str(staging / "up"))
+    info = os.stat(str(staging / "bin" / "tool"))
+    top = os.open(str(staging), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        regular = {"bin/tool": (info.st_dev, info.st_ino), "bin/alias": (info.st_dev, info.st_ino),
+                   "up/tool": (info.st_dev, info.st_ino), "outside": (info.st_dev, info.st_ino)}
+        descriptor = _archive._open_hard_link_source(top, "bin/tool", regular, "m", "bin/tool")
+        with os.fdopen(descriptor, "rb") as handle:
+            assert handle.read() == b"tool"
+        for target, fragment in (("bin/alias", "not an earlier regular file"),   # a link: O_NOFOLLOW
+                                 ("up/tool", "behind the symlink 'up'"),          # a link on the way
+                                 ("outside", "not an earlier regular file"),      # another inode
+                                 ("bin/none", "not an earlier regular file")):    # never written
+            with pytest.raises(_archive.ArchiveError) as failure:
+                _archive._open_hard_link_source(top, target, regular, "m", target)
+            assert fragment in str(failure.value), (target, str(failure.value))
+    finally:
+        os.close(top)
