@@ -21,7 +21,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["KataFleetRunError", "RunResult", "run_playbook", "PLAYBOOKS"]
+__all__ = ["KataFleetRunError", "RunResult", "run_playbook", "PLAYBOOKS", "MergeResult", "merge_bundles",
+           "diff_bundles"]
 
 COLLECTION = "kata_fleet.runtimes"
 CALLBACK = COLLECTION + ".comparison"
@@ -323,3 +324,110 @@ def _run(playbook, inventory, private_data_dir, evidence_dir, extravars, forks, 
     return RunResult(status=runner.status, rc=runner.rc, stdout=stdout, events=list(runner.events),
                      artifacts_dir=Path(runner.config.artifact_dir), evidence_dir=bundle, report=report,
                      private_data_dir=private_data_dir)
+
+
+# ------------------------------------------------------------------ merging the bundles of a sliced run
+
+
+class MergeResult(object):
+    """One merged bundle: its folder, the merged report, which parts were used and which refused (and why)."""
+
+    def __init__(self, evidence_dir, report, written, warnings, used, refused, console=None):
+        self.evidence_dir = evidence_dir
+        self.console = console
+        self.report = report
+        self.written = written
+        self.warnings = warnings
+        self.used = used
+        self.refused = refused
+
+    def __repr__(self):
+        return "MergeResult(evidence_dir=%r, used=%r, refused=%r)" % (
+            str(self.evidence_dir), self.used, [item["part"] for item in self.refused])
+
+
+def _merge_module(root=ROOT):
+    """plugins/plugin_utils/_report/merge.py of this very collection (a checkout's or an installed one)."""
+    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.merge"
+    if __name__ != "ansible_collections.kata_fleet.runtimes.kata_fleet_runner":
+        where, collections_dir = layout(root)
+        path = str(Path(root) / "collections") if where == "checkout" else collections_dir and str(collections_dir)
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        import importlib
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise KataFleetRunError("the collection's report code is not importable (%s): run from a checkout or an "
+                                "installed kata_fleet.runtimes, with ansible-core and Jinja2 in this Python" % error)
+
+
+def merge_bundles(parts, out, public_keys=None, allow_mixed_run_ids=False, signing_key=None, run_id=None,
+                  template_dir=None, listed_hosts=500, max_file_mib=None):
+    """Merge the evidence bundles of a sliced run (one per controller or AWX slice) into one bundle.
+
+    ``parts``: the bundle folders (``<evidence dir>/<run id>``). ``out``: the evidence folder the merged
+    bundle goes to, as ``<out>/<run id>[-N]`` with a ``latest`` link. Every part is checked before anything
+    in it is read (SHA256SUMS, the signature against ``public_keys``: key texts or key files; file names,
+    links, sizes, report.json); a part that fails is left out and named in the merged report's ``merge``
+    section. ``allow_mixed_run_ids``: merge parts of different run ids (refused otherwise). ``signing_key``:
+    sign the merged bundle, as the callback does. ``run_id``: the merged bundle's (default: the parts' run
+    id, or a new one for mixed runs). Returns a MergeResult; raises KataFleetRunError when nothing can be
+    merged (bad input, every part refused). See docs/python-api.md.
+    """
+    merge = _merge_module()
+    if max_file_mib is not None and (isinstance(max_file_mib, bool) or not isinstance(max_file_mib, int)
+                                     or not 1 <= max_file_mib <= 65536):
+        raise KataFleetRunError("max_file_mib must be a whole number of MiB from 1 to 65536, not %r" % (max_file_mib,))
+    if listed_hosts is not None and (isinstance(listed_hosts, bool) or not isinstance(listed_hosts, int)
+                                     or listed_hosts < 0):
+        raise KataFleetRunError("listed_hosts must be a whole number (0: every host), not %r" % (listed_hosts,))
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        raise KataFleetRunError("out must be the folder the merged bundle goes to, not %r" % (out,))
+    limit = max_file_mib * 1024 * 1024 if max_file_mib else merge.verify.MAX_FILE_BYTES
+    try:
+        done = merge.merge(parts, Path(out).expanduser().absolute(), public_keys=public_keys,
+                           allow_mixed_run_ids=allow_mixed_run_ids, signing_key=signing_key, run_id=run_id,
+                           template_dir=template_dir, listed_hosts=listed_hosts, max_file_bytes=limit)
+    except merge.MergeError as error:
+        raise KataFleetRunError(str(error))
+    return MergeResult(Path(done["folder"]), done["report"], done["written"], done["warnings"], done["used"],
+                       done["refused"], done["console"])
+
+
+# ------------------------------------------------------------------ what changed between two bundles
+
+
+def _changes_module(root=ROOT):
+    """plugins/plugin_utils/_report/changes.py of this very collection (a checkout's or an installed one)."""
+    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.changes"
+    if __name__ != "ansible_collections.kata_fleet.runtimes.kata_fleet_runner":
+        where, collections_dir = layout(root)
+        path = str(Path(root) / "collections") if where == "checkout" else collections_dir and str(collections_dir)
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        import importlib
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise KataFleetRunError("the collection's report code is not importable (%s): run from a checkout or an "
+                                "installed kata_fleet.runtimes, with ansible-core and Jinja2 in this Python" % error)
+
+
+def diff_bundles(old, new, public_keys=None):
+    """What changed between two evidence bundles: report.json's ``changes`` section, as a dict.
+
+    ``old`` and ``new``: bundle folders (``<evidence dir>/<run id>`` or a ``latest`` link), months apart if need
+    be. Both are checked first, as the callback checks the previous bundle (SHA256SUMS, the signature against
+    ``public_keys``: key texts or key files; names, links, sizes, report.json). A bundle that fails is not
+    compared: the result's ``status`` is ``refused`` and ``problems`` names it and why. Raises
+    KataFleetRunError for input that is not folder paths or keys. See docs/evidence.md.
+    """
+    changes = _changes_module()
+    for what, value in (("old", old), ("new", new)):
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise KataFleetRunError("%s must be a bundle folder, not %r" % (what, value))
+    try:
+        return changes.diff_bundles(os.fspath(old), os.fspath(new), public_keys=public_keys)
+    except changes.DiffError as error:
+        raise KataFleetRunError(str(error))

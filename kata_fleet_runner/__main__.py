@@ -5,6 +5,13 @@
 
 Exits with ansible-playbook's return code, or 2 with a one-line error (no
 traceback) when the input is wrong, as ansible-playbook does.
+
+python -m kata_fleet_runner merge PART... -o OUT: merge_bundles from a shell (the bundles of a sliced run into
+one). Exits 0 when every part was merged and the merged result is pass, 1 when the bundle was written but a
+part was refused, a file could not be written or signed, or the result is fail, 2 when nothing was merged.
+
+python -m kata_fleet_runner diff OLD NEW: what changed between two bundles (diff_bundles), both checked first.
+Exits 0 when compared and no host weakened, 1 when a host weakened, 2 when a bundle was refused (named on stderr).
 """
 
 import argparse
@@ -13,7 +20,7 @@ import re
 import signal
 import sys
 
-from . import MAX_FORKS, MAX_TIMEOUT, PLAYBOOKS, KataFleetRunError, _run
+from . import MAX_FORKS, MAX_TIMEOUT, PLAYBOOKS, KataFleetRunError, _changes_module, _run, diff_bundles, merge_bundles
 
 
 # ASCII only: int() and float() also take Unicode digits ("١٢"), "inf", "nan" and "1e400".
@@ -97,7 +104,109 @@ def parser():
     return result
 
 
+def whole(value):
+    if not WHOLE.match(value):
+        raise argparse.ArgumentTypeError("expected a whole number, got %r" % value)
+    return int(value)
+
+
+def merge_parser():
+    result = argparse.ArgumentParser(
+        prog="python -m kata_fleet_runner merge",
+        description="Merge the evidence bundles of a sliced run (one per controller or AWX slice) into one bundle: "
+                    "every part checked first (SHA256SUMS, signature, names, links, sizes, report.json), a part that "
+                    "fails is left out and named; one report.json and every rendering over all hosts, written and "
+                    "signed like any bundle. Exits 0 (all merged, result pass), 1 (written, but a part refused, a "
+                    "file not written or signed, or result fail), 2 (nothing merged).")
+    result.add_argument("parts", nargs="+", type=text, metavar="PART",
+                        help="a bundle folder (<evidence dir>/<run id>, or its latest link)")
+    result.add_argument("-o", "--out", required=True, type=text,
+                        help="the evidence folder the merged bundle goes to, as <out>/<run id> with a latest link")
+    result.add_argument("-k", "--public-key", dest="public_keys", action="append", default=[], type=text,
+                        metavar="KEY", help="a public key file (.pub, authorized_keys or allowed_signers lines) or a "
+                        "key's text; repeatable. With keys every part must be signed by one of them; without, a "
+                        "signed part is refused (its signature could not be checked)")
+    result.add_argument("--allow-mixed-run-ids", action="store_true",
+                        help="merge parts of different run ids (refused otherwise)")
+    result.add_argument("--signing-key", type=text, help="SSH private key that signs the merged bundle's SHA256SUMS")
+    result.add_argument("--run-id", type=text, help="the merged bundle's run id (default: the parts' run id; for "
+                        "mixed runs a new one)")
+    result.add_argument("--template-dir", type=text, help="templates for report.md / report.html, as the callback's")
+    result.add_argument("--listed-hosts", type=whole, default=500,
+                        help="hosts listed in report.html and on the console (0: all; default 500)")
+    result.add_argument("--max-file-mib", type=whole, help="the largest file a part may hold (default 512)")
+    result.add_argument("-q", "--quiet", action="store_true", help="do not print the merged comparison tables")
+    return result
+
+
+def merge_main(argv):
+    args = merge_parser().parse_args(argv)
+    try:
+        done = merge_bundles(args.parts, args.out, public_keys=args.public_keys or None,
+                             allow_mixed_run_ids=args.allow_mixed_run_ids, signing_key=args.signing_key,
+                             run_id=args.run_id, template_dir=args.template_dir, listed_hosts=args.listed_hosts,
+                             max_file_mib=args.max_file_mib)
+    except KataFleetRunError as error:
+        sys.stderr.write("kata_fleet_runner merge: error: %s\n" % error)
+        return 2
+    report = done.report
+    for item in done.refused:
+        sys.stderr.write("kata_fleet_runner merge: part %d (%s) refused: %s\n" % (item["part"], item["path"], item["reason"]))
+    for item in report["merge"]["duplicate_hosts"]:
+        sys.stderr.write("kata_fleet_runner merge: host %s is in parts %s: shown once per part\n" % (
+            item["host"], ", ".join(str(number) for number in item["parts"])))
+    for warning in done.warnings:
+        sys.stderr.write("kata_fleet_runner merge: %s\n" % warning)
+    if done.console and not args.quiet:
+        sys.stdout.write(done.console.rstrip("\n") + "\n")
+    sys.stdout.write("Evidence: %s (%s)\n" % (done.evidence_dir, ", ".join(done.written)))
+    sys.stderr.write("kata_fleet_runner merge: %d of %d parts, %d hosts, result %s\n" % (
+        len(done.used), len(done.used) + len(done.refused), report["summary"]["hosts"], report["result"]))
+    return 0 if not done.refused and not done.warnings and report["result"] == "pass" else 1
+
+
+def diff_parser():
+    result = argparse.ArgumentParser(
+        prog="python -m kata_fleet_runner diff",
+        description="What changed between two evidence bundles (verdicts and sandboxes, handlers, versions, "
+                    "policies, hosts, performance beyond both runs' noise). Both are checked first (SHA256SUMS, "
+                    "signature, names, links, sizes, report.json); a bundle that fails is named, never compared. "
+                    "Exits 0 (compared, no weakening), 1 (compared, a host weakened), 2 (not compared).")
+    result.add_argument("old", type=text, help="the earlier bundle folder (<evidence dir>/<run id>)")
+    result.add_argument("new", type=text, help="the later bundle folder (<evidence dir>/<run id>, or latest)")
+    result.add_argument("-k", "--public-key", dest="public_keys", action="append", default=[], type=text,
+                        metavar="KEY", help="a public key file (.pub, authorized_keys or allowed_signers lines) or a "
+                        "key's text; repeatable. With keys both bundles must be signed by one of them; without, a "
+                        "signed bundle is refused (its signature could not be checked)")
+    result.add_argument("--listed", type=whole, default=50,
+                        help="items listed per kind of change after the summary (0: all; default 50)")
+    result.add_argument("--json", action="store_true", help="print the changes section as JSON instead of text")
+    return result
+
+
+def diff_main(argv):
+    args = diff_parser().parse_args(argv)
+    try:
+        changes = diff_bundles(args.old, args.new, public_keys=args.public_keys or None)
+        out = json.dumps(changes, indent=2, sort_keys=True) + "\n" if args.json else \
+            _changes_module().render_text(changes, listed=args.listed)
+    except KataFleetRunError as error:
+        sys.stderr.write("kata_fleet_runner diff: error: %s\n" % error)
+        return 2
+    sys.stdout.write(out)
+    if changes["status"] != "compared":
+        for problem in changes["problems"]:
+            sys.stderr.write("kata_fleet_runner diff: not compared: %s\n" % problem)
+        return 2
+    return 1 if changes["summary"]["weakenings"] else 0
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
+    if argv[:1] == ["diff"]:
+        return diff_main(argv[1:])
     args = parser().parse_args(argv)
     extravars = {}
     for item in args.extravars:
