@@ -11,6 +11,10 @@ from harness import REPO, Containerd, PlaybookRun
 
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+# The collection's own FQCN imports (ansible_collections.kata_fleet.runtimes...) resolve through the
+# checkout's self-link, for every test module, whichever runs first.
+if os.path.join(REPO, "collections") not in sys.path:
+    sys.path.insert(0, os.path.join(REPO, "collections"))
 
 import kata_fleet_runner  # noqa: E402  pylint: disable=wrong-import-position
 
