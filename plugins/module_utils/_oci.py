@@ -6,7 +6,9 @@
 Fleets are often air-gapped, so the image is made on the target from the
 distribution's busybox-static package instead of being pulled.  The output is
 byte-for-byte reproducible (fixed mtimes, owners and ordering), so the image
-reference can carry a content hash and a second run knows it has nothing to do.
+reference can carry a content hash, and the manifest digest containerd records
+for the image is known before it is built (``expected_image``): an image is
+kata-fleet's own when its digest is that one, never because of its name.
 """
 
 import gzip
@@ -88,18 +90,30 @@ def image_reference(busybox):
     return "%s:%s" % (REPOSITORY, tag)
 
 
-def build_archive(busybox_path, machine, destination):
-    """Write the OCI archive to ``destination``; return its image reference."""
+def read_busybox(busybox_path, static=True):
+    """The bytes of the busybox at ``busybox_path`` (a static one unless ``static`` is false); ImageBuildError
+    saying what to install otherwise."""
     try:
         with open(busybox_path, "rb") as handle:
             busybox = handle.read()
     except (IOError, OSError) as error:
         raise ImageBuildError("cannot read busybox at %s (%s): install the busybox-static package "
                               "or set busybox_path" % (busybox_path, error))
-    if not is_static_elf(busybox):
+    if static and not is_static_elf(busybox):
         raise ImageBuildError("%s is not a statically linked executable, so it cannot run alone in the "
                               "probe image: install busybox-static (Debian/Ubuntu) or point busybox_path at a "
                               "static busybox" % busybox_path)
+    return busybox
+
+
+def image_blobs(busybox, machine):
+    """Everything the image is made of, computed in memory and byte-for-byte reproducible.
+
+    Returns {reference, manifest_digest, files}: ``files`` are the (name, bytes) of
+    the OCI archive; ``manifest_digest`` is what containerd records as the
+    image's digest after ``ctr images import``, so the same busybox on the
+    same architecture always names the same digest, whatever the image is called.
+    """
     architecture = GO_ARCH.get(machine)
     if architecture is None:
         raise ImageBuildError("unsupported architecture %s (supported: %s)" % (machine, ", ".join(sorted(GO_ARCH))))
@@ -131,9 +145,33 @@ def build_archive(busybox_path, machine, destination):
             },
         }],
     }, sort_keys=True).encode()
+    files = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
+    files += [("blobs/sha256/" + _digest(blob)[7:], blob) for blob in (compressed, config, manifest)]
+    return {"reference": reference, "manifest_digest": _digest(manifest), "files": files}
+
+
+_EXPECTED = {}
+
+
+def expected_image(busybox_path, machine):
+    """(reference, manifest digest) of the image build_archive makes from ``busybox_path`` on ``machine``.
+
+    Computed without writing anything (and once per busybox content and
+    machine in a process): what an image must be to count as kata-fleet's own.
+    """
+    busybox = read_busybox(busybox_path, static=False)
+    key = (hashlib.sha256(busybox).hexdigest(), machine)
+    if key not in _EXPECTED:
+        blobs = image_blobs(busybox, machine)
+        _EXPECTED[key] = (blobs["reference"], blobs["manifest_digest"])
+    return _EXPECTED[key]
+
+
+def build_archive(busybox_path, machine, destination):
+    """Write the OCI archive to ``destination``; return its reference, manifest digest and size."""
+    blobs = image_blobs(read_busybox(busybox_path), machine)
     with tarfile.open(destination, "w") as archive:
-        files = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
-        files += [("blobs/sha256/" + _digest(blob)[7:], blob) for blob in (compressed, config, manifest)]
-        for name, blob in files:
+        for name, blob in blobs["files"]:
             archive.addfile(_entry(name, size=len(blob), mode=0o644), io.BytesIO(blob))
-    return {"reference": reference, "manifest_digest": _digest(manifest), "size": os.path.getsize(destination)}
+    return {"reference": blobs["reference"], "manifest_digest": blobs["manifest_digest"],
+            "size": os.path.getsize(destination)}

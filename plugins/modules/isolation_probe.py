@@ -23,8 +23,16 @@ description:
     that breaks the framing (a forged or repeated section, a missing end, oversize output) fails that
     handler's probe as garbled or forged, with no verdict. Every value is bounded and checked; a bad
     one is listed in C(fact_errors) and left out.
-  - With a registry image (anything but the probe image M(kata_fleet.runtimes.probe_image) builds)
-    each result says in C(image_source) and its evidence that the verdict rests on that image's tools.
+  - Two witnesses. The container's output is its own word (an image's C(/bin/sh) can rewrite it), so
+    while the probe container is alive (it ends in C(exec sleep)) the module also looks from the host,
+    that is the task's PID as containerd reports it, the containerd shim above it (root, a root-owned
+    shim binary), the real binary, owner and namespaces of the processes below it. The host's
+    witness (RV(ansible_facts.kata_fleet_isolation.runtimes.host_witness)) is V(host-process), V(vmm),
+    V(user-space-kernel) or V(unknown). Where the two disagree the probe fails as "contradicted by the
+    host" with no verdict; a verdict never claims more isolation than the host saw.
+  - The image is judged by content. It counts as V(built) only when its digest is the one the probe
+    image built from O(busybox_path) has (the build is reproducible); any other image, whatever its
+    name, is V(registry) and each result says so in C(image_source), C(image_digest) and its evidence.
   - Every container it creates is removed on success, failure and timeout. Names carry the run id
     and labels name the owning process and an expiry, and each run first sweeps what an interrupted
     earlier run left behind (reported in RV(swept)).
@@ -34,6 +42,13 @@ description:
     results, failures included, are still returned.
 author:
   - kata-fleet developers (@kata-fleet)
+options:
+  busybox_path:
+    description:
+      - The static busybox the probe image is built from (as for M(kata_fleet.runtimes.probe_image)); the
+        digest of the image built from it decides whether O(image) is kata-fleet's own (C(image_source)).
+    type: path
+    default: /bin/busybox
 extends_documentation_fragment:
   - kata_fleet.runtimes.containerd
   - kata_fleet.runtimes.probe_run
@@ -75,13 +90,18 @@ ansible_facts:
   contains:
     kata_fleet_isolation:
       description:
-        - C(run_id), C(image), C(image_source) (V(kata-fleet) or V(registry)), C(host) (the host's
-          view) and C(runtimes), one entry per handler with C(status) (V(ok) or V(failed)), C(error),
-          C(runtime_type), C(client), C(seconds), C(image_source), the container's view (the same keys
+        - C(run_id), C(image), C(image_source) (V(built) when the image's digest is the one kata-fleet
+          builds, else V(registry)), C(image_digest), C(host) (the host's view) and C(runtimes), one
+          entry per handler with C(status) (V(ok) or V(failed)), C(error), C(runtime_type), C(client)
+          (V(ctr)), C(seconds), C(image_source), C(image_digest), the container's view (the same keys
           as the host's, C(fact_errors) included), C(verdict) (V(shared-kernel), V(vm-isolated),
           V(user-space-kernel) or V(unknown)), C(verdict_reason), C(evidence) (sentences),
-          C(sandbox) (for example V(kata/qemu), V(gvisor), or null) and C(signals) (the short names
-          of the signs that counted).
+          C(sandbox) (for example V(kata/qemu), V(gvisor), or null), C(signals) (the short names
+          of the signs that counted), C(host_witness) (what the host saw of the container, that is
+          C(class), C(reason), C(task_pid), C(vmm), C(binary), C(shim), C(evidence)) and C(witness)
+          (V(agrees), V(contradicted) or V(host-unknown)).
+        - A contradicted probe has C(status=failed), no C(verdict), an C(error) starting with
+          "contradicted by the host" and C(contradiction) (C(container), C(host)).
       returned: success
       type: dict
       sample:
@@ -95,7 +115,17 @@ ansible_facts:
             verdict_reason: null
             sandbox: null
             signals: [boot-id-equal]
-            image_source: kata-fleet
+            image_source: built
+            image_digest: "sha256:9b2a6f0c1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
+            witness: agrees
+            host_witness:
+              class: host-process
+              reason: null
+              task_pid: 4242
+              vmm: null
+              binary: /bin/busybox
+              shim: {pid: 4230, binary: /usr/bin/containerd-shim-runc-v2}
+              evidence: ["seen from the host: sh (binary /bin/busybox, root, not a trusted host binary), pid 4242, ..."]
             fact_errors: []
             evidence: ["boot id 5d1f... equals the host's: the container runs on the host kernel"]
 isolation:
@@ -115,7 +145,8 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 
 def main():
-    module = AnsibleModule(argument_spec=probe_run_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=probe_run_argument_spec(busybox_path=dict(type="path", default="/bin/busybox")),
+                           supports_check_mode=True)
     client, handlers, requested, run_id, swept = prepare_probe_run(module)
     finish(module, _isolation.run(client, module.params, handlers, requested, run_id, swept,
                                   _isolation.host_view(module)))

@@ -11,8 +11,9 @@ description:
   - Without O(image), builds the probe image on the target from a static busybox (Debian's
     C(busybox-static) package) as a one-layer OCI archive written in Python, and imports it with
     C(ctr images import). No registry is needed, so this works on air-gapped hosts.
-  - The built image's tag is a hash of the busybox binary, so a second run finds it and changes
-    nothing.
+  - The built image is reproducible, so its digest is known before it is built. A second run finds
+    the image under its name with that digest and changes nothing; an image under the name with any
+    other digest (the name proves nothing) is replaced by the one built here.
   - With O(image), pulls that image once (the lab report used C(alpine:3.19)) so that no later
     timing includes a pull.
 author:
@@ -46,7 +47,8 @@ image:
   type: str
   sample: localhost/kata-fleet/probe:3f0c2a9b1d4e
 source:
-  description: V(built) for the local busybox image, V(registry) for a pulled one.
+  description: V(built) for the local busybox image (its digest checked), V(registry) for a pulled one,
+    whatever its name.
   returned: success
   type: str
 digest:

@@ -22,7 +22,7 @@ import pytest
 
 import qemu_guest
 import qemu_probe
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _linux, _probe  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _linux, _probe, _verdict  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CPIO = shutil.which("cpio")
@@ -188,7 +188,7 @@ def test_probe_in_a_real_qemu_guest_is_vm_isolated(guest_tools, capsys):
     assert run.status == 0, run.output
     guest = _probe.parse_output(run.output, nonce)  # raises unless framed exactly, with this nonce
     host = _probe.facts_from_sections(qemu_probe.host_sections())
-    result = _probe.verdict(host, guest)
+    result = _verdict.verdict(host, guest)
     with capsys.disabled():
         sys.stdout.write("\nQEMU TCG guest: %.1f s wall clock, kernel reached /init at %s s; verdict %s, "
                          "sandbox %s, signals %s (%s)\n  %s\n"

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _verdict
 from probe_output import NONCE
 
 HOST = {"boot_id": "7c1e2d9a-3b4f-4e8a-8f60-2a9d5e1c7b44", "kernel_release": "6.1.0-18-amd64",
@@ -76,7 +76,7 @@ def test_hostile_value_is_that_facts_error(section, text, fact, error):
     assert facts[fact] is None
     assert any(entry.startswith(error) for entry in facts["fact_errors"]), facts["fact_errors"]
     _no_controls(facts)
-    result = _probe.verdict(HOST, facts)
+    result = _verdict.verdict(HOST, facts)
     assert result["verdict"] in ("shared-kernel", "vm-isolated", "user-space-kernel", "unknown")
     json.dumps(dict(facts, **result))  # everything stays serialisable for the report and the bundle
     _no_controls(result)
@@ -95,7 +95,7 @@ def test_hostile_value_is_that_facts_error(section, text, fact, error):
 def test_control_sequences_are_removed(section, text):
     facts = _facts(section, text)
     _no_controls(facts)
-    _no_controls(_probe.verdict(HOST, facts))
+    _no_controls(_verdict.verdict(HOST, facts))
 
 
 def test_uname_with_escape_keeps_its_text_and_says_so():

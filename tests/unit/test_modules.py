@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _isolation, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
+from detached_runs import script_detached_runs
 from probe_output import NONCE, framed, sections as recorded_sections, use_nonce
 from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, TAG, cleanup, ctr, images_ls, script_containerd
 
@@ -37,11 +38,12 @@ def host_view(monkeypatch, fixture_text):
 
 
 @pytest.fixture
-def containerd(patched_ansible_module, fixture_text, socket_path):
-    """A scripted containerd 1.6 with runc, kata and kata-dragonball handlers and the probe image present."""
+def containerd(patched_ansible_module, fixture_text, socket_path, monkeypatch, tmp_path):
+    """A scripted containerd 1.6 with runc, kata and kata-dragonball handlers and the probe image present;
+    detached probe runs write their output to their log, the host's witness is a runc container's."""
     fake = patched_ansible_module
     script_containerd(fake, fixture_text, socket_path, KATA_TABLES)
-    return fake
+    return script_detached_runs(fake, monkeypatch, tmp_path / "logs")
 
 
 def _iso_args(fake, **extra):
@@ -75,7 +77,12 @@ def test_isolation_probe_success_runc(containerd, host_view, run_module, fixture
     assert isolation["host"]["proc_entries"] == 136
     assert result["swept"] == []
     [run] = _run_argvs(containerd)
-    assert run[-4:] == [_container("runc"), "/bin/sh", "-c", _probe.script(NONCE)]
+    assert run[-4:] == [_container("runc"), "/bin/sh", "-c", _isolation.probe_script(NONCE, 30)]
+    assert "--detach" in run and "--with-ns" not in run
+    assert run[run.index("--log-uri") + 1].startswith("file://")
+    assert runc["witness"] == "agrees" and runc["host_witness"]["class"] == "host-process"
+    # Decided by the digest: DIGEST is the recorded one of the image built from this machine's busybox.
+    assert runc["image_source"] == isolation["image_source"] and runc["image_digest"] == DIGEST
     assert run[run.index("--runtime") + 1] == "io.containerd.runc.v2"
     # nothing to clean after a clean run
     assert [argv for argv in containerd.calls if "delete" in argv] == []
@@ -137,20 +144,21 @@ def test_isolation_probe_containerd_not_answering(patched_ansible_module, run_mo
 
 def test_isolation_probe_handler_times_out(containerd, host_view, run_module, fixture_text):
     containerd.on(_container("runc"), out=framed(fixture_text("runc_probe_output.txt")))
-    containerd.on(_container("kata"), rc=124, out="", err="")
+    containerd.on(_container("kata"), "/bin/sh", rc=124, out="", err="")
     code, result = run_module(isolation_probe.main, _iso_args(containerd, runtimes=["runc", "kata"]))
     assert code == 1 and result["failed"] is True
     assert "ansible_facts" not in result
     kata = result["isolation"]["runtimes"]["kata"]
     assert kata["status"] == "failed"
-    assert "did not finish within 30s" in kata["error"] and "killed and removed" in kata["error"]
+    assert "did not start within 30s" in kata["error"] and "killed and removed" in kata["error"]
     assert result["msg"] == "kata: " + kata["error"]
     # the other handler's result is still returned
     assert result["isolation"]["runtimes"]["runc"]["verdict"] == "shared-kernel"
     # the timed-out container was cleaned up, exactly and right after its run
     kata_run = [i for i, argv in enumerate(containerd.calls)
                 if argv[:1] == ["timeout"] and _container("kata") in argv][0]
-    assert containerd.calls[kata_run + 1:kata_run + 6] == cleanup(containerd.address, _container("kata"))
+    after = containerd.calls[kata_run + 1:]
+    assert all(argv in after for argv in cleanup(containerd.address, _container("kata"))[1:])
     assert [argv for argv in containerd.calls if "delete" in argv and _container("runc") in argv] == []
 
 
@@ -239,11 +247,12 @@ def _image_args(fake, **extra):
 
 def test_probe_image_already_present(containerd, run_module, fake_busybox):
     path, reference = fake_busybox
-    containerd.on("images", "ls", out=images_ls(reference))
+    expected = _oci.expected_image(path, os.uname().machine)[1]
+    containerd.on("images", "ls", out=images_ls(reference, expected))
     code, result = run_module(probe_image.main, _image_args(containerd, busybox_path=path))
     assert code == 0, result
     assert result["changed"] is False
-    assert (result["image"], result["digest"], result["source"]) == (reference, DIGEST, "built")
+    assert (result["image"], result["digest"], result["source"]) == (reference, expected, "built")
     assert containerd.calls_with("import") == [] and containerd.calls_with("pull") == []
     assert ctr(containerd.address, "images", "ls", "name==" + reference) in containerd.calls
 
@@ -357,4 +366,4 @@ def test_isolation_probe_truncated_output_is_a_failure(containerd, host_view, ru
     assert code == 1
     runc = result["isolation"]["runtimes"]["runc"]
     assert runc["status"] == "failed" and "verdict" not in runc
-    assert runc["error"].startswith("the probe output was garbled or forged (it ends before section")
+    assert "before printing its end marker" in runc["error"]

@@ -13,7 +13,7 @@ import json
 
 from probe_output import NONCE
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _verdict
 
 from conftest import FIXTURES
 
@@ -30,7 +30,7 @@ def test_recorded_qemu_guest_is_vm_isolated_and_named_qemu():
     # Through the same framing and parser as the live run.
     guest = _probe.parse_output(_probe.render(fixture["guest"], NONCE), NONCE)
     assert guest["fact_errors"] == [] and host["fact_errors"] == []
-    result = _probe.verdict(host, guest)
+    result = _verdict.verdict(host, guest)
     assert (result["verdict"], result["sandbox"]) == (fixture["expected"]["verdict"], fixture["expected"]["sandbox"])
     assert (result["verdict"], result["sandbox"]) == ("vm-isolated", "qemu")
     # A kernel of its own (boot id, release, boot time) and QEMU's own tables, not the shared hypervisor flag.
@@ -48,7 +48,7 @@ def test_recorded_qemu_guest_without_its_dmi_still_vm_isolated_by_acpi():
     guest_sections["dmi"] = "absent"
     for name in ("dmesg", "dmesg_signals"):
         guest_sections[name] = "\n".join(line for line in guest_sections[name].splitlines() if "DMI:" not in line)
-    result = _probe.verdict(_probe.facts_from_sections(fixture["host"]), _probe.facts_from_sections(guest_sections))
+    result = _verdict.verdict(_probe.facts_from_sections(fixture["host"]), _probe.facts_from_sections(guest_sections))
     assert result["verdict"] == "vm-isolated" and "acpi-oem:qemu" in result["signals"], result
 
 
@@ -56,5 +56,5 @@ def test_recorded_qemu_guest_with_the_hosts_boot_id_is_shared():
     """The same output with the host's boot id is the host's own kernel, whatever else it says."""
     fixture = _load()
     guest_sections = dict(fixture["guest"], boot_id=fixture["host"]["boot_id"])
-    result = _probe.verdict(_probe.facts_from_sections(fixture["host"]), _probe.facts_from_sections(guest_sections))
+    result = _verdict.verdict(_probe.facts_from_sections(fixture["host"]), _probe.facts_from_sections(guest_sections))
     assert result["verdict"] == "shared-kernel"

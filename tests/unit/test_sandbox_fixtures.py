@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _verdict
 from conftest import FIXTURES
 from probe_output import NONCE, facts as recorded_facts
 
@@ -55,7 +55,7 @@ def test_fixture_gives_its_expected_verdict(path):
     # The guest goes through the framing exactly as a live run's output does.
     guest = _probe.parse_output(_probe.render(fixture["guest"], NONCE), NONCE)
     assert guest["fact_errors"] == [] and host["fact_errors"] == []
-    result = _probe.verdict(host, guest)
+    result = _verdict.verdict(host, guest)
     got = {"verdict": result["verdict"], "sandbox": result["sandbox"]}
     assert got == fixture["expected"], "%s: %s (reason: %s; signals: %s)" % (
         path.name, got, result["verdict_reason"], result["signals"])
@@ -69,5 +69,5 @@ def test_fixture_gives_its_expected_verdict(path):
 
 def test_lab_kata_fixture_is_vm_isolated(fixture_text, fixture_json):
     """The lab report's Kata laptop (the older fixture pair) stays vm-isolated."""
-    result = _probe.verdict(fixture_json("lab_host_facts.json"), recorded_facts(fixture_text("lab_kata_probe_output.txt")))
+    result = _verdict.verdict(fixture_json("lab_host_facts.json"), recorded_facts(fixture_text("lab_kata_probe_output.txt")))
     assert result["verdict"] == "vm-isolated" and result["sandbox"] == "kata"

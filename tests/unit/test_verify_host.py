@@ -6,11 +6,14 @@ probes; each capability's result sits under its module's name, shaped like
 that module's result; one failing capability never hides another.
 """
 
+import os
+
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _hostinfo, _oci, _startup
 from ansible_collections.kata_fleet.runtimes.plugins.modules import verify_host
 from probe_output import framed, sections as recorded_sections, use_nonce
+from detached_runs import script_detached_runs
 from ctr_answers import DIGEST, IMAGES_HEADER, NAMESPACE, RUN_ID, TAG, images_ls, script_containerd
 
 
@@ -33,10 +36,11 @@ def busybox(tmp_path):
 
 
 @pytest.fixture
-def containerd(patched_ansible_module, fixture_text, socket_path, busybox):
+def containerd(patched_ansible_module, fixture_text, socket_path, busybox, monkeypatch, tmp_path):
     fake = script_containerd(patched_ansible_module, fixture_text, socket_path)
-    fake.on("images", "ls", out=images_ls(busybox[1]))
-    return fake
+    # The image under the built name has the digest built from this busybox: probe_image reuses it.
+    fake.on("images", "ls", out=images_ls(busybox[1], _oci.expected_image(busybox[0], os.uname().machine)[1]))
+    return script_detached_runs(fake, monkeypatch, tmp_path / "logs")
 
 
 def _args(fake, busybox, **extra):
@@ -64,7 +68,8 @@ def test_one_run_gives_every_result_with_one_ping_and_one_sweep(containerd, host
     assert sorted(results) == ["host_facts", "isolation_probe", "probe_image", "startup_bench"]
     assert result["ansible_facts"] == results["host_facts"]["ansible_facts"]
     assert result["ansible_facts"]["kata_fleet_host"]["containerd"]["answers"] is True
-    assert (results["probe_image"]["image"], results["probe_image"]["digest"]) == (busybox[1], DIGEST)
+    assert (results["probe_image"]["image"], results["probe_image"]["digest"]) == (
+        busybox[1], _oci.expected_image(busybox[0], os.uname().machine)[1])
     assert results["probe_image"]["changed"] is False and result["changed"] is False
     runc = results["isolation_probe"]["isolation"]["runtimes"]["runc"]
     assert (runc["status"], runc["verdict"]) == ("ok", "shared-kernel")
