@@ -45,6 +45,9 @@ VMM_BINARIES = (
 # runtime-rs with the built-in Dragonball VMM: the task PID is this thread of the shim itself.
 DRAGONBALL_THREAD = "vmm_master"
 RUNSC_BINARY = "runsc"
+# What gVisor's sandbox runs: runsc itself, or from release-20260810.0 the sentry binary installed beside it
+# (<runsc's folder>/gvisor-bin/gvisor_sentry, runsc/sandbox/sandbox.go: bootBinPath). The gofer stays runsc.
+SANDBOX_BINARIES = (RUNSC_BINARY, "gvisor_sentry")
 # The OCI runtimes a container's init is started by: never the workload itself.
 RUNTIME_BINARIES = ("runc", "crun", "youki", "sysbox-runc", "sysbox")
 MAX_ANCESTORS = 16
@@ -296,11 +299,16 @@ def classify(reader, pid):
     trusted = reader.runs_trusted_binary(info)
     base = os.path.basename(info.get("exe") or "")
     kind = _vmm_kind(info.get("exe")) if trusted else None
-    if kind and _same_ns(info, host_ns, ("pid", "mnt")):
-        evidence.append("seen from the host: %s (binary %s), pid %d, %s, in the host's pid and mount namespaces" % (
-            _base(info.get("exe")), _printable(info.get("exe")), pid, below))
+    # Kata's shims unshare a mount namespace of their own before they start (Go shim from 3.3.0: StartShim's
+    # setupMntNs; runtime-rs: setup_mnt) and the hypervisor, their child, inherits it: a VMM is in the host's
+    # pid namespace and in the host's or its trusted shim's mount namespace. A container's init is in neither.
+    mount = "the host's" if _same_ns(info, host_ns, ("mnt",)) else (
+        "its shim's" if _same_ns(info, shim.get("ns") or {}, ("mnt",)) else None)
+    if kind and _same_ns(info, host_ns, ("pid",)) and mount:
+        evidence.append("seen from the host: %s (binary %s), pid %d, %s, in the host's pid namespace and %s mount "
+                        "namespace" % (_base(info.get("exe")), _printable(info.get("exe")), pid, below, mount))
         return _result(VMM, None, pid, kind, info.get("exe"), shim, evidence + _tree_evidence(reader, tree, host_ns))
-    if trusted and base == RUNSC_BINARY:
+    if trusted and base in SANDBOX_BINARIES:
         gofers = [p for p in tree if p["pid"] != pid and p.get("ppid") == info.get("ppid")
                   and reader.runs_trusted_binary(p) and os.path.basename(p.get("exe") or "") == RUNSC_BINARY]
         evidence.append("seen from the host: %s (binary %s), pid %d, %s, root %s" % (
@@ -330,8 +338,10 @@ def _thread(reader, info, tgid, host_ns):
     owner = reader.process(tgid)
     if owner is None:
         return _result(UNKNOWN, "task pid %d is a thread of process %d, which cannot be read" % (pid, tgid), pid)
+    # The shim runs in a mount namespace of its own (runtime-rs main.rs setup_mnt): only its pid namespace is
+    # the host's; being the trusted shim's own thread is what makes it the witness.
     if reader.is_trusted_shim(owner) and info.get("name") == DRAGONBALL_THREAD \
-            and _same_ns(owner, host_ns, ("pid", "mnt")):
+            and _same_ns(owner, host_ns, ("pid",)):
         evidence = ["seen from the host: thread %s, pid %d, of %s pid %d: runtime-rs's built-in Dragonball VMM "
                     "runs the guest inside the shim" % (DRAGONBALL_THREAD, pid, _base(owner.get("exe")), tgid)]
         return _result(VMM, None, pid, "dragonball", owner.get("exe"), owner, evidence)
@@ -358,6 +368,7 @@ def witness(client, name, reader=None, timeout=10):
         return _result(UNKNOWN, "containerd's task pid could not be read: %s" % _printable(str(error), 300))
     result = classify(reader or ProcReader(), pid)
     if listed and pid not in listed:
-        result["evidence"].append("ctr tasks ps lists %s, not the task pid %d" % (
-            ", ".join(str(p) for p in listed[:8]), pid))
+        # The runtime's own view: runsc ps lists pids inside the sandbox, so for gVisor this is the rule.
+        result["evidence"].append("ctr tasks ps lists %s, not the task pid %d (pids as the runtime sees them; "
+                                  "a sandbox's own pids for gVisor)" % (", ".join(str(p) for p in listed[:8]), pid))
     return result

@@ -53,6 +53,36 @@ def test_trusted_qemu_in_the_containers_namespaces_is_not_a_vmm():
     assert result["class"] == "host-process"
 
 
+def test_vmm_in_a_mount_namespace_neither_the_hosts_nor_its_shims_is_unknown():
+    # Kata's hypervisor inherits the shim's own mount namespace (from 3.3.0); one in a third namespace
+    # (a jailer's, or a process set up to look like one) is not taken for a VMM.
+    recording = _load("kata_qemu.json")
+    recording["processes"][1]["ns"]["mnt"] = "4026539999"
+    result = _witness.classify(_witness.RecordedReader(recording), recording["task_pid"])
+    assert result["class"] == "unknown" and result["vmm"] is None
+
+
+def test_vmm_in_the_hosts_mount_namespace_is_a_vmm():
+    # Kata before 3.3.0 ran shim and hypervisor in the host's mount namespace.
+    recording = _load("kata_qemu.json")
+    for process in recording["processes"]:
+        process["ns"]["mnt"] = recording["host_ns"]["mnt"]
+    result = _witness.classify(_witness.RecordedReader(recording), recording["task_pid"])
+    assert (result["class"], result["vmm"]) == ("vmm", "qemu")
+    assert "the host's mount namespace" in result["evidence"][0]
+
+
+def test_gvisor_sentry_binary_is_the_sandbox():
+    # From release-20260810.0 the sandbox may run <runsc's folder>/gvisor-bin/gvisor_sentry instead of runsc.
+    recording = _load("runsc.json")
+    sandbox = [p for p in recording["processes"] if p["pid"] == recording["task_pid"]][0]
+    sandbox["exe"] = "/usr/bin/gvisor-bin/gvisor_sentry"
+    result = _witness.classify(_witness.RecordedReader(recording), recording["task_pid"])
+    assert result["class"] == "user-space-kernel" and result["binary"] == "/usr/bin/gvisor-bin/gvisor_sentry"
+    sandbox["trusted"] = False  # a file a local user could have written is no witness
+    assert _witness.classify(_witness.RecordedReader(recording), recording["task_pid"])["class"] != "user-space-kernel"
+
+
 def test_a_thread_that_is_not_dragonballs_is_unknown():
     recording = _load("kata_dragonball.json")
     recording["processes"][1]["name"] = "tokio-runtime-w"
