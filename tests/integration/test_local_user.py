@@ -84,7 +84,6 @@ def test_look_alike_shim_of_a_local_user_is_ignored(containerd, run_playbook, wo
         memory = run.results("http_latency")["localhost"]["http"]["runtimes"]["runc"]["memory"]
         counted = set(process["pid"] for process in memory["processes"])
         assert not counted & set(_linux.descendants(fake.pid))
-        assert containerd.leftovers() == NOTHING_LEFT
     finally:
         for fake, _cid in fakes:
             for pid in reversed(_linux.descendants(fake.pid)):
@@ -93,6 +92,9 @@ def test_look_alike_shim_of_a_local_user_is_ignored(containerd, run_playbook, wo
                 except OSError:
                     pass
             fake.wait()
+    # The harness counts shims by their command line, as a person reading ps would: with the look-alike gone,
+    # nothing of the run is left.
+    assert containerd.leftovers() == NOTHING_LEFT
 
 
 def test_two_runs_with_the_same_run_id_at_once(containerd, tmp_path):
