@@ -73,3 +73,43 @@ options:
     type: int
     default: 80
 """
+
+    # workload_bench's options (its O(image) is the probe modules' own; the host run uses O(busybox_path)).
+    WORKLOAD = r"""
+options:
+  workloads:
+    description:
+      - The workloads to measure, each in one container per handler and on the host.
+      - V(cpu) is the shell's own arithmetic loop (no system call while it runs); V(syscall) copies bytes one at
+        a time with C(dd bs=1) from C(/dev/zero) to C(/dev/null); V(rootfs_io) and V(tmpfs_io) write 1 MiB
+        files with fsync, read them back and unlink them, in the container's own root file system (C(/tmp))
+        and in its C(/dev/shm) tmpfs.
+    type: list
+    elements: str
+    choices: [cpu, syscall, rootfs_io, tmpfs_io]
+    default: [cpu, syscall, rootfs_io, tmpfs_io]
+  workload_repeats:
+    description: Counted repeats of each workload in its one container (after one uncounted warm-up). 1 to 50.
+    type: int
+    default: 7
+  workload_repeat_seconds:
+    description:
+      - How long one repeat takes on the host. The counts are calibrated on the host to this, and every
+        container runs the same counts. 0.01 to 5.
+    type: float
+    default: 0.1
+  workload_budget:
+    description:
+      - Seconds of measurement each workload may take in one container (and on the host). A runtime that
+        would exceed it stops after the repeats it completed and the workload is marked V(over_budget).
+        Each container is killed after the smaller of O(timeout) and twice this plus 20 seconds.
+    type: float
+    default: 3.0
+  workload_scratch:
+    description:
+      - Folder on the host where the host's V(rootfs_io) baseline writes its files (a fresh folder inside it,
+        removed afterwards). For a like-for-like baseline, use the file system that holds containerd's
+        snapshots (C(/var/lib/containerd)). The host's V(tmpfs_io) baseline uses C(/dev/shm).
+    type: path
+    default: /var/tmp
+"""
