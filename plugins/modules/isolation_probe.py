@@ -27,7 +27,7 @@ description:
     while the probe container is alive (it ends in C(exec sleep)) the module also looks from the host,
     that is the task's PID as containerd reports it, the containerd shim above it (root, a root-owned
     shim binary), the real binary, owner and namespaces of the processes below it. The host's
-    witness (RV(ansible_facts.kata_fleet_isolation.runtimes.host_witness)) is V(host-process), V(vmm),
+    witness (C(host_witness) in RV(ansible_facts.kata_fleet_isolation)) is V(host-process), V(vmm),
     V(user-space-kernel) or V(unknown). Where the two disagree the probe fails as "contradicted by the
     host" with no verdict; a verdict never claims more isolation than the host saw.
   - The image is judged by content. It counts as V(built) only when its digest is the one the probe
