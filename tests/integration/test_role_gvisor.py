@@ -165,6 +165,58 @@ def test_second_run_changes_nothing(host):
     assert host.running_pid() == pid
 
 
+def _absent_components(host):
+    """Kata and nerdctl on, their archives on a port nothing listens on, every path under the instance."""
+    return {
+        "kata_fleet_install_kata": True, "kata_fleet_install_nerdctl": True,
+        "kata_fleet_smoke_runtimes": ["runc"],
+        "kata_download_base_url": "http://127.0.0.1:9/kata",
+        "kata_install_dir": os.path.join(host.lib, "opt", "kata"),
+        "kata_shim_link": os.path.join(host.lib, "bin", "containerd-shim-kata-v2"),
+        "kata_modules_load_file": os.path.join(host.lib, "modules-load.d", "kata-fleet.conf"),
+        "nerdctl_download_base_url": "http://127.0.0.1:9/nerdctl",
+        "nerdctl_binary": os.path.join(host.lib, "bin", "nerdctl"),
+        "nerdctl_config_path": os.path.join(host.lib, "etc", "nerdctl.toml"),
+        "nerdctl_kata_shim_link": os.path.join(host.lib, "bin", "containerd-shim-kata-v2"),
+    }
+
+
+def _alarms(output):
+    return [line for line in output.splitlines() if line.startswith("fatal:") or "[ERROR]" in line
+            or line.startswith("failed:")]
+
+
+# Kata cannot be had here (no vhost modules: preflight decides; on a host with them, its archive
+# cannot be downloaded) and nerdctl's archive cannot be downloaded: a successful run says so where
+# it is decided and in its summary, without one red line.
+def test_a_component_the_host_cannot_have_is_a_notice_not_a_failure(host):
+    settings = _absent_components(host)
+    rc, output, changed = host.playbook(kata_fleet_bootstrap_strict=False, **settings)
+    assert rc == 0, output
+    assert _alarms(output) == [], output
+    assert "NOTICE: kata is NOT installed on this host: " in output, output
+    assert "NOTICE: nerdctl is NOT installed on this host: could not download http://127.0.0.1:9/nerdctl/" in output
+    summary = output[output.index("Report what was not installed and why"):]
+    assert "kata was NOT installed: " in summary, summary
+    assert "nerdctl was NOT installed: could not download http://127.0.0.1:9/nerdctl/v2.2.1/" in summary, summary
+    if not all(os.path.isdir("/sys/module/" + name) for name in ("vhost", "vhost_net", "vhost_vsock")):
+        assert "not loaded, and modprobe could not load" in summary, summary
+    assert "rescued=0" in output, output
+    # Nothing of either was installed, containerd got no Kata handler, and runc still ran.
+    for path in (settings["kata_install_dir"], settings["kata_modules_load_file"], settings["nerdctl_binary"],
+                 settings["nerdctl_config_path"]):
+        assert not os.path.exists(path), path
+    assert "kata" not in _dump(host).replace("kata-fleet", "")
+    assert "runc: uname -r = %s" % os.uname().release in output
+    assert changed == 0, output
+    # Strict: the same reason fails the host (red), right after the kata role.
+    rc, output, _changed = host.playbook(kata_fleet_bootstrap_strict=True, **settings)
+    assert rc != 0
+    failed = [line for line in output.splitlines() if line.startswith("fatal:")]
+    assert len(failed) == 1 and "Kata Containers was not installed: " in failed[0], output
+    assert "Install, configure and run containerd" not in output
+
+
 def test_a_bad_flag_is_refused_before_anything_changes(host):
     before = open(host.variables["gvisor_wrapper_path"]).read()
     rc, output, _changed = host.playbook("--tags", "gvisor", gvisor_runsc_flags=["--debug; rm -rf /"])
