@@ -115,6 +115,10 @@ bench: venv
 fleet-bench: venv
 	$(VENV)/bin/python bench/fleet_scale.py $(BENCH_ARGS)
 
+# The controller's CPU per host with 1,000 inventory hosts (bench/README.md, section 9); as root, about 15 minutes.
+thousand-bench: venv
+	$(VENV)/bin/python bench/thousand_hosts.py $(BENCH_ARGS)
+
 # docs/sample-bundle from the recorded fixtures; tests/unit/test_sample_bundle.py fails when it is stale.
 sample: venv
 	rm -rf docs/sample-bundle

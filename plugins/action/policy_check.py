@@ -34,10 +34,7 @@ def host_entry(results):
 
 def summary(results):
     """How many results of each status, e.g. "1 pass, 2 skip"."""
-    counts = dict((status, 0) for status in _policy.STATUSES)
-    for result in results:
-        counts[result["status"]] += 1
-    return ", ".join("%d %s" % (counts[status], status) for status in _policy.STATUSES if counts[status])
+    return _policy.summary(results)
 
 
 class ActionModule(ActionBase):
@@ -74,17 +71,5 @@ class ActionModule(ActionBase):
             return result
 
         entry = host_entry(args.get("results"))
-        evaluated = _policy.evaluate(policies, host, entry)
-        blocking = _policy.blocking(evaluated)
-        warned = _policy.warned(evaluated)
-        result["policies"] = evaluated
-        result["failed"] = bool(blocking)
-        if warned:
-            result["warnings"] = ["policy %s" % _policy.describe(item) for item in warned]
-        if blocking:
-            result["msg"] = "%d error-severity polic%s did not pass: %s" % (
-                len(blocking), "y" if len(blocking) == 1 else "ies", "; ".join(_policy.describe(item) for item in blocking))
-        else:
-            result["msg"] = "%d polic%s: %s" % (len(evaluated), "y" if len(evaluated) == 1 else "ies",
-                                                summary(evaluated) or "none given")
+        result.update(_policy.outcome(_policy.evaluate(policies, host, entry)))
         return result

@@ -8,7 +8,8 @@ type: aggregate
 short_description: The fleet's runtime comparison table and its compliance evidence bundle
 version_added: 0.1.0
 description:
-  - Keeps what M(kata_fleet.runtimes.host_facts), M(kata_fleet.runtimes.isolation_probe),
+  - Keeps what M(kata_fleet.runtimes.verify_host) (which carries all of them), M(kata_fleet.runtimes.host_facts),
+    M(kata_fleet.runtimes.isolation_probe),
     M(kata_fleet.runtimes.startup_bench), M(kata_fleet.runtimes.http_latency) and
     M(kata_fleet.runtimes.policy_check) return on every host, failed results included, and which
     hosts failed or were unreachable.
@@ -31,7 +32,9 @@ description:
     error; an output that cannot be rendered is a warning, and every other file is written. C(report.json) is
     always written and always valid JSON (a NaN or infinity a host sent becomes null, listed under C(errors)).
     A callback cannot change the play's result, so a failing error-severity policy fails the run
-    through the M(kata_fleet.runtimes.policy_check) task instead.
+    through the M(kata_fleet.runtimes.verify_host) task (or a M(kata_fleet.runtimes.policy_check) task) instead.
+  - A M(kata_fleet.runtimes.verify_host) result that stopped before the host (a setting or a policy is wrong,
+    or check mode) does not make a report; a run where no host got further writes no table and no bundle.
 requirements:
   - enable in configuration (C(callbacks_enabled = kata_fleet.runtimes.comparison), as the collection's ansible.cfg does)
   - ssh-keygen (OpenSSH 8.1 or later) on the controller to sign the bundle
@@ -39,8 +42,8 @@ options:
   evidence_dir:
     description:
       - Folder that receives one sub-folder per run and the C(latest) link.
-      - The play variable C(kata_fleet_evidence_dir) overrides it; C(playbooks/verify.yml) hands it to the
-        callback through M(ansible.builtin.set_stats).
+      - The variable C(kata_fleet_evidence_dir) overrides it; M(kata_fleet.runtimes.verify_host) hands it to the
+        callback in its result (a play of your own can also hand it over with M(ansible.builtin.set_stats)).
     type: path
     default: ./evidence
     env:
@@ -138,6 +141,9 @@ from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, console, contract, model
+# The verify_host action's helpers, imported here so that ansible-playbook's own process reads the settings'
+# spec once and every worker it forks (one per host and task) inherits them instead of importing them again.
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings  # noqa: F401 pylint: disable=unused-import
 
 COLLECTION = "kata_fleet.runtimes."
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -199,6 +205,12 @@ class CallbackModule(CallbackBase):
         self.run_id = None
         # Progress of the play's verify_host results: hosts done, failed, how many in all, when each began.
         self.progress = {"done": set(), "failed": set(), "total": None, "began": {}}
+        # kata_fleet_evidence_dir as the verify_host action hands it over (the last host's wins; all say the same).
+        self.evidence_dir = None
+        try:
+            _settings.spec()
+        except Exception:  # pylint: disable=broad-except  # the action reports an unreadable spec on its own
+            pass
 
     # ---------------------------------------------------------------- naming the run
 
@@ -230,8 +242,23 @@ class CallbackModule(CallbackBase):
         return self.hosts.setdefault(result._host.get_name(), contract.new_record())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        if self.play_reported and _short_action(task) in contract.REPORTED_ACTIONS:
+        # verify_host makes the run reported when a result of it reached a host (not for a settings error or
+        # check mode, where nothing ran): see _reached.
+        action = _short_action(task)
+        if self.play_reported and action in contract.REPORTED_ACTIONS and action != contract.VERIFY_ACTION:
             self.reporting = True
+
+    def _reached(self, result):
+        """Whether the result reached the host (contract.reached_host); if so the run is reported."""
+        action = _short_action(result._task)
+        if not contract.reached_host(action, result._result):
+            return False
+        if action in contract.REPORTED_ACTIONS:
+            self.reporting = True
+        if action == contract.VERIFY_ACTION and isinstance(result._result, dict) \
+                and result._result.get(contract.EVIDENCE_KEY) is not None:
+            self.evidence_dir = str(result._result[contract.EVIDENCE_KEY])
+        return True
 
     def v2_runner_on_start(self, host, task):
         if _short_action(task) == contract.VERIFY_ACTION:
@@ -252,7 +279,7 @@ class CallbackModule(CallbackBase):
             self.progress["total"], None if began is None else time.monotonic() - began))
 
     def v2_runner_on_ok(self, result):
-        if self.play_reported:
+        if self.play_reported and self._reached(result):
             contract.keep(self._record(result), _short_action(result._task), result._result)
             self._show_progress(result, False)
 
@@ -260,14 +287,16 @@ class CallbackModule(CallbackBase):
         if not self.play_reported:
             return
         record = self._record(result)
-        contract.keep(record, _short_action(result._task), result._result)
-        self._show_progress(result, True)
+        if self._reached(result):
+            contract.keep(record, _short_action(result._task), result._result)
+            self._show_progress(result, True)
         if not ignore_errors:
-            record["status"] = "failed"
-            record["error"] = "%s: %s" % (result._task.get_name(), result._result.get("msg", "failed"))
+            contract.fail(record, result._task.get_name(), _short_action(result._task), result._result)
 
     def v2_runner_on_unreachable(self, result):
         if self.play_reported:
+            if _short_action(result._task) in contract.REPORTED_ACTIONS:
+                self.reporting = True
             contract.unreachable(self._record(result), result._result.get("msg"))
 
     # ---------------------------------------------------------------- handing over
@@ -328,8 +357,10 @@ class CallbackModule(CallbackBase):
                 self._warn("the comparison could not be printed", error)
         if not self.get_option("write_evidence"):
             return
+        # kata_fleet_evidence_dir: as the verify_host action handed it over, else set with set_stats (a play of
+        # the user's own), else the option.
         custom = (getattr(stats, "custom", None) or {}).get("_run") or {}
-        root = custom.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
+        root = self.evidence_dir or custom.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
         try:
             folder, written, warnings = bundle.write_bundle(
                 report["run_id"], str(root),

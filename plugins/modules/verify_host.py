@@ -22,6 +22,20 @@ description:
     pull (as for M(kata_fleet.runtimes.probe_image)), and the probes run whatever image that step gives.
   - Fails when any capability failed, with every failed capability's message; each capability's own result
     is in RV(module_results) either way (C(results) is a name Ansible keeps for loops).
+  - "An action plugin of the same name runs on the controller around the one module run, so that
+    C(playbooks/verify.yml) is one task per host: it reads verify's settings, the C(kata_fleet_*) variables
+    (README.md, C(roles/kata_fleet/meta/argument_specs.yml)), checks them and the policies before anything runs
+    on the host (a problem fails the host naming the variable or the policy), builds the module's options from
+    them, runs the module once, evaluates the runtime policies on the controller as
+    M(kata_fleet.runtimes.policy_check) does (RV(module_results.policy_check)), and fails the host when a
+    capability or an error-severity policy failed, with every message."
+  - An option given on the task (or in C(module_defaults)) wins over the setting it stands for
+    (O(address) over C(kata_fleet_containerd_address), O(runtimes) over C(kata_fleet_runtimes), ...).
+    C(kata_fleet_bin_dir) is put first on the module's C(PATH).
+  - C(--tags) and C(--skip-tags) naming the phases C(facts), C(isolation), C(startup), C(http) and C(policy)
+    pick what runs (the host's view always runs); tags that name none of them run every phase.
+  - Like C(playbooks/verify.yml), the action stops when the M(kata_fleet.runtimes.comparison) callback is not
+    enabled, unless C(kata_fleet_require_comparison) is false (a play of your own that only registers the result).
 author:
   - kata-fleet developers (@kata-fleet)
 extends_documentation_fragment:
@@ -52,8 +66,11 @@ attributes:
   check_mode:
     support: full
     description:
-      - Each capability as its own module handles check mode, that is the host's view and the isolation probe
-        run, the image is neither imported nor pulled, startup and HTTP report what they would measure.
+      - The action checks the settings and the policies and says what would run, one line each, without
+        running anything on the host.
+      - The module alone (called without the action) handles check mode as each capability's own module does,
+        that is the host's view and the isolation probe run, the image is neither imported nor pulled, startup
+        and HTTP report what they would measure.
   diff_mode:
     support: none
     description: Nothing changes but the image in containerd, which has no text to diff.
@@ -81,10 +98,13 @@ EXAMPLES = r"""
     msg: "{{ verify.module_results.isolation_probe.isolation.runtimes | dict2items
              | map(attribute='value.verdict') | list }}"
 
-- name: Isolation only, with alpine from a registry
+- name: Isolation only, with alpine from a registry, in a play without the comparison callback
   kata_fleet.runtimes.verify_host:
     image: docker.io/library/alpine:3.19
     capabilities: [isolation]
+  vars:
+    kata_fleet_require_comparison: false
+    kata_fleet_expected_runtimes: [runc]
 """
 
 RETURN = r"""
@@ -116,6 +136,12 @@ module_results:
       description: The result of M(kata_fleet.runtimes.http_latency) (C(http), C(swept), C(foreign)).
       returned: when V(http) is in O(capabilities)
       type: dict
+    policy_check:
+      description:
+        - The runtime policies the action evaluated on the controller, shaped as the result of
+          M(kata_fleet.runtimes.policy_check) (C(policies), C(failed), C(msg), C(warnings)).
+      returned: when the policy phase runs (not with C(--tags) that leave it out or C(--skip-tags policy))
+      type: dict
   sample:
     host_facts: {changed: false, ansible_facts: {kata_fleet_host: {kernel_release: 6.1.0-18-amd64}}}
     probe_image: {changed: false, image: "localhost/kata-fleet/probe:3f0c2a9b1d4e", source: built}
@@ -130,6 +156,18 @@ ansible_facts:
       description: See M(kata_fleet.runtimes.host_facts).
       returned: always
       type: dict
+kata_fleet_stage:
+  description:
+    - Where the action stopped, set on the controller. V(settings) a setting or a policy is wrong (nothing ran on
+      the host), V(check) check mode (nothing ran), V(host) the module ran. The comparison callback reports a run
+      only when some host got to V(host) (or was unreachable).
+  returned: always
+  type: str
+  sample: host
+kata_fleet_evidence_dir:
+  description: The setting C(kata_fleet_evidence_dir), handed to the comparison callback.
+  returned: when the setting is set and the module ran
+  type: str
 module_seconds:
   description:
     - Wall-clock seconds the module's work took on the host, from its arguments being checked to its result

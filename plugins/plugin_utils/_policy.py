@@ -403,6 +403,34 @@ def warned(results):
     return [result for result in results if result["severity"] == "warning" and result["status"] in ("fail", "error")]
 
 
+def summary(results):
+    """How many results of each status, e.g. "1 pass, 2 skip"."""
+    counts = dict((status, 0) for status in STATUSES)
+    for result in results:
+        counts[result["status"]] += 1
+    return ", ".join("%d %s" % (counts[status], status) for status in STATUSES if counts[status])
+
+
+def outcome(evaluated):
+    """The policy check's result for one host's ``evaluate`` results: policies, failed, msg and any warnings.
+
+    policy_check returns it as its result; verify_host carries it as its
+    ``module_results.policy_check``; both fail the host on a blocking result.
+    """
+    blocked = blocking(evaluated)
+    result = {"changed": False, "policies": evaluated, "failed": bool(blocked)}
+    warn = warned(evaluated)
+    if warn:
+        result["warnings"] = ["policy %s" % describe(item) for item in warn]
+    if blocked:
+        result["msg"] = "%d error-severity polic%s did not pass: %s" % (
+            len(blocked), "y" if len(blocked) == 1 else "ies", "; ".join(describe(item) for item in blocked))
+    else:
+        result["msg"] = "%d polic%s: %s" % (len(evaluated), "y" if len(evaluated) == 1 else "ies",
+                                            summary(evaluated) or "none given")
+    return result
+
+
 def describe(result):
     """One line for a message: which policy, what happened, what was seen."""
     return "%s (%s) %s: %s" % (result["name"], result["severity"],

@@ -116,11 +116,11 @@ def test_installed_collection_without_the_callback_fails_in_its_first_task(insta
                 work, env)
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
-    # The settings' check, the first task after the argument spec's (both on the controller), stops the
-    # run before anything runs on a host and says what to add in both forms.
+    # The settings' check in the one task's action (on the controller) stops the run before anything runs
+    # on a host and says what to add in both forms.
     tasks = [line for line in output.splitlines() if line.startswith("TASK [")]
-    assert len(tasks) == 2 and "Validating arguments against arg spec" in tasks[0], output
-    assert tasks[1].startswith("TASK [kata_fleet.runtimes.kata_fleet : Check the comparison callback"), output
+    assert len(tasks) == 1 and tasks[0].startswith("TASK [Verify the host (view"), output
+    assert '"kata_fleet_stage": "settings"' in output and "module_results" not in output
     for line in ("[defaults]", "callbacks_enabled = kata_fleet.runtimes.comparison",
                  "export ANSIBLE_CALLBACKS_ENABLED=kata_fleet.runtimes.comparison",
                  "set kata_fleet_require_comparison=false"):

@@ -78,13 +78,14 @@ def test_bad_policy_expression_names_the_rule(containerd, run_playbook):
     run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"], kata_fleet_startup_runs=0,
                                                      kata_fleet_http_requests=0, kata_fleet_policies=[policy]))
     assert run.status == "failed"
-    msg = run.results("policy_check")["localhost"]["msg"]
+    # A policy that does not compile is a settings problem: the host stops before anything runs on it.
+    msg = run.results("verify_host")["localhost"]["msg"]
     assert "policy 'broken'" in msg and "JMESPath" in msg
     assert "Traceback" not in run.stdout
 
 
 def test_inventory_variable_moves_the_bundle(containerd, run_playbook, tmp_path):
-    """kata_fleet_evidence_dir reaches the callback through set_stats (every host sets it, not appended)."""
+    """kata_fleet_evidence_dir reaches the callback in the verify_host action's result (every host says the same)."""
     target = tmp_path / "from-the-inventory"
     run = run_playbook("verify.yml", local_inventory(containerd, kata_fleet_runtimes=["runc"], kata_fleet_startup_runs=0,
                                                      kata_fleet_http_requests=0, kata_fleet_evidence_dir=str(target)))

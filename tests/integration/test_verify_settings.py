@@ -50,8 +50,9 @@ def test_a_wrongly_typed_setting_stops_the_run_naming_it(tmp_path):
     # ansible-core 2.17/2.18 say "of type <class 'str'>", 2.19 "of type str".
     assert re.search(r"argument 'kata_fleet_startup_runs' is of type (str|<class 'str'>) and we were unable to convert to int",
                      output), output
-    # Stopped before the first probe: no host facts, no table, no bundle.
-    assert "Verify the host (view" not in output
+    # Stopped on the controller before anything ran on the host (the action's stage says so): no host facts,
+    # no table, no bundle.
+    assert '"kata_fleet_stage": "settings"' in output and "module_results" not in output
     assert "KATA-FLEET RUNTIME COMPARISON" not in output
     assert not (tmp_path / "evidence").exists()
 
@@ -77,7 +78,8 @@ def test_check_mode_says_what_it_would_run_and_runs_nothing(containerd, tmp_path
     assert "probe runc (isolation_probe, timeout 60s)" in output
     assert "time 10 startups (+2 warm-ups) per handler" in output
     assert "check the policies, expecting handlers runc" in output
-    assert "Verify the host (view" not in output
+    # The one task said it, and ran nothing on the host.
+    assert '"kata_fleet_stage": "check"' in output and "module_results" not in output
     assert "KATA-FLEET RUNTIME COMPARISON" not in output
     assert not (tmp_path / "evidence").exists()
     # Nothing reached containerd: the namespace has no image and no container.
@@ -93,10 +95,19 @@ def test_tags_select_the_phases(containerd, tmp_path):
     # One verify_host task; the tag switched startup and HTTP off (the progress line names the verdict).
     assert "Verify the host (view, probe image, isolation, startup, HTTP) in one module run" in output
     assert "kata-fleet: [done 1/1, failed 0, left 0] localhost: runc shared-kernel" in output
-    assert "Check the runtime policies" not in output
-    runc = _report(tmp_path)["hosts"]["localhost"]["runtimes"]["runc"]
+    report = _report(tmp_path)
+    # The policy phase was not selected: no policy was checked.
+    assert report["policies"] == []
+    runc = report["hosts"]["localhost"]["runtimes"]["runc"]
     assert runc["isolation"]["verdict"] == "shared-kernel"
     assert runc.get("startup") is None and runc.get("http") is None
+
+    # --skip-tags drops a phase and keeps the others (the task itself is tagged always).
+    rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--skip-tags", "policy")
+    assert rc == 0, output
+    report = _report(tmp_path)
+    assert report["policies"] == []
+    assert report["hosts"]["localhost"]["runtimes"]["runc"]["isolation"]["verdict"] == "shared-kernel"
 
     rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--tags", "facts")
     assert rc == 0, output

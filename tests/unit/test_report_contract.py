@@ -100,3 +100,32 @@ def test_unpack_passes_other_results_through():
     assert [name for name, dummy in contract.unpack("verify_host", VERIFY_RESULT)] == [
         "host_facts", "probe_image", "isolation_probe", "startup_bench"]
     assert "verify_host" in contract.REPORTED_ACTIONS and "verify_host" in contract.RESULT_KEYS
+
+
+def test_the_policies_the_verify_host_action_carries_are_the_records():
+    policies = [{"name": "runc-shared-kernel", "severity": "warning", "status": "pass", "detail": "[]"}]
+    carried = dict(VERIFY_RESULT["module_results"], policy_check={"changed": False, "failed": False, "policies": policies})
+    record = contract.new_record()
+    contract.keep(record, "verify_host", dict(VERIFY_RESULT, module_results=carried))
+    assert record["policies"] == policies
+    assert [name for name, dummy in contract.unpack("verify_host", {"module_results": carried})][-1] == "policy_check"
+
+
+def test_only_a_verify_host_result_that_reached_the_host_makes_a_report():
+    assert contract.reached_host("verify_host", {contract.STAGE_KEY: "host"})
+    assert not contract.reached_host("verify_host", {contract.STAGE_KEY: "settings"})
+    assert not contract.reached_host("verify_host", {contract.STAGE_KEY: "check"})
+    # An action that failed unexpectedly (no stage) or another module's result counts.
+    assert contract.reached_host("verify_host", {"failed": True, "msg": "boom"})
+    assert contract.reached_host("isolation_probe", {contract.STAGE_KEY: "settings"})
+
+
+def test_a_failed_host_is_named_as_the_former_last_task_named_it():
+    record = contract.new_record()
+    contract.fail(record, "Verify the host", "verify_host", {contract.STAGE_KEY: "host", "msg": "isolation_probe: x"})
+    assert (record["status"], record["error"]) == ("failed", contract.HOST_FAILED + ": isolation_probe: x")
+    # Stopped at the settings, or any other task: the task's own name.
+    contract.fail(record, "Verify the host", "verify_host", {contract.STAGE_KEY: "settings", "msg": "bad"})
+    assert record["error"] == "Verify the host: bad"
+    contract.fail(record, "Copy", "copy", "not a dict")
+    assert record["error"] == "Copy: failed"

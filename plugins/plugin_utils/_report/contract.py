@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The contract between the probe modules and the controller: what makes a host record.
 
-Both the comparison callback (which sees each task's result as it arrives) and
-the policy_check action (which gets the registered results as arguments)
-build a host's record here, so the two can never disagree on which results
-count, how a failed probe is kept, or what the run is called.
+The comparison callback (which sees each task's result as it arrives), the
+policy_check action (which gets the registered results as arguments) and the
+verify_host action (which evaluates the policies on its module's result) build
+a host's record here, so they can never disagree on which results count, how a
+failed probe is kept, or what the run is called.
 """
 
 import os
@@ -21,7 +22,20 @@ PROBES = ("isolation", "startup", "http")
 # for loops and renames it).
 VERIFY_ACTION = "verify_host"
 CARRIED_KEY = "module_results"
-CARRIED_RESULTS = ("host_facts", "probe_image") + tuple(PROBE_RESULTS)
+# The verify_host action adds the policies it evaluated on the controller as ``module_results.policy_check``
+# (the policy_check action's result), so one task's result holds the host's whole record.
+CARRIED_RESULTS = ("host_facts", "probe_image") + tuple(PROBE_RESULTS) + ("policy_check",)
+# Where the verify_host action stopped: "settings" (a setting or policy is wrong: nothing ran on the host),
+# "check" (check mode: nothing ran), "host" (the module ran). Set by the action on the controller, never
+# taken from the module's output. Only a result that reached the host makes the run reported.
+STAGE_KEY = "kata_fleet_stage"
+STAGES_BEFORE_HOST = ("settings", "check")
+# The evidence folder the host's settings name (kata_fleet_evidence_dir), set by the verify_host action.
+EVIDENCE_KEY = "kata_fleet_evidence_dir"
+# The words a failed host's error starts with when verify_host failed it (a probe or an error-severity
+# policy failed). verify.yml's last task said them (its name) before the action took its place, and
+# report.json and junit.xml keep them, so a bundle reads as before.
+HOST_FAILED = "Fail the host when a probe or an error-severity policy failed"
 # The policy_check action's ``results`` keys, in record order.
 RESULT_KEYS = ("host_facts",) + PROBES + (VERIFY_ACTION,)
 # A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
@@ -102,12 +116,29 @@ def keep(record, action, data, failed=False):
         record["error"] = message if not record.get("error") else "%s; %s" % (record["error"], message)
 
 
+def reached_host(action, data):
+    """Whether a result counts toward a report: anything but a verify_host result that stopped before the host."""
+    return action != VERIFY_ACTION or not isinstance(data, dict) or data.get(STAGE_KEY) not in STAGES_BEFORE_HOST
+
+
+def fail(record, task_name, action, data):
+    """A task failed and was not ignored: the host failed, with the task's message.
+
+    A verify_host result that reached the host is named HOST_FAILED (what
+    verify.yml's former last task was called), anything else by its task's name.
+    """
+    data = data if isinstance(data, dict) else {}
+    label = HOST_FAILED if action == VERIFY_ACTION and data.get(STAGE_KEY) == "host" else task_name
+    record["status"] = "failed"
+    record["error"] = "%s: %s" % (label, data.get("msg", "failed"))
+
+
 def record_from_results(results):
     """A host's record from the registered results of its tasks (the policy_check action's ``results``).
 
     ``results`` maps host_facts, isolation, startup and http to what ``register``
     kept, or verify_host to its result (which carries those).  A skipped result counts as missing; a failed one fails the record
-    with its message, as the play's last task will.
+    with its message, as the task that fails the host will.
     """
     record = new_record()
     results = results if isinstance(results, dict) else {}

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: kata-fleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin kata_fleet.runtimes.verify_host (documented in plugins/modules/verify_host.py).
+
+verify.yml is this one task per host. Ansible pays for every task and host
+(a forked worker that templates the task, the main process computing the
+host's variables and taking in the result), so everything verify does on the
+controller happens here, around ONE run of the verify_host module on the host:
+
+1. the settings (the ``kata_fleet_*`` variables) are checked against their
+   spec (plugin_utils/_settings.py) and the policies compiled; a problem fails
+   the host before anything runs on it, naming the variable or policy;
+2. in check mode, says what would run, and stops;
+3. runs the module (``_execute_module``: host view, probe image, isolation,
+   startup, HTTP);
+4. evaluates the policies on the controller against the module's result, as
+   the policy_check action does (plugin_utils/_policy.py), and carries them as
+   ``module_results.policy_check``;
+5. fails the host when a probe or an error-severity policy failed, with every
+   failed part's message.
+"""
+
+import os
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kata_fleet.runtimes.plugins.action import policy_check
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
+
+MODULE = "kata_fleet.runtimes.verify_host"
+
+
+def host_entry(module_result):
+    """The host's report.json entry from the module's result: the policy_check action's, given it as verify_host."""
+    return policy_check.host_entry({contract.VERIFY_ACTION: module_result})
+
+
+class ActionModule(ActionBase):
+    """Check the settings, run verify_host once, evaluate the policies, fail the host on what failed."""
+
+    _supports_check_mode = True
+    _supports_async = False
+    TRANSFERS_FILES = False
+
+    def _values(self, task_vars):
+        """The settings that are set for this host (inventory, group_vars, play or task vars, -e), templated."""
+        values = {}
+        for name in _settings.names():
+            if name in task_vars:
+                values[name] = _policy.plain(self._templar.template(task_vars[name]))
+        return values
+
+    def _stop(self, result, stage, message):
+        result.update(failed=True, changed=False, msg=message)
+        result[contract.STAGE_KEY] = stage
+        return result
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+
+        settings, problems = _settings.validate(self._values(task_vars))
+        if problems:
+            return self._stop(result, "settings", "verify's settings are not valid (README.md, \"Inventory variables\"):\n"
+                              + "\n".join(problems))
+        selected = _settings.phases(task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))
+        wanted = _settings.capabilities(settings, selected)
+        policies = None
+        if "policy" in selected:
+            try:
+                policies = _policy.policy_set(**_settings.policy_options(settings))
+            except _policy.PolicyError as exc:
+                return self._stop(result, "settings", str(exc))
+
+        # The comparison callback names the run in KATA_FLEET_RUN_ID before any host starts, so every host
+        # names its probes alike under any strategy; without the callback each host names its own.
+        run_id = settings["kata_fleet_run_id"] or os.environ.get(contract.RUN_ID_VARIABLE) or contract.new_run_id()
+        args = _settings.module_args(settings, wanted, run_id)
+        # An option given on the task (or in module_defaults) wins over the setting it stands for.
+        args.update(self._task.args)
+
+        if self._task.check_mode:
+            result.update(changed=False, msg=_settings.check_mode_lines(
+                settings, args.get("capabilities") or [], None if policies is None else len(policies)))
+            result[contract.STAGE_KEY] = "check"
+            # Shown without -v, as ansible.builtin.debug's message is.
+            result["_ansible_verbose_always"] = True
+            return result
+
+        environment = _settings.path_environment(settings)
+        if environment:
+            self._task.environment = list(self._task.environment or []) + [environment]
+        module_result = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        result.update(module_result)
+        result[contract.STAGE_KEY] = "host"
+        result.pop(contract.EVIDENCE_KEY, None)
+        if settings.get("kata_fleet_evidence_dir") is not None:
+            result[contract.EVIDENCE_KEY] = settings["kata_fleet_evidence_dir"]
+
+        messages = [str(module_result.get("msg") or "verify_host failed")] if module_result.get("failed") else []
+        carried = result.get(contract.CARRIED_KEY)
+        if not isinstance(carried, dict):
+            carried = result[contract.CARRIED_KEY] = {}
+        # Only the controller's evaluation counts: a module's output never brings its own.
+        carried.pop("policy_check", None)
+        if policies is not None:
+            host = str(task_vars.get("inventory_hostname") or "")
+            checked = _policy.outcome(_policy.evaluate(policies, host, host_entry(module_result)))
+            carried["policy_check"] = checked
+            if checked.get("warnings"):
+                result["warnings"] = list(result.get("warnings") or []) + checked["warnings"]
+            if checked["failed"]:
+                messages.append(checked["msg"])
+        result["failed"] = bool(messages)
+        if messages:
+            result["msg"] = "; ".join(messages)
+        else:
+            result.pop("msg", None)
+        return result
