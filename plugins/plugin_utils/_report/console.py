@@ -18,9 +18,12 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model 
 
 # Shorten the least telling columns first; a verdict keeps at least its longest word whole
 # (plus the mark that says it was shortened: the sandbox name follows in the summary lines).
+# A host keeps its name up to 20 characters (rows are found by it); the kernel, CPU model and interfaces,
+# which report.md and report.csv carry whole, give way first.
 SHRINK_ORDER = ("host_sees", "verdict", "interfaces", "cpu_model", "kernel", "host")
 ELLIPSIS = "~"
-SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS), "host_sees": len("host-process")}
+SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS), "host_sees": len("host-process"),
+                "interfaces": 6, "cpu_model": 6, "kernel": 7, "host": 20}
 
 
 def _shorten(text, width):
