@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """How long and how much memory the workload audit takes for a node of 1,000 running containers.
 
 Three figures (see bench/README.md, "Workload audit at scale"):
@@ -43,7 +43,7 @@ def audit_figures(containers, processes):
     namespaces, recording, expected = audit_node.generated_node(containers, extra_processes=processes)
     ctr = audit_node.ScriptedCtr(namespaces)
     client = audit_node._containerd.ContainerdClient(Module(), audit_node.ADDRESS, "kata-fleet", "/nonexistent",
-                                                      client="ctr", runner=ctr)
+                                                     client="ctr", runner=ctr)
     tracemalloc.start()
     started = time.perf_counter()
     result = _audit.audit(client, reader=_audit.RecordedSnapshotReader(recording), timeout=600)
@@ -60,7 +60,7 @@ def ctr_figures(address, calls=40):
     if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
         return None
     started = time.perf_counter()
-    for _ in range(calls):
+    for dummy in range(calls):
         subprocess.run(argv, capture_output=True, check=False)
     serial = (time.perf_counter() - started) / calls
     queue = list(range(calls))
@@ -75,7 +75,7 @@ def ctr_figures(address, calls=40):
             subprocess.run(argv, capture_output=True, check=False)
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for dummy in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

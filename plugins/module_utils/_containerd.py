@@ -27,7 +27,7 @@ import time
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec, _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import kill_tree, process_table
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, LIVE, STALE  # noqa: F401
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, STALE
 
 NAME_PREFIX = "kf-"
 LABEL_RUN_ID = "io.kata-fleet.run-id"

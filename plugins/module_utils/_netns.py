@@ -30,7 +30,7 @@ import time
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import (
     descendants, parse_ip_addr_oneline, process_table)
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, LIVE, STALE  # noqa: F401
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, STALE
 
 NETNS_DIR = "/var/run/netns"
 OWNER_DIR = "/run/kata-fleet/netns"

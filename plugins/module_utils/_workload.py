@@ -329,7 +329,8 @@ def parse_timings(lines, repeats, count):
         if not match:
             raise _garbled("timing line %r" % _probe.printable(line, 60))
         parsed.append((float(match.group(1)), match.group(2), match.group(3)))
-    for (earlier, _, _), (later, _, _) in zip(parsed, parsed[1:]):
+    stamps = [entry[0] for entry in parsed]
+    for earlier, later in zip(stamps, stamps[1:]):
         if later < earlier:
             raise _garbled("the stamps go back from %.6f to %.6f" % (earlier, later))
 
@@ -346,7 +347,7 @@ def parse_timings(lines, repeats, count):
             raise _Killed()
         if peek() != kind:
             raise _garbled("%r where %r was due" % (peek() or "the end", kind))
-        stamp, _, value = parsed.pop(0)
+        stamp, dummy, value = parsed.pop(0)
         if kind in ("b", "e") and (value is None or "." in value or int(value) != index):
             raise _garbled("%s %s where %s %d was due" % (kind, value, kind, index))
         if kind == "u" and (value is None or "." not in value):
@@ -373,7 +374,7 @@ def parse_timings(lines, repeats, count):
                 exit_code, failed_step = take("x")[1], running[0]
                 raise _Stopped()
             # A probe of a few units can end before busybox ts reads its first line: 0 s is possible there.
-            end, _ = take("e", 0)
+            end, dummy = take("e", 0)
             probes.append({"count": expected, "seconds": round(end - begin, 6)})
             running = None
             last_stamp, last_up = take("u")
@@ -385,12 +386,12 @@ def parse_timings(lines, repeats, count):
                 break
         units = integer("n", take("n")[1], 1, count)
         for index in range(1, repeats + 1):
-            begin, _ = take("b", index)
+            begin, dummy = take("b", index)
             running = ("repeat %d (after the warm-up)" % index, units, begin)
             if peek() == "x":
                 exit_code, failed_step = take("x")[1], running[0]
                 raise _Stopped()
-            end, _ = take("e", index)
+            end, dummy = take("e", index)
             if end <= begin:
                 raise _garbled("repeat %d took no time (%.6f to %.6f)" % (index, begin, end))
             samples.append(round(end - begin, 6))
@@ -721,6 +722,7 @@ def run(client, params, handlers, requested, run_id, swept, check_mode, host_run
     timeout = run_timeout(params)
     busybox = params["busybox_path"]
     scratch = None
+    scratch_error = None
     host = workload["host"]
     runtimes = workload["runtimes"]
     for handler_name in requested:

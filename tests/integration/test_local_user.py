@@ -46,7 +46,7 @@ def _real_http_shim(containerd, deadline):
 
 
 def test_look_alike_shim_of_a_local_user_is_ignored(containerd, run_playbook, workdir):
-    if subprocess.run(["gcc", "--version"], capture_output=True).returncode != 0:
+    if subprocess.run(["gcc", "--version"], capture_output=True, check=False).returncode != 0:
         pytest.skip("gcc is needed to build the stand-in runtime binary")
     root_only = os.path.join(workdir, "root-only")
     os.mkdir(root_only, 0o700)

@@ -454,7 +454,7 @@ def test_owner_labels_name_this_process_and_an_expiry(fake_module):
     labels = client.owner_labels("run1", 60)
     assert labels[_containerd.LABEL_RUN_ID] == "run1"
     assert labels[_containerd.LABEL_OWNER] == "%d:%s:%s" % (os.getpid(), process_start_ticks(os.getpid()),
-                                                           _owner.run_part())
+                                                            _owner.run_part())
     assert int(before) + 120 <= int(labels[_containerd.LABEL_EXPIRES]) <= time.time() + 120
     assert not is_orphan(labels, time.time())
 
@@ -838,7 +838,7 @@ def test_missing_or_bad_labels_are_foreign_never_orphans(labels):
 def test_ownership_states():
     now = time.time()
     me = "%d:%s" % (os.getpid(), process_start_ticks(os.getpid()))
-    assert _containerd.ownership(_labels(me, int(now) + 600), now) == _containerd.LIVE
+    assert _containerd.ownership(_labels(me, int(now) + 600), now) == _owner.LIVE
     assert _containerd.ownership(_labels(me, int(now) - 1), now) == _containerd.STALE
     assert _containerd.ownership(_labels("%d:1" % _dead_pid(), int(now) + 600), now) == _containerd.STALE
 

@@ -549,7 +549,7 @@ def test_37_a_link_replaced_by_a_plain_file_in_a_harmless_archive_is_extracted_a
 
 
 def test_38_the_module_refuses_a_repointed_link_archive_and_touches_nothing_outside(run_module, tmp_path,
-                                                                                  outside):
+                                                                                    outside):
     # As a role runs it: release_archive's main() with the node's file, a tree and tmp_dir.
     from ansible_collections.kata_fleet.runtimes.plugins.modules import release_archive
 

@@ -102,7 +102,7 @@ def test_three_parts_one_bundle_with_a_duplicate_host_flagged(tmp_path, keys):
     assert [item["path"] for item in used] == parts
     for item, folder in zip(used, parts):
         with open(os.path.join(folder, "report.json"), "rb") as handle:
-                    assert item["report_sha256"] == hashlib.sha256(handle.read()).hexdigest()
+            assert item["report_sha256"] == hashlib.sha256(handle.read()).hexdigest()
         assert item["signed"] is True and item["signed_by"].startswith("SHA256:")
     # Every policy has one result per merged host, the duplicates under their shown names.
     for policy in report["policies"]:

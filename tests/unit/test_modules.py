@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _isolation, _oci, _probe
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _isolation, _oci
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
 from detached_runs import script_detached_runs

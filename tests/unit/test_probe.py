@@ -7,7 +7,6 @@ machine's host_facts; lab_kata_probe_output.txt / lab_host_facts.json are the
 lab report's Kata guest and host (see the headers of those files).
 """
 
-import copy
 import re
 import shlex
 

@@ -4,7 +4,7 @@
 import csv
 import io
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _verdict
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _verdict
 from probe_output import facts as recorded_facts
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
     console, contract, csv as report_csv, format as fmt, markdown, model)

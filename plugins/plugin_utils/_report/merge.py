@@ -165,7 +165,7 @@ def merged_report(used, refused, run_id=None, allow_mixed_run_ids=False, control
                                                      % (policy["name"], number, first[1])})
             for result in policy["results"]:
                 item = dict((key, policy[key]) for key in ("name", "severity", "description", "applies_to", "expect",
-                                                            "controls") if policy.get(key) is not None)
+                                                           "controls") if policy.get(key) is not None)
                 item.update(status=result["status"], detail=result.get("detail"))
                 per_host.setdefault(shown(result["host"]), []).append(item)
         for error in report.get("errors") or []:

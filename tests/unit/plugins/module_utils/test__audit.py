@@ -280,7 +280,7 @@ def test_the_snapshot_reader_reads_each_process_once(monkeypatch):
 
     monkeypatch.setattr(_owner, "process_info", counted)
     reader = _audit.SnapshotReader()
-    for _ in range(3):
+    for dummy in range(3):
         _audit.classify(reader, 1)
         _audit.classify(reader, max(reader.table))
     assert reads and len(reads) == len(set(reads))
