@@ -13,7 +13,7 @@ controller happens here, around ONE run of the verify_host module on the host:
    the host before anything runs on it, naming the variable or policy;
 2. in check mode, says what would run, and stops;
 3. runs the module (``_execute_module``: host view, probe image, isolation,
-   startup, HTTP);
+   startup, HTTP, workload, audit);
 4. evaluates the policies on the controller against the module's result, as
    the policy_check action does (plugin_utils/_policy.py), and carries them as
    ``module_results.policy_check``;
@@ -27,7 +27,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kata_fleet.runtimes.plugins.action import policy_check
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes, contract
 
 MODULE = "kata_fleet.runtimes.verify_host"
 
@@ -99,6 +99,11 @@ class ActionModule(ActionBase):
         result.pop(contract.EVIDENCE_KEY, None)
         if settings.get("kata_fleet_evidence_dir") is not None:
             result[contract.EVIDENCE_KEY] = settings["kata_fleet_evidence_dir"]
+        # What changed since the last run: the comparison callback's settings, handed over as the evidence dir is.
+        for name in changes.SETTINGS:
+            result.pop(name, None)
+            if settings.get(name) is not None:
+                result[name] = settings[name]
 
         messages = [str(module_result.get("msg") or "verify_host failed")] if module_result.get("failed") else []
         carried = result.get(contract.CARRIED_KEY)

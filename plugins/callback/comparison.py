@@ -19,6 +19,10 @@ description:
   - It writes the evidence bundle to O(evidence_dir)/<run id>/ (C(report.json), C(report.md),
     C(report.csv), C(report.html), C(junit.xml), C(SHA256SUMS) and, with O(signing_key),
     C(SHA256SUMS.sig)), and points O(evidence_dir)/latest at it.
+  - Before it writes the bundle (O(evidence_dir)/latest still names the previous run) it compares this run with the
+    previous bundle (O(compare_with)), checked first (checksums, the signature against O(compare_public_keys)), and adds report.json's
+    C(changes), a C(CHANGES SINCE <run id>) section on the console and in C(report.md) and C(report.html), and the
+    C(no-weakening) policy on every host (O(fail_on_weakening)). See C(docs/evidence.md).
   - The controller names the run. At the start of the playbook the callback sets the environment variable
     C(KATA_FLEET_RUN_ID) in the controller process (unless it is already set, for example to an AWX job id),
     before any host runs a task; C(playbooks/verify.yml) names its run from it, so every host gets the same run
@@ -74,7 +78,7 @@ options:
     description:
       - A folder of templates to brand C(report.md) and C(report.html) with, looked up before the collection's own.
       - A C(report.html.j2) there can C({% extends "default/report.html.j2" %}) and replace one block (C(header),
-        C(answer), C(charts), C(table), C(policies), C(findings), C(evidence)); a C(report.css) there replaces the
+        C(answer), C(changes), C(charts), C(table), C(policies), C(findings), C(evidence)); a C(report.css) there replaces the
         page's style. See C(docs/evidence.md).
     type: path
     env:
@@ -122,6 +126,47 @@ options:
     ini:
       - section: callback_comparison
         key: table_width
+  compare_with:
+    description:
+      - The bundle folder this run is compared with (report.json's C(changes), the console's C(CHANGES SINCE) section,
+        the C(no-weakening) policy); by default O(evidence_dir)/latest, the previous run, read before this run's
+        bundle is written.
+      - The variable C(kata_fleet_compare_with) overrides it (handed over by M(kata_fleet.runtimes.verify_host)).
+    type: path
+    env:
+      - name: KATA_FLEET_COMPARE_WITH
+    ini:
+      - section: callback_comparison
+        key: compare_with
+  fail_on_weakening:
+    description:
+      - A weakening since the previous run (a handler went from vm-isolated or user-space-kernel to shared-kernel or
+        unknown, a probed handler is missing, a host that answered is unreachable) fails the C(no-weakening) policy
+        with error severity, so the report's result is C(fail); C(false) makes it a warning.
+      - A previous bundle that fails its checks (checksums, signature) is refused, never compared, and makes the
+        policy an error on every host.
+      - The variable C(kata_fleet_fail_on_weakening) overrides it.
+    type: bool
+    default: true
+    env:
+      - name: KATA_FLEET_FAIL_ON_WEAKENING
+    ini:
+      - section: callback_comparison
+        key: fail_on_weakening
+  compare_public_keys:
+    description:
+      - SSH public keys (files of keys or allowed-signers lines, or key texts) the previous bundle's signature must
+        verify against; with them an unsigned previous bundle is refused.
+      - By default the public key of O(signing_key) (C(ssh-keygen -y)), so the previous signed bundle of the same
+        controller verifies; without either, a signed previous bundle is refused (nothing could verify it).
+      - The variable C(kata_fleet_compare_public_keys) overrides it.
+    type: list
+    elements: path
+    env:
+      - name: KATA_FLEET_COMPARE_PUBLIC_KEYS
+    ini:
+      - section: callback_comparison
+        key: compare_public_keys
 """
 
 import datetime
@@ -137,10 +182,11 @@ import time
 import yaml
 
 from ansible import context
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, console, contract, model
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, console, contract, model
 # The verify_host action's helpers, imported here so that ansible-playbook's own process reads the settings'
 # spec once and every worker it forks (one per host and task) inherits them instead of importing them again.
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings  # noqa: F401 pylint: disable=unused-import
@@ -207,6 +253,8 @@ class CallbackModule(CallbackBase):
         self.progress = {"done": set(), "failed": set(), "total": None, "began": {}}
         # kata_fleet_evidence_dir as the verify_host action hands it over (the last host's wins; all say the same).
         self.evidence_dir = None
+        # kata_fleet_compare_with, _fail_on_weakening, _compare_public_keys as verify_host hands them over.
+        self.compare_settings = {}
         try:
             _settings.spec()
         except Exception:  # pylint: disable=broad-except  # the action reports an unreadable spec on its own
@@ -258,6 +306,9 @@ class CallbackModule(CallbackBase):
         if action == contract.VERIFY_ACTION and isinstance(result._result, dict) \
                 and result._result.get(contract.EVIDENCE_KEY) is not None:
             self.evidence_dir = str(result._result[contract.EVIDENCE_KEY])
+        if action == contract.VERIFY_ACTION and isinstance(result._result, dict):
+            self.compare_settings.update((name, result._result[name]) for name in changes.SETTINGS
+                                         if result._result.get(name) is not None)
         return True
 
     def v2_runner_on_start(self, host, task):
@@ -333,19 +384,50 @@ class CallbackModule(CallbackBase):
             if enabled:
                 gc.enable()
 
+    def _compare_setting(self, name, custom):
+        """kata_fleet_<name> as verify_host handed it over, else set with set_stats, else the callback's option."""
+        variable = "kata_fleet_" + name
+        for source in (self.compare_settings, custom):
+            if source.get(variable) is not None:
+                return source[variable]
+        return self.get_option(name)
+
+    def _compare(self, report, root, custom):
+        """report.json's ``changes`` against the previous bundle (changes.for_run, changes.judge), in place.
+
+        Before this run's bundle is written: <evidence_dir>/latest still names the previous run.
+        """
+        try:
+            keys = self._compare_setting("compare_public_keys", custom)
+            section = changes.for_run(report, str(root) if root else None, self._compare_setting("compare_with", custom),
+                                      [keys] if isinstance(keys, str) else keys, self.get_option("signing_key"))
+            changes.judge(report, section, boolean(self._compare_setting("fail_on_weakening", custom), strict=False))
+        except Exception as error:  # pylint: disable=broad-except  # the report is written without its changes
+            self._warn("the changes since the previous run could not be made", error)
+
     def _report(self, stats):
         """Hand over, print, write: each step on its own."""
         # Each step on its own: a failure costs that step (a warning), never the steps after it.
+        # kata_fleet_evidence_dir: as the verify_host action handed it over, else set with set_stats (a play of
+        # the user's own), else the option.
+        custom = (getattr(stats, "custom", None) or {}).get("_run") or {}
+        root = self.evidence_dir or custom.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
         try:
             report = self.build()
-            json_text = model.to_json(report)
         except Exception as error:  # pylint: disable=broad-except  # a callback error must not pass unseen
+            self._warn("the report could not be built", error)
+            return
+        self._compare(report, root, custom)
+        try:
+            json_text = model.to_json(report)
+        except Exception as error:  # pylint: disable=broad-except
             self._warn("the report could not be built", error)
             return
         view, view_error = None, None
         try:
             limit = self.get_option("listed_hosts")
             view = model.build_view(report, listed_hosts=limit or None)
+            view["changes"] = changes.page_view(report.get("changes"))
         except Exception as error:  # pylint: disable=broad-except
             view_error = "%s: %s" % (type(error).__name__, error)
             self._warn("the report view could not be built", error)
@@ -357,10 +439,6 @@ class CallbackModule(CallbackBase):
                 self._warn("the comparison could not be printed", error)
         if not self.get_option("write_evidence"):
             return
-        # kata_fleet_evidence_dir: as the verify_host action handed it over, else set with set_stats (a play of
-        # the user's own), else the option.
-        custom = (getattr(stats, "custom", None) or {}).get("_run") or {}
-        root = self.evidence_dir or custom.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
         try:
             folder, written, warnings = bundle.write_bundle(
                 report["run_id"], str(root),

@@ -291,7 +291,7 @@ def runtime_options(options):
         return None, None, None
     if any(key in options for key in ("BinaryName", "binary_name", "ConfigPath", "config_path")):
         picked = [options.get(a, options.get(b)) for a, b in (("BinaryName", "binary_name"),
-                                                                ("ConfigPath", "config_path"), ("Root", "root"))]
+                                                              ("ConfigPath", "config_path"), ("Root", "root"))]
         return tuple(p if isinstance(p, str) and PATH_PATTERN.match(p) else None for p in picked)
     type_url, value = options.get("type_url"), options.get("value")
     if not isinstance(type_url, str) or not TYPE_URL_PATTERN.match(type_url) or not isinstance(value, str) \
@@ -476,7 +476,7 @@ def _infos(calls, wanted, parallel, deadline):
             with lock:
                 results[key] = answer
 
-    threads = [threading.Thread(target=worker) for _ in range(max(1, min(parallel, len(queue))))]
+    threads = [threading.Thread(target=worker) for dummy in range(max(1, min(parallel, len(queue))))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -494,6 +494,28 @@ def _finding(severity, code, message, container=None):
 def _where(entry):
     pod = "pod %s/%s, " % (entry["pod_namespace"], entry["pod_name"]) if entry.get("pod_name") else ""
     return "%scontainer %s in containerd namespace %s" % (pod, entry["id"], entry["namespace"])
+
+
+# workload_audit's own options (besides containerd's); verify_host takes them prefixed (``audit_names``, ...).
+ARGUMENT_SPEC = dict(
+    names=dict(type="str", default=NAMES_FULL, choices=[NAMES_FULL, NAMES_COUNTS]),
+    audit_sandboxed_namespaces=dict(type="list", elements="str", default=[]),
+    max_containers=dict(type="int", default=DEFAULT_MAX_CONTAINERS),
+    parallel=dict(type="int", default=4),
+    timeout=dict(type="int", default=60),
+)
+LIMITS = (("max_containers", 1, 100000), ("parallel", 1, 32), ("timeout", 1, 3600))
+
+
+def problem(params, prefix=""):
+    """Why the audit options are unusable (a sentence naming the option as ``prefix`` + its name), or None."""
+    message = check_patterns(params["audit_sandboxed_namespaces"])
+    if message:
+        return message
+    for name, low, high in LIMITS:
+        if not low <= params[prefix + name] <= high:
+            return "%s must be between %d and %d, got %d" % (prefix + name, low, high, params[prefix + name])
+    return None
 
 
 def check_patterns(patterns):

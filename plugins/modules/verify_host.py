@@ -9,17 +9,20 @@ short_description: Everything verify needs from a host in one module run
 version_added: 0.2.0
 description:
   - Runs, in one process, what M(kata_fleet.runtimes.host_facts), M(kata_fleet.runtimes.probe_image),
-    M(kata_fleet.runtimes.isolation_probe), M(kata_fleet.runtimes.startup_bench) and
-    M(kata_fleet.runtimes.http_latency) do, in that order, with the same code. One module run per host saves
-    the fixed cost of four more (building the module on the controller, starting Python and importing on the
+    M(kata_fleet.runtimes.isolation_probe), M(kata_fleet.runtimes.startup_bench),
+    M(kata_fleet.runtimes.http_latency), M(kata_fleet.runtimes.workload_bench) and
+    M(kata_fleet.runtimes.workload_audit) do, in that order, with the same code. One module run per host saves
+    the fixed cost of six more (building the module on the controller, starting Python and importing on the
     host, and over SSH several round trips each).
   - One containerd client, one ping, one read of the runtime handlers and one sweep of what interrupted
     earlier runs left serve every capability.
   - Each capability fails on its own; one that fails never hides the others. The probes need the probe
     image, so when containerd does not answer or the image cannot be made, they fail with that reason while
     the host's view is still returned.
-  - The options are those of the five modules, with the same meaning; O(image) is the registry image to
+  - The options are those of the seven modules, with the same meaning; O(image) is the registry image to
     pull (as for M(kata_fleet.runtimes.probe_image)), and the probes run whatever image that step gives.
+    M(kata_fleet.runtimes.workload_audit)'s own options take the prefix C(audit_) here (O(audit_names),
+    O(audit_timeout), ...), as its O(kata_fleet.runtimes.workload_audit#module:timeout) would clash with the probes'.
   - Fails when any capability failed, with every failed capability's message; each capability's own result
     is in RV(module_results) either way (C(results) is a name Ansible keeps for loops).
   - "An action plugin of the same name runs on the controller around the one module run, so that
@@ -32,7 +35,8 @@ description:
   - An option given on the task (or in C(module_defaults)) wins over the setting it stands for
     (O(address) over C(kata_fleet_containerd_address), O(runtimes) over C(kata_fleet_runtimes), ...).
     C(kata_fleet_bin_dir) is put first on the module's C(PATH).
-  - C(--tags) and C(--skip-tags) naming the phases C(facts), C(isolation), C(startup), C(http) and C(policy)
+  - C(--tags) and C(--skip-tags) naming the phases C(facts), C(isolation), C(startup), C(http), C(workload),
+    C(audit) and C(policy)
     pick what runs (the host's view always runs); tags that name none of them run every phase.
   - Like C(playbooks/verify.yml), the action stops when the M(kata_fleet.runtimes.comparison) callback is not
     enabled, unless C(kata_fleet_require_comparison) is false (a play of your own that only registers the result).
@@ -44,6 +48,7 @@ extends_documentation_fragment:
   - kata_fleet.runtimes.probe_run
   - kata_fleet.runtimes.capabilities.startup
   - kata_fleet.runtimes.capabilities.http
+  - kata_fleet.runtimes.capabilities.workload
 options:
   image:
     description:
@@ -55,13 +60,37 @@ options:
   capabilities:
     description:
       - Which probes to run besides the host's view, which always runs. V(isolation) is
-        M(kata_fleet.runtimes.isolation_probe), V(startup) M(kata_fleet.runtimes.startup_bench) and V(http)
-        M(kata_fleet.runtimes.http_latency).
-      - The probe image is made only when a probe needs it (not for V(http) with O(url) alone).
+        M(kata_fleet.runtimes.isolation_probe), V(startup) M(kata_fleet.runtimes.startup_bench), V(http)
+        M(kata_fleet.runtimes.http_latency), V(workload) M(kata_fleet.runtimes.workload_bench) and V(audit)
+        M(kata_fleet.runtimes.workload_audit) (read-only, run last, after every probe container is gone).
+      - The probe image is made only when a probe needs it (not for V(http) with O(url) alone, nor for V(audit)).
     type: list
     elements: str
-    choices: [isolation, startup, http]
-    default: [isolation, startup, http]
+    choices: [isolation, startup, http, workload, audit]
+    default: [isolation, startup, http, workload, audit]
+  audit_names:
+    description: As O(kata_fleet.runtimes.workload_audit#module:names).
+    type: str
+    choices: [full, counts]
+    default: full
+  audit_sandboxed_namespaces:
+    description:
+      - As O(kata_fleet.runtimes.workload_audit#module:audit_sandboxed_namespaces).
+    type: list
+    elements: str
+    default: []
+  audit_max_containers:
+    description: As O(kata_fleet.runtimes.workload_audit#module:max_containers).
+    type: int
+    default: 2000
+  audit_parallel:
+    description: As O(kata_fleet.runtimes.workload_audit#module:parallel).
+    type: int
+    default: 4
+  audit_timeout:
+    description: As O(kata_fleet.runtimes.workload_audit#module:timeout).
+    type: int
+    default: 60
 attributes:
   check_mode:
     support: full
@@ -69,8 +98,8 @@ attributes:
       - The action checks the settings and the policies and says what would run, one line each, without
         running anything on the host.
       - The module alone (called without the action) handles check mode as each capability's own module does,
-        that is the host's view and the isolation probe run, the image is neither imported nor pulled, startup
-        and HTTP report what they would measure.
+        that is the host's view, the isolation probe and the (read-only) audit run, the image is neither imported
+        nor pulled, startup, HTTP and the workloads report what they would measure.
   diff_mode:
     support: none
     description: Nothing changes but the image in containerd, which has no text to diff.
@@ -83,6 +112,8 @@ seealso:
   - module: kata_fleet.runtimes.isolation_probe
   - module: kata_fleet.runtimes.startup_bench
   - module: kata_fleet.runtimes.http_latency
+  - module: kata_fleet.runtimes.workload_bench
+  - module: kata_fleet.runtimes.workload_audit
 """
 
 EXAMPLES = r"""
@@ -136,6 +167,16 @@ module_results:
       description: The result of M(kata_fleet.runtimes.http_latency) (C(http), C(swept), C(foreign)).
       returned: when V(http) is in O(capabilities)
       type: dict
+    workload_bench:
+      description:
+        - The result of M(kata_fleet.runtimes.workload_bench) (C(workload), C(swept), and on success
+          C(ansible_facts.kata_fleet_workload)).
+      returned: when V(workload) is in O(capabilities)
+      type: dict
+    workload_audit:
+      description: The result of M(kata_fleet.runtimes.workload_audit) (C(audit)).
+      returned: when V(audit) is in O(capabilities)
+      type: dict
     policy_check:
       description:
         - The runtime policies the action evaluated on the controller, shaped as the result of
@@ -183,11 +224,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import (
+    _audit,
     _hostview,
     _httpprobe,
     _image,
     _isolation,
     _startup,
+    _workload,
 )
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
@@ -197,14 +240,26 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
     validated_run_id,
 )
 
-CAPABILITIES = ("isolation", "startup", "http")
-# Capability -> the module that gives it alone, whose name keys its result.
-MODULES = (("isolation", "isolation_probe"), ("startup", "startup_bench"), ("http", "http_latency"))
+CAPABILITIES = ("isolation", "startup", "http", "workload", "audit")
+# Capability -> the module that gives it alone, whose name keys its result; the probes (which run the probe
+# image) first, in order, then the audit (read-only, no image), once every probe container is gone.
+PROBE_MODULES = (("isolation", "isolation_probe"), ("startup", "startup_bench"), ("http", "http_latency"),
+                 ("workload", "workload_bench"))
+MODULES = PROBE_MODULES + (("audit", "workload_audit"),)
+# workload_audit's options take this prefix here (its ``timeout`` and ``names`` would clash or say too little).
+AUDIT_PREFIX = "audit_"
+
+
+def audit_option(name):
+    """verify_host's name for one of workload_audit's options."""
+    return name if name.startswith(AUDIT_PREFIX) else AUDIT_PREFIX + name
 
 
 def argument_spec():
-    spec = probe_run_argument_spec(**dict(_startup.ARGUMENT_SPEC, **_httpprobe.ARGUMENT_SPEC))
+    spec = probe_run_argument_spec(**dict(_startup.ARGUMENT_SPEC, **dict(_httpprobe.ARGUMENT_SPEC,
+                                                                         **_workload.ARGUMENT_SPEC)))
     spec.update(_image.ARGUMENT_SPEC)
+    spec.update((audit_option(name), option) for name, option in _audit.ARGUMENT_SPEC.items())
     spec["capabilities"] = dict(type="list", elements="str", choices=list(CAPABILITIES), default=list(CAPABILITIES))
     return spec
 
@@ -217,12 +272,13 @@ def probes(module, client, view, wanted, run_id):
     """The probe capabilities' results, each failing on its own; they share one client, handler list and sweep."""
     params = module.params
     results = {}
-    problems = {"startup": _startup.problem(params), "http": _httpprobe.problem(params)}
-    for capability, name in MODULES:
+    problems = {"startup": _startup.problem(params), "http": _httpprobe.problem(params),
+                "workload": _workload.problem(params)}
+    for capability, name in PROBE_MODULES:
         if capability in wanted and problems.get(capability):
             results[name] = failure(problems[capability])
     url_only = params["url"] and "http" in wanted
-    needs_image = [capability for capability, name in MODULES
+    needs_image = [capability for capability, name in PROBE_MODULES
                    if capability in wanted and name not in results and not (capability == "http" and url_only)]
     if url_only and "http_latency" not in results:
         results["http_latency"] = _httpprobe.measure_url(params, run_id, module.check_mode)
@@ -251,7 +307,7 @@ def probes(module, client, view, wanted, run_id):
                 swept = sweep_containers(module, client, params)
         except ContainerdError as error:
             blocked = str(error)
-    for capability, name in MODULES:
+    for capability, name in PROBE_MODULES:
         if capability not in needs_image:
             continue
         if blocked is not None:
@@ -262,11 +318,30 @@ def probes(module, client, view, wanted, run_id):
         elif capability == "startup":
             results[name] = _startup.run(client, run_params, view["handlers"], requested, run_id, swept,
                                          module.check_mode)
-        else:
+        elif capability == "http":
             results[name] = _httpprobe.run(module, client, run_params, view["handlers"], requested, run_id, swept)
+        else:
+            results[name] = _workload.run(client, run_params, view["handlers"], requested, run_id, swept,
+                                          module.check_mode)
         # What the one sweep removed is reported once, by the first probe.
         swept = []
     return results
+
+
+def audit(module, client, view):
+    """workload_audit's result: read-only, so it runs in check mode too; it needs containerd, not the image."""
+    params = module.params
+    message = _audit.problem(params, AUDIT_PREFIX)
+    if message:
+        return failure(message)
+    if client is None:
+        return failure(view["error"])
+    try:
+        return {"changed": False, "audit": _audit.audit(
+            client, params["audit_names"], params["audit_sandboxed_namespaces"], params["audit_max_containers"],
+            params["audit_parallel"], params["audit_timeout"])}
+    except (ContainerdError, _audit.AuditError) as error:
+        return failure(str(error))
 
 
 def main():
@@ -279,6 +354,8 @@ def main():
     results = {"host_facts": host_result}
     wanted = [capability for capability in CAPABILITIES if capability in module.params["capabilities"]]
     results.update(probes(module, client, view, wanted, run_id))
+    if "audit" in wanted:
+        results["workload_audit"] = audit(module, client, view)
     failed = [name for name in ("probe_image",) + tuple(name for dummy, name in MODULES)
               if results.get(name, {}).get("failed")]
     outcome = dict(changed=any(result.get("changed") for result in results.values()), module_results=results,

@@ -94,21 +94,11 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 
 
 def main():
-    spec = containerd_argument_spec(
-        names=dict(type="str", default="full", choices=["full", "counts"]),
-        audit_sandboxed_namespaces=dict(type="list", elements="str", default=[]),
-        max_containers=dict(type="int", default=_audit.DEFAULT_MAX_CONTAINERS),
-        parallel=dict(type="int", default=4),
-        timeout=dict(type="int", default=60),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=containerd_argument_spec(**_audit.ARGUMENT_SPEC), supports_check_mode=True)
     params = module.params
-    problem = _audit.check_patterns(params["audit_sandboxed_namespaces"])
+    problem = _audit.problem(params)
     if problem:
         module.fail_json(msg=problem)
-    for name, low, high in (("max_containers", 1, 100000), ("parallel", 1, 32), ("timeout", 1, 3600)):
-        if not low <= params[name] <= high:
-            module.fail_json(msg="%s must be between %d and %d, got %d" % (name, low, high, params[name]))
     try:
         client = client_from_params(module)
         client.ping()

@@ -32,7 +32,12 @@ HANDLER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 # One absolute directory: no ':' (a PATH list) and no newline.
 BIN_DIR = re.compile(r"\A/[^:\n]*\Z")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CAPABILITIES = ("isolation", "startup", "http")
+CAPABILITIES = ("isolation", "startup", "http", "workload", "audit")
+# The bounds the workload_bench module checks (module_utils/_workload.py), checked here first to name the variable.
+WORKLOAD_REPEATS = (1, 50)
+WORKLOAD_BUDGET = (0.1, 600.0)
+# workload_audit's check of its globs (module_utils/_audit.py GLOB_PATTERN), as a setting's rule.
+AUDIT_GLOB = re.compile(r"\A[a-z0-9*?\[\]!-]{1,63}\Z")
 # verify's phases: --tags/--skip-tags with these names pick what runs; the host's view always comes.
 PHASES = ("facts",) + CAPABILITIES + ("policy",)
 HANDLERS_MESSAGE = ("must be a list of handler names (letters, digits, '.', '_' and '-', starting with a letter or "
@@ -118,6 +123,16 @@ def validate(values, callback=None):
             "(%(kata_fleet_http_concurrency)s) must be more than 0; kata_fleet_startup_runs (%(kata_fleet_startup_runs)s), "
             "kata_fleet_startup_warmup (%(kata_fleet_startup_warmup)s) and kata_fleet_http_requests "
             "(%(kata_fleet_http_requests)s) must be 0 (skip) or more." % counts)
+    repeats, budget = settings["kata_fleet_workload_repeats"], settings["kata_fleet_workload_budget"]
+    if not (WORKLOAD_REPEATS[0] <= repeats <= WORKLOAD_REPEATS[1] and WORKLOAD_BUDGET[0] <= budget <= WORKLOAD_BUDGET[1]):
+        problems.append("kata_fleet_workload_repeats (%s) must be between %d and %d and kata_fleet_workload_budget (%s) "
+                        "between %s and %s seconds." % (repeats, WORKLOAD_REPEATS[0], WORKLOAD_REPEATS[1], budget,
+                                                        WORKLOAD_BUDGET[0], WORKLOAD_BUDGET[1]))
+    bad = [pattern for pattern in settings["kata_fleet_audit_sandboxed_namespaces"] if not AUDIT_GLOB.match(pattern)]
+    if bad:
+        problems.append("kata_fleet_audit_sandboxed_namespaces must be globs over Kubernetes namespace names (lower-case "
+                        "letters, digits, '-', and * ? [ ] !, at most 63 each), e.g. [\"untrusted-*\"]; got %s."
+                        % _json(bad[:3]))
     bin_dir = settings["kata_fleet_bin_dir"]
     if bin_dir and not BIN_DIR.match(bin_dir):
         problems.append("kata_fleet_bin_dir must be one absolute directory (no ':'), e.g. /var/lib/rancher/rke2/bin; got %s."
@@ -135,8 +150,12 @@ def phases(run_tags, skip_tags):
 
 
 def capabilities(settings, selected):
-    """The probes to run: selected, and for startup and HTTP a positive count (0 skips them)."""
+    """The capabilities to run: selected, for startup and HTTP a positive count (0 skips them), the workload
+    benchmark and the audit unless switched off."""
     wanted = [capability for capability in CAPABILITIES if capability in selected]
+    for capability, switch in (("workload", "kata_fleet_workload"), ("audit", "kata_fleet_audit")):
+        if not settings[switch] and capability in wanted:
+            wanted.remove(capability)
     if settings["kata_fleet_startup_runs"] <= 0 and "startup" in wanted:
         wanted.remove("startup")
     if settings["kata_fleet_http_requests"] <= 0 and "http" in wanted:
@@ -166,6 +185,12 @@ def module_args(settings, wanted, run_id):
     if settings["kata_fleet_http_requests"] > 0:
         args["requests"] = settings["kata_fleet_http_requests"]
         args["concurrency"] = settings["kata_fleet_http_concurrency"]
+    if "workload" in wanted:
+        args["workload_repeats"] = settings["kata_fleet_workload_repeats"]
+        args["workload_budget"] = settings["kata_fleet_workload_budget"]
+    if "audit" in wanted:
+        args["audit_names"] = settings["kata_fleet_audit_names"]
+        args["audit_sandboxed_namespaces"] = list(settings["kata_fleet_audit_sandboxed_namespaces"])
     return args
 
 
@@ -227,13 +252,21 @@ def check_mode_lines(settings, wanted, policies):
                                                       or "every handler containerd is configured with",
                                                       settings["kata_fleet_probe_timeout"]))
         if "isolation" in wanted else "skip the isolation probe",
-        ("time %s startups (+%s warm-ups) per handler" % (settings["kata_fleet_startup_runs"],
-                                                         settings["kata_fleet_startup_warmup"]))
+        ("time %s startups (+%s warm-ups) per handler" % (
+            settings["kata_fleet_startup_runs"], settings["kata_fleet_startup_warmup"]))
         if "startup" in wanted else "skip the startup benchmark",
         ("send %s HTTP requests per handler (%s at a time)%s" % (
             settings["kata_fleet_http_requests"], settings["kata_fleet_http_concurrency"],
             (" to " + url) if url is not None else ""))
         if "http" in wanted else "skip the HTTP latency probe",
+        ("measure what each handler costs a workload against the host (workload_bench, %s repeats, budget %ss "
+         "per workload)" % (settings["kata_fleet_workload_repeats"], settings["kata_fleet_workload_budget"]))
+        if "workload" in wanted else "skip the workload benchmark",
+        ("audit every running container's isolation, read-only (workload_audit, names %s%s)" % (
+            settings["kata_fleet_audit_names"],
+            (", sandboxed namespaces " + ", ".join(settings["kata_fleet_audit_sandboxed_namespaces"]))
+            if settings["kata_fleet_audit_sandboxed_namespaces"] else ""))
+        if "audit" in wanted else "skip the workload audit",
     ]
     if policies is None:
         lines.append("skip the policies")

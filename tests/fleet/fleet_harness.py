@@ -581,7 +581,9 @@ class Fleet(object):
     def inventory(self, hosts=None, hostvars=None, **groupvars):
         """An inventory of ``hosts`` (default all); ``hostvars`` {name: {var: value}} on top; group vars."""
         chosen = self.hosts if hosts is None else [self.host(name) for name in hosts]
-        inventory = {"all": {"vars": dict({"kata_fleet_runtimes": ["runc"]}, **groupvars), "hosts": {}}}
+        # The workload benchmark costs ~5-10 s per handler: off unless a test turns it on (audit stays: cheap).
+        inventory = {"all": {"vars": dict({"kata_fleet_runtimes": ["runc"], "kata_fleet_workload": False}, **groupvars),
+                             "hosts": {}}}
         for host in chosen:
             variables = self.hostvars(host)
             variables.update((hostvars or {}).get(host.name, {}))

@@ -119,3 +119,28 @@ def test_hung_runtime_fails_its_workload_and_leaves_nothing(containerd, run_play
     assert "Traceback" not in run.stdout
     assert elapsed < 90
     assert containerd.leftovers() == NOTHING_LEFT
+
+
+def test_verify_runs_the_workload_and_the_audit_when_asked(containerd, run_playbook):
+    """verify.yml (one verify_host task) with kata_fleet_workload on: both capabilities reach the carried results."""
+    run = run_playbook("verify.yml", local_inventory(
+        containerd, kata_fleet_runtimes=["runc"], kata_fleet_workload=True, kata_fleet_workload_repeats=3,
+        kata_fleet_workload_budget=2.0, kata_fleet_startup_runs=0, kata_fleet_http_requests=0,
+        kata_fleet_audit_names="counts"))
+    assert run.status == "successful", run.stdout
+    result = run.results("workload_bench")["localhost"]
+    workload = result["workload"]
+    assert "failed" not in result and result["ansible_facts"]["kata_fleet_workload"] == workload
+    assert (workload["check_mode"], workload["repeats"], workload["budget_seconds"]) == (False, 3, 2.0)
+    assert workload["image"] == run.results("probe_image")["localhost"]["image"]
+    assert sorted(workload["runtimes"]) == ["runc"] and workload["workloads"] == WORKLOADS
+    runc = workload["runtimes"]["runc"]
+    assert runc["status"] == "ok" and runc["error"] is None, runc
+    for name in WORKLOADS:
+        assert workload["host"][name]["status"] == "ok", (name, workload["host"][name])
+        assert finite(runc["workloads"][name]["ratio"]) and runc["workloads"][name]["ratio"] > 0, runc["workloads"][name]
+    # The audit runs last, read-only: every probe container is gone by then, so none is left out as a probe.
+    audit = run.results("workload_audit")["localhost"]["audit"]
+    assert (audit["status"], audit["names"], audit["excluded_probes"]) == ("ok", "counts", 0), audit
+    assert "containers_list" not in audit
+    assert containerd.leftovers() == NOTHING_LEFT

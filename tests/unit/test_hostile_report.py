@@ -261,7 +261,9 @@ def test_malformed_policy_results_cost_the_policies_not_the_bundle(tmp_path):
     callback.hosts["good-node"]["policies"] = [{"name": None, "status": "pass"}, "garbage"]
     callback.v2_playbook_on_stats(type("S", (), {"processed": {"good-node": {}}, "custom": {}})())
     _folder, report = _bundle(evidence, RUN + "-2")
-    assert report["policies"] == [] and "policy results could not be merged" in _errors(report)
+    # Only the controller's own no-weakening policy (changes.judge, against the first run's bundle) is left.
+    assert [policy["name"] for policy in report["policies"]] == ["no-weakening"]
+    assert "policy results could not be merged" in _errors(report)
 
 
 def test_one_host_that_breaks_the_model_costs_that_host_only(tmp_path):

@@ -29,7 +29,7 @@ def test_keep_takes_only_the_contracts_parts():
     contract.keep(record, "debug", {"msg": "ignored"})
     assert record == {"status": "ok", "error": None, "host_facts": {"kernel_release": "6.1"},
                       "isolation": {"run_id": "r", "runtimes": {}}, "startup": None, "http": None,
-                      "policies": [{"name": "p"}], "run_ids": ["r"]}
+                      "workload": None, "audit": None, "policies": [{"name": "p"}], "run_ids": ["r"]}
 
 
 def test_a_failed_result_fails_the_record_and_keeps_its_data():
@@ -109,6 +109,57 @@ def test_the_policies_the_verify_host_action_carries_are_the_records():
     contract.keep(record, "verify_host", dict(VERIFY_RESULT, module_results=carried))
     assert record["policies"] == policies
     assert [name for name, dummy in contract.unpack("verify_host", {"module_results": carried})][-1] == "policy_check"
+
+
+WORKLOAD = {"run_id": "r", "workloads": ["cpu"], "host": {"cpu": {"status": "ok"}},
+            "runtimes": {"runc": {"status": "ok", "workloads": {"cpu": {"status": "ok", "ratio": 1.01}}}}}
+AUDIT = {"status": "ok", "names": "counts", "containers": 3, "findings": []}
+
+
+def test_workload_and_audit_are_carried_into_the_record():
+    carried = dict(VERIFY_RESULT["module_results"],
+                   workload_bench={"changed": False, "workload": WORKLOAD, "swept": [],
+                                   "ansible_facts": {"kata_fleet_workload": WORKLOAD}},
+                   workload_audit={"changed": False, "audit": AUDIT},
+                   policy_check={"changed": False, "failed": False, "policies": []})
+    assert [name for name, dummy in contract.unpack("verify_host", {"module_results": carried})] == [
+        "host_facts", "probe_image", "isolation_probe", "startup_bench", "workload_bench", "workload_audit",
+        "policy_check"]
+    record = contract.new_record()
+    assert (record["workload"], record["audit"]) == (None, None)
+    contract.keep(record, "verify_host", dict(VERIFY_RESULT, module_results=carried), failed=True)
+    assert record["workload"] == WORKLOAD and record["audit"] == AUDIT
+    assert "error" not in record["workload"] and "error" not in record["audit"]
+    # The workload's run id counts like a probe's.
+    assert record["run_ids"] == ["r", "r", "r"]
+    assert contract.record_from_results({"verify_host": dict(VERIFY_RESULT, module_results=carried)}) == record
+
+
+def test_a_failed_workload_or_audit_keeps_its_dict_and_its_error():
+    failed_workload = dict(WORKLOAD, runtimes={"runc": {"status": "failed", "error": "cpu: exit status 1"}})
+    carried = dict(VERIFY_RESULT["module_results"],
+                   workload_bench={"changed": False, "failed": True, "msg": "runc: cpu: exit status 1",
+                                   "workload": failed_workload},
+                   workload_audit={"changed": False, "failed": True, "msg": "ctr namespaces ls failed (rc=1): x" * 500})
+    record = contract.new_record()
+    contract.keep(record, "verify_host", dict(VERIFY_RESULT, module_results=carried))
+    assert record["workload"] == dict(failed_workload, error="runc: cpu: exit status 1")
+    assert "error" not in failed_workload  # the result's own dict is not changed
+    # Failed before it measured anything: a dict with its (bounded) message only.
+    assert list(record["audit"]) == ["error"] and record["audit"]["error"].startswith("ctr namespaces ls failed")
+    assert len(record["audit"]["error"]) == contract.MAX_CAPABILITY_ERROR
+    # The host's status comes from verify_host's own failure, as for the probes.
+    assert record["status"] == "ok"
+
+
+@pytest.mark.parametrize("data", [{"skipped": True, "workload": WORKLOAD}, {"workload": "text"}, {"workload": None},
+                                  {"changed": False}, "text", None])
+def test_a_skipped_or_malformed_capability_result_adds_nothing(data):
+    record = contract.new_record()
+    contract.keep(record, "workload_bench", data)
+    contract.keep(record, "workload_audit", data if not isinstance(data, dict) else dict(
+        (("audit" if key == "workload" else key), value) for key, value in data.items()))
+    assert record == contract.new_record()
 
 
 def test_only_a_verify_host_result_that_reached_the_host_makes_a_report():

@@ -158,3 +158,92 @@ def test_argument_spec_is_the_union_of_the_five():
                    "concurrency", "request_timeout", "network_cidr", "port", "capabilities"):
         assert option in spec, option
     assert spec["image"] == {"type": "str"}  # the registry image to pull, not required
+
+
+def test_argument_spec_takes_workload_and_audit_options_from_their_modules():
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit, _workload
+    spec = verify_host.argument_spec()
+    for name, option in _workload.ARGUMENT_SPEC.items():
+        assert spec[name] == option, name
+    # workload_audit's options, prefixed: its timeout must not replace the probes' timeout.
+    for name, option in _audit.ARGUMENT_SPEC.items():
+        assert spec[verify_host.audit_option(name)] == option, name
+    assert "audit_timeout" in spec and not set(["names", "parallel", "max_containers"]) & set(spec)
+    assert spec["capabilities"]["choices"] == ["isolation", "startup", "http", "workload", "audit"]
+    assert [name for dummy, name in verify_host.MODULES][-2:] == ["workload_bench", "workload_audit"]
+
+
+def test_workload_in_check_mode_plans_and_runs_nothing(containerd, host, busybox, run_module):
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["workload"],
+                                                      workloads=["cpu", "syscall"], _ansible_check_mode=True))
+    assert code == 0, result
+    results = result["module_results"]
+    assert sorted(results) == ["host_facts", "probe_image", "workload_bench"]
+    workload = results["workload_bench"]["workload"]
+    assert workload["check_mode"] is True and workload["image"] == busybox[1]
+    assert workload["runtimes"]["runc"]["status"] == "planned"
+    assert workload["runtimes"]["runc"]["workloads"] == ["cpu", "syscall"]
+    assert results["workload_bench"]["ansible_facts"]["kata_fleet_workload"] == workload
+    assert containerd.calls_with("timeout") == [] and containerd.calls_with("import") == []
+
+
+def test_a_bad_workload_option_fails_only_the_workload(containerd, host, busybox, run_module, fixture_text):
+    containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["isolation", "workload"],
+                                                      workload_repeats=0))
+    assert code == 1
+    results = result["module_results"]
+    assert results["workload_bench"] == {"failed": True, "changed": False,
+                                         "msg": "workload_repeats must be between 1 and 50, got 0"}
+    assert results["isolation_probe"]["isolation"]["runtimes"]["runc"]["status"] == "ok"
+    assert result["msg"] == "workload_bench: workload_repeats must be between 1 and 50, got 0"
+
+
+def test_audit_needs_no_image_and_reads_every_namespace(containerd, host, busybox, run_module):
+    containerd.on("namespaces", "ls", "--quiet", out="")
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["audit"], audit_names="counts"))
+    assert code == 0, result
+    results = result["module_results"]
+    assert sorted(results) == ["host_facts", "workload_audit"]
+    audit = results["workload_audit"]["audit"]
+    assert (audit["status"], audit["names"], audit["containers"], audit["namespaces"]) == ("ok", "counts", 0, 0)
+    assert results["workload_audit"]["changed"] is False
+    assert containerd.calls_with("images", "ls") == [] and containerd.calls_with("namespaces", "ls", "--quiet")
+
+
+def test_audit_runs_in_check_mode_and_after_the_probes(containerd, host, busybox, run_module, fixture_text):
+    containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
+    containerd.on("namespaces", "ls", "--quiet", out="")
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["audit", "isolation"],
+                                                      _ansible_check_mode=True))
+    assert code == 0, result
+    assert list(result["module_results"])[-1] == "workload_audit"
+    assert result["module_results"]["workload_audit"]["audit"]["status"] == "ok"
+
+
+def test_audit_fails_on_its_own(containerd, host, busybox, run_module, fixture_text):
+    containerd.on(_iso_container(), out=framed(fixture_text("runc_probe_output.txt")))
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["isolation", "audit"],
+                                                      audit_sandboxed_namespaces=["Bad Name"]))
+    assert code == 1
+    results = result["module_results"]
+    assert results["workload_audit"]["failed"] is True
+    assert results["workload_audit"]["msg"].startswith("audit_sandboxed_namespaces: 'Bad Name' is not a glob")
+    assert "failed" not in results["isolation_probe"]
+    assert result["msg"] == "workload_audit: " + results["workload_audit"]["msg"]
+    code, result = run_module(verify_host.main, _args(containerd, busybox, capabilities=["audit"], audit_parallel=0))
+    assert code == 1 and result["module_results"]["workload_audit"]["msg"] == (
+        "audit_parallel must be between 1 and 32, got 0")
+
+
+def test_containerd_down_fails_the_audit_with_the_ping_message(patched_ansible_module, host, busybox, run_module,
+                                                               tmp_path):
+    patched_ansible_module.address = str(tmp_path / "absent.sock")
+    code, result = run_module(verify_host.main, _args(patched_ansible_module, busybox,
+                                                      capabilities=["workload", "audit"]))
+    assert code == 1
+    results = result["module_results"]
+    for name in ("probe_image", "workload_bench", "workload_audit"):
+        assert results[name]["msg"].startswith("containerd does not answer at %s" % tmp_path), name
+    assert "; workload_bench: containerd does not answer" in result["msg"]
+    assert "; workload_audit: containerd does not answer" in result["msg"]

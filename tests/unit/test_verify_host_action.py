@@ -138,6 +138,52 @@ def test_the_spec_is_the_roles_argument_spec_read_once():
     assert Path(_settings.SPEC_PATH).resolve() == REPO_ROOT / "roles" / "kata_fleet" / "meta" / "argument_specs.yml"
 
 
+def test_workload_and_audit_settings_become_the_modules_options():
+    fake = Fake()
+    fake.run(kata_fleet_workload_repeats=3, kata_fleet_workload_budget=5, kata_fleet_audit_names="counts",
+             kata_fleet_audit_sandboxed_namespaces=["untrusted-*", "tenant-?"])
+    args = fake.calls[0]["args"]
+    assert (args["workload_repeats"], args["workload_budget"]) == (3, 5.0)
+    assert isinstance(args["workload_budget"], float)
+    assert (args["audit_names"], args["audit_sandboxed_namespaces"]) == ("counts", ["untrusted-*", "tenant-?"])
+    # The off switches: the capability is not asked for and its options are left out.
+    fake.run(kata_fleet_workload=False)
+    assert fake.calls[1]["args"]["capabilities"] == ["isolation", "startup", "http", "audit"]
+    assert not [name for name in fake.calls[1]["args"] if name.startswith("workload")]
+    fake.run(kata_fleet_audit=False, kata_fleet_workload="no")
+    assert fake.calls[2]["args"]["capabilities"] == ["isolation", "startup", "http"]
+    assert not [name for name in fake.calls[2]["args"] if name.startswith("audit")]
+
+
+def test_bad_workload_and_audit_settings_stop_before_the_host_naming_them():
+    fake = Fake()
+    result = fake.run(kata_fleet_workload_repeats=0, kata_fleet_audit_sandboxed_namespaces=["Bad Name", "ok-*"])
+    assert fake.calls == [] and result[contract.STAGE_KEY] == "settings"
+    lines = result["msg"].splitlines()[1:]
+    assert len(lines) == 2, result["msg"]
+    assert lines[0].startswith("kata_fleet_workload_repeats (0) must be between 1 and 50")
+    assert lines[1].startswith("kata_fleet_audit_sandboxed_namespaces must be globs") and '["Bad Name"]' in lines[1]
+    result = fake.run(kata_fleet_workload_budget=601)
+    assert "kata_fleet_workload_budget (601.0) between 0.1 and 600.0 seconds" in result["msg"]
+    result = fake.run(kata_fleet_audit_names="names")
+    assert "kata_fleet_audit_names must be one of: full, counts, got: names" in result["msg"]
+    assert fake.calls == []
+
+
+def test_workload_and_audit_settings_mirror_the_modules():
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit, _workload
+    spec = _settings.spec()
+    assert spec["kata_fleet_workload_repeats"]["default"] == _workload.ARGUMENT_SPEC["workload_repeats"]["default"]
+    assert spec["kata_fleet_workload_budget"]["default"] == _workload.ARGUMENT_SPEC["workload_budget"]["default"]
+    assert spec["kata_fleet_audit_names"]["default"] == _audit.ARGUMENT_SPEC["names"]["default"]
+    assert spec["kata_fleet_audit_names"]["choices"] == _audit.ARGUMENT_SPEC["names"]["choices"]
+    assert spec["kata_fleet_audit_sandboxed_namespaces"]["default"] == []
+    assert (spec["kata_fleet_workload"]["default"], spec["kata_fleet_audit"]["default"]) == (True, True)
+    assert _settings.WORKLOAD_REPEATS == (1, _workload.MAX_REPEATS)
+    assert _settings.WORKLOAD_BUDGET == (_workload.MIN_BUDGET, _workload.MAX_BUDGET)
+    assert _settings.AUDIT_GLOB.pattern == _audit.GLOB_PATTERN.pattern
+
+
 # ---------------------------------------------------------------- check mode
 
 
@@ -152,6 +198,10 @@ def test_check_mode_says_what_it_would_run_and_runs_nothing():
     assert "probe runc (isolation_probe, timeout 60s)" in text
     assert "time 10 startups (+2 warm-ups) per handler" in text
     assert "skip the HTTP latency probe" in text
+    assert "measure what each handler costs a workload against the host (workload_bench, 7 repeats, budget 3.0s" in text
+    assert "audit every running container's isolation, read-only (workload_audit, names full)" in text
+    skipped = "\n".join(fake.run(kata_fleet_workload=False, ansible_skip_tags=["audit"])["msg"])
+    assert "skip the workload benchmark" in skipped and "skip the workload audit" in skipped
     assert "check the policies, expecting handlers runc (5, all valid)" in text
     # A broken policy is found in check mode too.
     result = fake.run(kata_fleet_policies=[{"name": "broken", "expect": "runtimes.["}])
@@ -171,7 +221,8 @@ def test_a_good_run_is_one_module_run_with_the_settings_and_its_policies():
     assert call["args"] == {
         "address": "/run/k3s/containerd/containerd.sock", "namespace": "kata-fleet",
         "config_path": "/etc/containerd/config.toml", "client": "auto", "runtimes": ["runc"], "timeout": 60,
-        "run_id": "run-1", "warmup": 2, "runs": 10, "capabilities": ["isolation", "startup"]}
+        "run_id": "run-1", "warmup": 2, "runs": 10, "capabilities": ["isolation", "startup", "workload", "audit"],
+        "workload_repeats": 7, "workload_budget": 3.0, "audit_names": "full", "audit_sandboxed_namespaces": []}
     assert call["environment"] == [{"PATH": "/var/lib/rancher/rke2/bin:" + _settings.STANDARD_PATH}]
     assert result["failed"] is False and "msg" not in result and result[contract.STAGE_KEY] == "host"
     assert result[contract.EVIDENCE_KEY] == "/srv/evidence"
@@ -191,7 +242,11 @@ def test_task_options_win_and_tags_pick_the_phases():
     # The policy phase was not selected.
     assert "policy_check" not in result[contract.CARRIED_KEY]
     fake.run(ansible_skip_tags=["startup", "policy"])
-    assert fake.calls[1]["args"]["capabilities"] == ["isolation", "http"]
+    assert fake.calls[1]["args"]["capabilities"] == ["isolation", "http", "workload", "audit"]
+    fake.run(ansible_run_tags=["audit"])
+    assert fake.calls[2]["args"]["capabilities"] == ["audit"] and "workload_repeats" not in fake.calls[2]["args"]
+    fake.run(ansible_run_tags=["workload", "policy"], ansible_skip_tags=["audit"])
+    assert fake.calls[3]["args"]["capabilities"] == ["workload"] and "audit_names" not in fake.calls[3]["args"]
     assert _settings.phases(["facts"], []) == ["facts"] and _settings.phases(["always"], []) == list(_settings.PHASES)
 
 

@@ -719,3 +719,102 @@ def environment(template_dir=None):
 def render_text(changes, listed=LISTED, template_dir=None):
     """The changes as plain text (the CLI's ``diff`` output, the console's section): summary first, then lists."""
     return environment(template_dir).get_template(TEMPLATE).render(view(changes, listed))
+
+
+# ------------------------------------------------------------------ into a run's report (the callback, merge)
+
+# The settings the verify_host action hands to the comparison callback in its result, as it hands over
+# kata_fleet_evidence_dir (None in a result: not set, the callback's own option counts).
+SETTINGS = ("kata_fleet_compare_with", "kata_fleet_fail_on_weakening", "kata_fleet_compare_public_keys")
+# At most this many lines of each list on the console (report.json keeps up to MAX_ITEMS).
+CONSOLE_LISTED = 20
+# ssh-keygen -y on a key that asks for a passphrase would wait for it: never longer than this.
+KEY_TIMEOUT = 30
+
+
+def public_key_of(private_key, timeout=KEY_TIMEOUT):
+    """The public key's text of the SSH private key at ``private_key`` (``ssh-keygen -y -f``); DiffError if none."""
+    # pylint: disable=import-outside-toplevel  # only a signing controller needs it
+    import subprocess
+    path = os.fspath(private_key)
+    try:
+        result = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", path], stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise DiffError("ssh-keygen is not installed: the public key of the signing key %s cannot be derived" % path)
+    except subprocess.TimeoutExpired:
+        raise DiffError("ssh-keygen -y -f %s did not answer within %d s" % (path, timeout))
+    lines = [line.strip() for line in (result.stdout or "").splitlines() if line.strip()]
+    if result.returncode != 0 or len(lines) != 1 or len(lines[0]) > 16384:
+        raise DiffError("the public key of the signing key %s cannot be derived (ssh-keygen -y: %s)" % (
+            path, text((result.stderr or result.stdout or "no output").strip(), 300)))
+    return lines[0]
+
+
+def for_run(report, evidence_dir, compare_with=None, public_keys=None, signing_key=None, max_items=MAX_ITEMS):
+    """The ``changes`` section of a run's ``report`` against its previous bundle; never raises.
+
+    The previous bundle is ``compare_with`` (kata_fleet_compare_with), else
+    <evidence_dir>/latest, which still names the previous run while this
+    run's bundle is not yet written.  ``public_keys`` (kata_fleet_compare_public_keys:
+    key texts or files, allowed-signers lines included) verify its signature;
+    without them, the public key of ``signing_key`` (this controller's own
+    key) does, so the previous signed bundle of the same controller verifies.
+    A bundle that nothing can verify is ``refused`` with the reason, never
+    compared unverified.
+    """
+    current = _run(report)
+    path = previous_bundle(evidence_dir, compare_with)
+    if path is None:
+        return empty("none", current=current)
+    keys, derived = [item for item in _list(public_keys) if item], []
+    if not keys and signing_key:
+        try:
+            keys = [public_key_of(signing_key)]
+        except DiffError as error:
+            derived.append("%s, so no key could verify a signed previous bundle" % error)
+    try:
+        section = against_bundle(path, report, keys or None, max_items)
+    except DiffError as error:
+        return empty("refused", _run({}, None, path), ["the public keys cannot be used: %s" % error], current)
+    except Exception as error:  # pylint: disable=broad-except  # a comparison that broke is named, never a traceback
+        return empty("refused", _run({}, None, path), ["the comparison failed: %s: %s" % (type(error).__name__, error)],
+                     current)
+    if section["status"] == "refused" and derived:
+        section["problems"] = (section["problems"] + [text(item, PROBLEM_LIMIT) for item in derived])[:MAX_PROBLEMS]
+    return section
+
+
+def judge(report, section, fail_on_weakening=True):
+    """Put ``section`` into ``report`` (in place) as its ``changes``, with the no-weakening policy on every host.
+
+    The policy's results join ``report.policies`` (an earlier no-weakening
+    entry is replaced) and ``summary`` and ``result`` are made again by the
+    model's own functions, so a weakening fails the run when
+    ``fail_on_weakening`` (error severity) and is a warning otherwise.
+    """
+    # pylint: disable=import-outside-toplevel  # the model may one day import this module for its view
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    hosts = report["hosts"]
+    policies = [policy for policy in report.get("policies") or [] if policy.get("name") != WEAKENING_POLICY]
+    if hosts:
+        policies.extend(_policy.merge_results(weakening_results(section, hosts, fail_on_weakening), hosts))
+    report["policies"] = policies
+    report["summary"] = model.summary(hosts)
+    report["result"] = model.overall_result(hosts, policies)
+    report["changes"] = section
+    return report
+
+
+def page_view(changes, listed=LISTED):
+    """What report.md and report.html show of ``changes`` (None when the report has none): view() plus the weakenings."""
+    if not isinstance(changes, dict):
+        return None
+    shown = view(changes, listed)
+    weakened = sorted(_dict(changes.get("weakened")).items())
+    shown["weakened"] = [{"host": text(host), "reasons": [text(reason, PROBLEM_LIMIT) for reason in _list(reasons)]}
+                         for host, reasons in (weakened if not listed else weakened[:listed])]
+    shown["weakened_more"] = len(weakened) - len(shown["weakened"])
+    shown["summary"] = dict((key, int(value)) for key, value in _dict(changes.get("summary")).items()
+                            if isinstance(value, int) and not isinstance(value, bool))
+    return shown

@@ -81,12 +81,50 @@ def render(view, width=100):
                 % view["hosts_left_out"] if view["hosts_left_out"] else ""),
              "\n".join(_wrap(line, width) for line in summary_lines(view))
              + "".join("\n" + _wrap("- " + line, width, "  ") for line in view["failures"] + view["errors"])]
+    parts[2:2] = workload_audit_parts(view, width)  # workload cost table, audit lines (issues 21, 24)
+    changed = changes_part(view)  # what changed since the last run: changes_part
+    if changed:
+        parts.append(changed)
     for section in view["findings"][1:]:
         text = [section["title"].upper()]
         text += [_wrap("- " + item, width, "  ") for item in section["bullets"]]
         text += [_wrap(("%s %s" % (lead, body)) if lead else body, width) for lead, body in section["paragraphs"]]
         parts.append("\n".join(text))
     return fmt.terminal("\n\n".join(parts))
+
+
+# ---- workload cost and audit (issues 21, 24) ----
+def workload_audit_parts(view, width=100):
+    """The workload cost table (only when a host has workload results) and one audit line per host
+    (only when a host has audit results), each as a text; for the hosts listed in the console."""
+    listed = set(row["host"] for row in view["listed_rows"])
+    parts = []
+    rows = [row for row in view.get("workload_rows") or [] if row["host"] in listed]
+    if rows:
+        parts.append(table(rows, view["workload_columns"], width)
+                     + "\n" + _wrap("~1.0x: inside the noise band; >=: a lower bound (nothing finished within the "
+                                    "budget); ratios are the runtime's time per unit of work over the host's.", width))
+    lines = [line for line in view.get("audit_lines") or [] if line["host"] in listed]
+    if lines:
+        parts.append("\n".join(_wrap("Audit " + line["text"], width, "  ") for line in lines))
+    return parts
+# ---- end workload cost and audit ----
+
+
+# ---------------------------------------------------------------- what changed since the last run (issue 22)
+
+
+def changes_part(view):
+    """The ``CHANGES SINCE <run id> (<date>)`` section (changes.render_text, CONSOLE_LISTED lines a list), or None."""
+    # pylint: disable=import-outside-toplevel  # only a report with a changes section needs it
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes
+    section = (view.get("report") or {}).get("changes")
+    if not isinstance(section, dict):
+        return None
+    return changes.render_text(section, changes.CONSOLE_LISTED).rstrip("\n")
+
+
+# ---------------------------------------------------------------- end of what changed since the last run
 
 
 # At most this many handlers named in a progress line; the rest are counted.

@@ -17,6 +17,11 @@ import time
 # The module (short name) -> the key its per-handler results come back under, also when it failed.
 PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
 PROBES = ("isolation", "startup", "http")
+# The capabilities beyond the probes (module short name -> the key of its result, and of the host's record):
+# kept whole, also when the capability failed (its message then under ``error`` in the kept dict).
+CAPABILITY_RESULTS = {"workload_bench": "workload", "workload_audit": "audit"}
+# A kept capability's error message is cut to this many characters (it comes from the host).
+MAX_CAPABILITY_ERROR = 4000
 # verify_host runs every capability in one module run; its result carries each one's result under the name of
 # the module that gives it alone (``{"module_results": {"host_facts": {...}, "isolation_probe": {...}, ...}}``; Ansible keeps ``results``
 # for loops and renames it).
@@ -24,7 +29,8 @@ VERIFY_ACTION = "verify_host"
 CARRIED_KEY = "module_results"
 # The verify_host action adds the policies it evaluated on the controller as ``module_results.policy_check``
 # (the policy_check action's result), so one task's result holds the host's whole record.
-CARRIED_RESULTS = ("host_facts", "probe_image") + tuple(PROBE_RESULTS) + ("policy_check",)
+CARRIED_RESULTS = (("host_facts", "probe_image") + tuple(PROBE_RESULTS)
+                   + ("workload_bench", "workload_audit", "policy_check"))
 # Where the verify_host action stopped: "settings" (a setting or policy is wrong: nothing ran on the host),
 # "check" (check mode: nothing ran), "host" (the module ran). Set by the action on the controller, never
 # taken from the module's output. Only a result that reached the host makes the run reported.
@@ -67,7 +73,7 @@ def run_id_problem(value):
 def new_record():
     """What the controller keeps of one host before any result arrived."""
     return {"status": "ok", "error": None, "host_facts": None, "isolation": None, "startup": None, "http": None,
-            "policies": None, "run_ids": []}
+            "workload": None, "audit": None, "policies": None, "run_ids": []}
 
 
 def unpack(action, data):
@@ -108,12 +114,33 @@ def keep(record, action, data, failed=False):
             record[probe] = value
             if isinstance(value, dict) and "run_id" in value:
                 record["run_ids"].append(value["run_id"])
+    elif action in CAPABILITY_RESULTS:
+        keep_capability(record, action, data)
     elif action == "policy_check" and data.get("policies") is not None:
         record["policies"] = data["policies"]
     if failed:
         record["status"] = "failed"
         message = str(data.get("msg") or "%s failed" % action)
         record["error"] = message if not record.get("error") else "%s; %s" % (record["error"], message)
+
+
+def keep_capability(record, action, data):
+    """A workload_bench or workload_audit result into ``record["workload"]`` / ``record["audit"]``.
+
+    Its dict is kept as it came (also when the capability failed, as a failed probe's is); when it failed,
+    the kept dict gets its message as ``error`` (a dict holding only that when it failed before measuring).
+    A skipped result, or one with neither a dict nor a failure, leaves the record as it was.
+    """
+    key = CAPABILITY_RESULTS[action]
+    value = data.get(key)
+    if data.get("skipped") or not (isinstance(value, dict) or data.get("failed")):
+        return
+    kept = dict(value) if isinstance(value, dict) else {}
+    if data.get("failed"):
+        kept["error"] = str(data.get("msg") or "%s failed" % action)[:MAX_CAPABILITY_ERROR]
+    record[key] = kept
+    if "run_id" in kept:
+        record["run_ids"].append(kept["run_id"])
 
 
 def reached_host(action, data):

@@ -51,5 +51,6 @@ def render(view, template_dir=None):
         kind=svg.kind, status_kind=lambda status: STATUS_KINDS.get(status, "unknown"),
         startup_chart=svg.chart("chart-startup", "Startup time per host and runtime (median, p95 whisker)", "seconds",
                                 view["listed_rows"], "startup", "median", "p95"),
+        workload_chart=svg.workload_chart(view),  # issue 21
         http_chart=svg.chart("chart-http", "HTTP latency per host and runtime (p50, p99 whisker)", "seconds",
                              view["listed_rows"], "http", "p50", "p99")))

@@ -184,6 +184,60 @@ def _probe_suite(hosts, timestamp, refused):
     return suite.close() if suite.cases else None
 
 
+# ---- workload cost and audit (issues 21, 24) ----
+WORKLOAD_SUITE = "workload-cost"
+AUDIT_SUITE = "workload-audit"
+
+
+def _workload_audit_suites(hosts, timestamp):
+    """WORKLOAD_SUITE: a case per host, runtime and workload (its ratio in system-out; a failure when the workload
+    failed); AUDIT_SUITE: a failed case per error finding, a passing case per host audited without one."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import workload_audit  # pylint: disable=import-outside-toplevel
+    work = _Suite(WORKLOAD_SUITE, timestamp, [("description", "each workload's time per unit of work under a runtime "
+                                                              "over the host's own (workload_bench)")])
+    audit = _Suite(AUDIT_SUITE, timestamp, [("description", "the running containers the host audited and how the host "
+                                                            "sees each (workload_audit)")])
+    for host in sorted(hosts, key=str):
+        entry = hosts[host] if isinstance(hosts[host], dict) else {}
+        shown = fmt.host_text(host, 256)
+        workload = entry.get("workload") if isinstance(entry.get("workload"), dict) else {}
+        runtimes = workload.get("runtimes") if isinstance(workload.get("runtimes"), dict) else {}
+        for runtime in sorted(runtimes, key=str):
+            result = runtimes[runtime] if isinstance(runtimes[runtime], dict) else {}
+            workloads = result.get("workloads") if isinstance(result.get("workloads"), dict) else {}
+            for name in workload_audit.WORKLOADS:
+                item = workloads.get(name)
+                if not isinstance(item, dict):
+                    continue
+                case = "%s %s %s" % (shown, fmt.host_text(runtime, 128), name)
+                out = "ratio: %s (inside the noise: %s, noise band +/-%s); median time per unit: %s s; CoV: %s\n%s" % (
+                    workload_audit.workload_cell(item), item.get("within_noise"), item.get("noise"),
+                    item.get("unit_seconds"), item.get("cov"), fmt.host_text(result.get("summary") or "", 2000))
+                if item.get("status") == "failed":
+                    error = fmt.host_text(item.get("error") or "failed", 2000)
+                    work.case(WORKLOAD_SUITE, case, "failure", message=error, kind="workload-failed", text=out)
+                else:
+                    work.case(WORKLOAD_SUITE, case, out=out)
+        result = entry.get("audit")
+        if not isinstance(result, dict):
+            continue
+        findings = [f for f in result.get("findings") or [] if isinstance(f, dict) and f.get("severity") == "error"]
+        for index, finding in enumerate(findings):
+            container = finding.get("container") if isinstance(finding.get("container"), dict) else {}
+            message = fmt.host_text(finding.get("message") or "%s (x%s)" % (finding.get("code"), finding.get("count")), 2000)
+            audit.case(AUDIT_SUITE, "%s %s %d" % (shown, fmt.host_text(finding.get("code"), 64), index + 1), "failure",
+                       message=message, kind=fmt.host_text(finding.get("code"), 64),
+                       text="%s\ncontainer: %s/%s" % (message, fmt.host_text(container.get("namespace") or "-", 256),
+                                                       fmt.host_text(container.get("id") or "-", 256)))
+        if result.get("error") and not findings:
+            why = fmt.host_text(result["error"], 2000)
+            audit.case(AUDIT_SUITE, shown, "error", message=why, kind="audit-failed", text=why)
+        elif not findings:
+            audit.case(AUDIT_SUITE, shown, out=workload_audit.audit_line(shown, result))
+    return [suite.close() for suite in (work, audit) if suite.cases]
+# ---- end workload cost and audit ----
+
+
 def render(report):
     """JUnit XML (a string with its XML declaration) for a report.json document."""
     hosts = report.get("hosts") or {}
@@ -194,6 +248,7 @@ def render(report):
     probes = _probe_suite(hosts, timestamp, model.refused_fields(report)) if isinstance(hosts, dict) else None
     if probes:
         suites.append(probes)
+    suites.extend(_workload_audit_suites(hosts, timestamp) if isinstance(hosts, dict) else [])  # issues 21, 24
     totals = dict((key, 0) for key in ("tests", "failures", "errors", "skipped"))
     for _text_, counts in suites:
         for key in totals:

@@ -16,7 +16,7 @@ import math
 import re
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, format as fmt, workload_audit
 
 SCHEMA = "kata_fleet.report/v1"
 # From the weakest boundary to the strongest; the order trade-offs compare in.
@@ -80,8 +80,13 @@ def host_entry(record):
         status = "skipped"
     error = record.get("error") or ("no probe results: the host ran none of the probe tasks"
                                     if status == "skipped" else None)
-    return {"status": status, "error": None if error is None else str(error),
-            "host": host_view if isinstance(host_view, dict) else None, "runtimes": runtimes}
+    entry = {"status": status, "error": None if error is None else str(error),
+             "host": host_view if isinstance(host_view, dict) else None, "runtimes": runtimes}
+    # workload_bench's and workload_audit's results (issues 21, 24): only when the host ran them.
+    for key in ("workload", "audit"):
+        if record.get(key) is not None:
+            entry[key] = record[key]
+    return entry
 
 
 PROBE_STATUSES = ("ok", "failed", "planned")
@@ -212,6 +217,7 @@ def conform(entry):
                     if key != "n" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                         notes.append("%s/%s/%s: %s is not a number: written as null" % (where, block, key, _short(value)))
                         stats[key] = None
+    notes.extend(workload_audit.conform(entry))
     return notes
 
 
@@ -936,5 +942,6 @@ def build_view(report, listed_hosts=None):
         "evidence": cards,
         "hosts_left_out": len(per_host) - len(names),
     }
+    view.update(workload_audit.view(report))  # workload cost and audit (issues 21, 24)
     view["listed_image_lines"] = view["image_lines"] if len(names) == len(per_host) else image_lines(view["listed_rows"])
     return view

@@ -77,7 +77,61 @@ def handler_summary(report):
                                   for i in isolation.get("interfaces") or [] if isinstance(isolation.get("interfaces"), list))
                 _add(info["interfaces"], names or "none")
             info["figures"][name] = dict(_figures(probes), verdict=verdict)
+        _add_workload_figures(handlers, name, entry)
     return handlers
+
+
+# ---- measured workload cost (issue 21): workload_bench's ratios to the host, per host and handler ----
+WORKLOAD_WORDS = (("cpu", "CPU"), ("syscall", "syscalls"), ("rootfs_io", "rootfs I/O"), ("tmpfs_io", "tmpfs I/O"))
+
+
+def _add_workload_figures(handlers, name, entry):
+    """Each handler's measured ratios on host ``name`` (report.json's workload, validated by model.conform)."""
+    workload = _d(entry.get("workload"))
+    for handler, result in sorted(_d(workload.get("runtimes")).items()):
+        if handler not in handlers or name not in handlers[handler]["figures"]:
+            continue
+        ratios = {}
+        for key, _word in WORKLOAD_WORDS:
+            item = _d(_d(_d(result).get("workloads")).get(key))
+            value = fmt.number(item.get("ratio"), (1e-6, 1e6))
+            if value is not None:
+                ratios[key] = (value, bool(item.get("within_noise")))
+        handlers[handler]["figures"][name]["workload"] = ratios
+
+
+def _workload_text(ratios):
+    return ", ".join("%s %s" % (word, "~1.0x (inside the noise)" if ratios[key][1] else fmt.ratio(ratios[key][0], 1.0))
+                     for key, word in WORKLOAD_WORDS if key in ratios)
+
+
+def _workload_line(strong, weak, hosts):
+    """The measured workload cost of ``strong`` against ``weak`` on the hosts that ran both under workload_bench."""
+    measured = sorted((host, figures[0].get("workload"), figures[1].get("workload")) for host, figures in hosts.items()
+                      if figures[0].get("workload") and figures[1].get("workload"))
+    if not measured:
+        return None
+    items = []
+    for host, high, low in measured[:LIST_HOSTS]:
+        items.append("%s %s: %s; %s: %s" % (host, strong, _workload_text(high), weak, _workload_text(low)))
+    more = " and %d more hosts (report.md's Workload cost)" % (len(measured) - LIST_HOSTS) if len(measured) > LIST_HOSTS else ""
+    return "Workload cost (time per unit over the host's own), %s vs %s on the same host: %s%s." % (
+        strong, weak, "; ".join(items), more)
+
+
+def _measured_use(names, handlers):
+    """The measured ratios of ``names`` across the hosts, for the advice (None without workload results)."""
+    texts = []
+    for name in names:
+        per_key = {}
+        for figures in handlers[name]["figures"].values():
+            for key, (value, _inside) in (figures.get("workload") or {}).items():
+                per_key.setdefault(key, []).append(value)
+        if per_key:
+            texts.append("%s %s" % (name, ", ".join("%s %s" % (word, fmt.ratio(median(per_key[key]), 1.0))
+                                                    for key, word in WORKLOAD_WORDS if key in per_key)))
+    return "; ".join(texts) or None
+# ---- end measured workload cost ----
 
 
 def _most(counts):
@@ -227,6 +281,9 @@ def tradeoffs(handlers):
         hosts = pairs[(strong, weak)]
         for label, key in (("Startup", "startup"), ("HTTP p50", "http"), ("Memory per idle container", "memory")):
             items.append(_cost_line(label, key, strong, weak, hosts))
+        workload_line = _workload_line(strong, weak, hosts)
+        if workload_line:
+            items.append(workload_line)
     advice = []
     for verdict, use in (("shared-kernel", "dense, fast-starting workloads of trusted code"),
                          ("user-space-kernel", "untrusted code that must not reach the host kernel directly, "
@@ -234,7 +291,12 @@ def tradeoffs(handlers):
                          ("vm-isolated", "untrusted workloads where a kernel exploit must not reach the node, "
                                          "when the costs above are acceptable")):
         if by_verdict.get(verdict):
-            advice.append("%s for %s" % (" or ".join(sorted(by_verdict[verdict])), use))
+            names = sorted(by_verdict[verdict])
+            measured = _measured_use(names, handlers)
+            if measured and verdict != "shared-kernel":
+                # The measured cost replaces the lab report's claim ("too heavy", "acceptable").
+                use = use.split(", where")[0].split(", when")[0] + " (measured cost, median over the hosts: %s)" % measured
+            advice.append("%s for %s" % (" or ".join(names), use))
     return {"bullets": items, "paragraphs": [(None, "Choose " + "; ".join(advice) + ".")]}
 
 

@@ -128,3 +128,69 @@ def chart(chart_id, title, unit, rows, probe, low_name, high_name):
         '<title id="%(id)s-title">%(title)s (%(axis)s)</title><desc id="%(id)s-desc">%(desc)s</desc>%(parts)s</svg></figure>'
     ) % {"id": chart_id, "caption": escape(caption), "title": escape(title), "axis": escape(axis), "w": WIDTH, "h": height,
          "desc": escape("; ".join(described[:50]) or "No measured runtime in this report."), "parts": Markup("".join(parts))}
+
+
+# ---- workload cost (issue 21): a bar per host, runtime and workload, the ratio to the host ----
+def _ratio_label(value):
+    return ("%.2f" % value if value < 10 else "%.1f" % value if value < 100 else "%d" % round(value)) + "x"
+
+
+def workload_chart(view, chart_id="chart-workload"):
+    """The workload cost chart (Markup), or "" when no host has workload results.
+
+    One bar per host, runtime and workload: the runtime's time per unit of work over the host's (1x: the same),
+    a bar's colour the runtime's verdict; ">=" marks a lower bound, "~" a ratio inside the noise band.
+    """
+    listed = set(row["host"] for row in view.get("listed_rows") or [])
+    verdicts = dict(((row["host"], row["runtime"]), row.get("verdict_kind")) for row in view.get("listed_rows") or []
+                    if row.get("kind") == "runtime")
+    rows = []
+    for row in view.get("workload_rows") or []:
+        if row["host"] not in listed:
+            continue
+        for name, title in view["workload_columns"][2:]:
+            value = row["ratios"].get(name)
+            rows.append((row["host"], "%s %s" % (row["runtime"], title), kind(verdicts.get((row["host"], row["runtime"]))),
+                         value if isinstance(value, (int, float)) and 0 < value < 1e7 else None, row[name]))
+    if not rows:
+        return ""
+    left_out = max(len(rows) - MAX_ROWS, 0)
+    rows = rows[:MAX_ROWS]
+    found = scale([row[3] for row in rows] + [1.0])
+    plot_top, plot_bottom = 8, 8 + ROW_HEIGHT * len(rows)
+    width = PLOT_RIGHT - PLOT_LEFT
+    scale_name, position, ticks = found
+    parts, described = [], []
+    for tick in ticks:
+        x = PLOT_LEFT + width * position(tick)
+        parts.append('<line class="grid" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>' % (x, x, plot_top, plot_bottom))
+        parts.append('<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>' % (
+            x, plot_bottom + 16, escape(_ratio_label(tick) if tick else "0")))
+    one = PLOT_LEFT + width * position(1.0)
+    parts.append('<line class="whisker" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>' % (one, one, plot_top, plot_bottom))
+    axis = "time per unit over the host's, %s scale; the line at 1x is the host" % scale_name
+    parts.append('<line class="baseline" x1="%d" x2="%d" y1="%d" y2="%d"/>' % (PLOT_LEFT, PLOT_LEFT, plot_top, plot_bottom))
+    parts.append('<text class="axis" x="%d" y="%d">%s</text>' % (PLOT_LEFT, plot_bottom + 36, escape(axis)))
+    for number, (host, label_tail, css, value, shown) in enumerate(rows):
+        top = plot_top + ROW_HEIGHT * number
+        middle = top + 22 + BAR_HEIGHT // 2
+        label = "%s / %s" % (host, label_tail)
+        described.append("%s: %s" % (label, shown))
+        parts.append(_text("label", PLOT_LEFT + 4, top + 16, label))
+        if value is None:
+            parts.append(_text("missing", PLOT_LEFT + 8, middle + 4, shown))
+            continue
+        end = PLOT_LEFT + width * position(value)
+        parts.append('<rect class="bar k-%s" data-value="%r" x="%d" y="%d" width="%.1f" height="%d"><title>%s</title></rect>' % (
+            css, value, PLOT_LEFT, top + 22, max(end - PLOT_LEFT, 1.0), BAR_HEIGHT, escape("%s: %s" % (label, shown))))
+        parts.append('<text class="value" x="%.1f" y="%d">%s</text>' % (end + 8, middle + 4, escape(shown)))
+    title = "Workload cost per host and runtime (ratio to the host)"
+    caption = title + (" (the first %d rows; %d more are in report.csv)" % (MAX_ROWS, left_out) if left_out else "")
+    return Markup(
+        '<figure><figcaption>%(caption)s</figcaption>'
+        '<svg id="%(id)s" class="chart" role="img" viewBox="0 0 %(w)d %(h)d" width="%(w)d" height="%(h)d" '
+        'aria-labelledby="%(id)s-title" aria-describedby="%(id)s-desc">'
+        '<title id="%(id)s-title">%(title)s (%(axis)s)</title><desc id="%(id)s-desc">%(desc)s</desc>%(parts)s</svg></figure>'
+    ) % {"id": chart_id, "caption": escape(caption), "title": escape(title), "axis": escape(axis), "w": WIDTH,
+         "h": plot_bottom + AXIS_HEIGHT, "desc": escape("; ".join(described[:50])), "parts": Markup("".join(parts))}
+# ---- end workload cost ----

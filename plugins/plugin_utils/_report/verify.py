@@ -46,6 +46,8 @@ MAX_KEYS_BYTES = 1024 * 1024
 MAX_LISTED = 64
 MAX_HOST_NAME = 1024
 REPORT = "report.json"
+# Host entry keys model.host_entry adds only when the host ran that capability (workload cost, audit).
+OPTIONAL_HOST_KEYS = ("workload", "audit")
 # The principal the allowed_signers file names; docs/evidence.md gives auditors the same one.
 IDENTITY = "kata-fleet"
 SUMS_LINE = re.compile(r"\A([0-9a-f]{64})  ([^\x00-\x1f\x7f/\\]{1,255})\Z")
@@ -250,14 +252,16 @@ def report_problems(report):
     hosts = report.get("hosts")
     if not isinstance(hosts, dict):
         return problems + ["hosts is not an object of host entries"]
-    # The keys model.host_entry gives every host, whatever the model's version.
+    # The keys model.host_entry gives every host, whatever the model's version, and those it adds only when the
+    # host ran that capability (workload_bench, workload_audit).
     entry_keys = set(model.host_entry(contract.new_record()))
+    optional_keys = set(OPTIONAL_HOST_KEYS)
     for name, entry in hosts.items():
         where = "hosts/%s" % name[:200]
         if not name or len(name) > MAX_HOST_NAME:
             problems.append("%s: not a host name (1 to %d characters)" % (where, MAX_HOST_NAME))
             break
-        if not isinstance(entry, dict) or set(entry) != entry_keys:
+        if not isinstance(entry, dict) or not entry_keys <= set(entry) <= entry_keys | optional_keys:
             problems.append("%s is not a host entry (%s)" % (where, ", ".join(sorted(entry_keys))))
             break
         if entry["status"] not in contract.STATUSES:

@@ -11,3 +11,16 @@
     }
   });
 }());
+// The same for the audit findings (report.html's Audit section), row by row.
+(function () {
+  var box = document.getElementById("audit-filter");
+  if (!box) { return; }
+  box.hidden = false;
+  var rows = document.querySelectorAll("#audit-findings tbody tr");
+  box.addEventListener("input", function () {
+    var needle = box.value.toLowerCase();
+    for (var i = 0; i < rows.length; i++) {
+      rows[i].classList.toggle("hidden", needle !== "" && rows[i].textContent.toLowerCase().indexOf(needle) < 0);
+    }
+  });
+}());
