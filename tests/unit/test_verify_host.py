@@ -14,7 +14,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _hostin
 from ansible_collections.kata_fleet.runtimes.plugins.modules import verify_host
 from probe_output import framed, sections as recorded_sections, use_nonce
 from detached_runs import script_detached_runs
-from ctr_answers import DIGEST, IMAGES_HEADER, NAMESPACE, RUN_ID, TAG, images_ls, script_containerd
+from ctr_answers import IMAGES_HEADER, NAMESPACE, RUN_ID, TAG, images_ls, script_containerd
 
 
 @pytest.fixture

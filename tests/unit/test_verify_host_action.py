@@ -412,5 +412,5 @@ def test_verify_yml_with_an_unreachable_host_and_a_wrong_setting(tmp_path):
     assert report["hosts"]["gone"]["status"] == "unreachable"
     assert report["hosts"]["wrong"]["status"] == "failed"
     assert "kata_fleet_probe_timeout" in report["hosts"]["wrong"]["error"]
-    cases = [case for case in ET.parse(str(tmp_path / "evidence" / "latest" / "junit.xml")).getroot().iter("testcase")]
+    cases = list(ET.parse(str(tmp_path / "evidence" / "latest" / "junit.xml")).getroot().iter("testcase"))
     assert any(case.get("name") == "gone" for case in cases)

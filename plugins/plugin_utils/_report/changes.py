@@ -190,7 +190,7 @@ def _quantile_error(stdev, n, quantile):
 def _z(quantile):
     # The quantiles used are 0.5 and 0.99; anything else is interpolated by bisection of erf.
     low, high = -10.0, 10.0
-    for _ in range(80):
+    for dummy in range(80):
         mid = (low + high) / 2.0
         if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < quantile:
             low = mid
@@ -687,15 +687,16 @@ def _version_line(item):
 
 
 def _policy_line(item):
-    return "%s: %s (%s) %s (%s -> %s)" % (item.get("host"), item.get("policy"), item.get("severity") or "?",
-                                        item.get("change"), item.get("old") or "none", item.get("new"))
+    return "%s: %s (%s) %s (%s -> %s)" % (
+        item.get("host"), item.get("policy"), item.get("severity") or "?", item.get("change"),
+        item.get("old") or "none", item.get("new"))
 
 
 def _performance_line(item):
     show = fmt.duration if item.get("unit") == "s" else fmt.mib
-    return "%s / %s: %s %s -> %s (%s; noise %s)" % (item.get("host"), item.get("handler"), item.get("measure"),
-                                                   show(item.get("old")), show(item.get("new")), item.get("change"),
-                                                   show(item.get("noise")))
+    return "%s / %s: %s %s -> %s (%s; noise %s)" % (
+        item.get("host"), item.get("handler"), item.get("measure"), show(item.get("old")), show(item.get("new")),
+        item.get("change"), show(item.get("noise")))
 
 
 _ENVIRONMENTS = {}

@@ -155,8 +155,8 @@ def _hosts_suite(hosts, timestamp):
 
 def _probe_suite(hosts, timestamp, refused):
     """One case per host and runtime whose isolation result carries the witnesses; None when none does."""
-    suite = _Suite(PROBE_SUITE, timestamp, [("description", "each isolation probe: the probe image, "
-                                                             "what the container says and what the host sees")])
+    description = "each isolation probe: the probe image, what the container says and what the host sees"
+    suite = _Suite(PROBE_SUITE, timestamp, [("description", description)])
     for host in sorted(hosts, key=str):
         runtimes = (hosts[host] or {}).get("runtimes") if isinstance(hosts[host], dict) else None
         for runtime in sorted(runtimes, key=str) if isinstance(runtimes, dict) else []:
@@ -166,11 +166,11 @@ def _probe_suite(hosts, timestamp, refused):
             name = "%s %s" % (fmt.host_text(host, 256), fmt.host_text(runtime, 128))
             witness = model.witness_view(result, refused.get(host, {}).get(runtime, ()))
             verdict, sandbox = model.verdict_of(result)
-            out = "\n".join(["verdict: %s" % model.verdict_label(verdict, sandbox),
-                              "probe image: %s (source %s, digest %s)" % (witness["image"], witness["image_source"],
-                                                                          witness["image_digest"]),
-                              "host sees: %s" % witness["host_sees"], "the two witnesses: %s" % witness["witness"]]
-                             + witness["host_evidence"])
+            lines = ["verdict: %s" % model.verdict_label(verdict, sandbox),
+                     "probe image: %s (source %s, digest %s)" % (
+                         witness["image"], witness["image_source"], witness["image_digest"]),
+                     "host sees: %s" % witness["host_sees"], "the two witnesses: %s" % witness["witness"]]
+            out = "\n".join(lines + witness["host_evidence"])
             error = fmt.host_text(result.get("error") or "no error text", 2000)
             if verdict == "failed" and (witness["contradiction"] or witness["witness"] == "contradicted"):
                 suite.case(PROBE_SUITE, name, "failure", message=error, kind="contradicted",
@@ -227,8 +227,9 @@ def _workload_audit_suites(hosts, timestamp):
             message = fmt.host_text(finding.get("message") or "%s (x%s)" % (finding.get("code"), finding.get("count")), 2000)
             audit.case(AUDIT_SUITE, "%s %s %d" % (shown, fmt.host_text(finding.get("code"), 64), index + 1), "failure",
                        message=message, kind=fmt.host_text(finding.get("code"), 64),
-                       text="%s\ncontainer: %s/%s" % (message, fmt.host_text(container.get("namespace") or "-", 256),
-                                                       fmt.host_text(container.get("id") or "-", 256)))
+                       text="%s\ncontainer: %s/%s" % (
+                           message, fmt.host_text(container.get("namespace") or "-", 256),
+                           fmt.host_text(container.get("id") or "-", 256)))
         if result.get("error") and not findings:
             why = fmt.host_text(result["error"], 2000)
             audit.case(AUDIT_SUITE, shown, "error", message=why, kind="audit-failed", text=why)

@@ -514,12 +514,11 @@ def witness_view(isolation, refused=()):
         host_evidence = [fmt.host_text(line, WITNESS_TEXT_LIMIT) for line in _list(witness.get("evidence"))]
         reason = fmt.host_text(witness["reason"], 300) if witness.get("reason") else None
     agreement = word("witness", WITNESS_VALUES)
+    shown = short_digest(digest) if digest not in (INVALID, NOT_RECORDED) else "image, digest %s" % digest
     if source == "built":
-        image = "built %s (kata-fleet's own)" % (short_digest(digest) if digest not in (INVALID, NOT_RECORDED)
-                                                  else "image, digest %s" % digest)
+        image = "built %s (kata-fleet's own)" % shown
     elif source == "registry":
-        image = "registry %s: its tools print the facts" % (short_digest(digest) if digest not in (INVALID, NOT_RECORDED)
-                                                             else "image, digest %s" % digest)
+        image = "registry %s: its tools print the facts" % shown
     elif source == "kata-fleet":
         image = "kata-fleet's own by its name (an older record: the digest was not recorded)"
     elif source == INVALID or digest == INVALID:
@@ -534,8 +533,8 @@ def witness_view(isolation, refused=()):
     if "contradiction" in refused:
         contradiction = "contradicted: the two stories were invalid (see the errors)"
     elif isinstance(story, dict) and _text_ok(story.get("container"), 300) and _text_ok(story.get("host"), 300):
-        contradiction = "the container says %s; the host sees %s" % (fmt.host_text(story["container"], 300),
-                                                                      fmt.host_text(story["host"], 300))
+        contradiction = "the container says %s; the host sees %s" % (
+            fmt.host_text(story["container"], 300), fmt.host_text(story["host"], 300))
     elif story is not None:
         contradiction = "contradicted: the two stories were invalid (see the errors)"
     return {"image_source": source, "image_digest": digest, "host_witness": host_class, "vmm": vmm,

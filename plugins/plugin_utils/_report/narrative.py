@@ -295,7 +295,7 @@ def tradeoffs(handlers):
             measured = _measured_use(names, handlers)
             if measured and verdict != "shared-kernel":
                 # The measured cost replaces the lab report's claim ("too heavy", "acceptable").
-                use = use.split(", where")[0].split(", when")[0] + " (measured cost, median over the hosts: %s)" % measured
+                use = use.split(", where", 1)[0].split(", when", 1)[0] + " (measured cost, median over the hosts: %s)" % measured
             advice.append("%s for %s" % (" or ".join(names), use))
     return {"bullets": items, "paragraphs": [(None, "Choose " + "; ".join(advice) + ".")]}
 
