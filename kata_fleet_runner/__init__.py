@@ -346,9 +346,9 @@ class MergeResult(object):
             str(self.evidence_dir), self.used, [item["part"] for item in self.refused])
 
 
-def _merge_module(root=ROOT):
-    """plugins/plugin_utils/_report/merge.py of this very collection (a checkout's or an installed one)."""
-    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.merge"
+def _report_module(module, root=ROOT):
+    """plugins/plugin_utils/_report/<module>.py of this very collection (a checkout's or an installed one)."""
+    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report." + module
     if __name__ != "ansible_collections.kata_fleet.runtimes.kata_fleet_runner":
         where, collections_dir = layout(root)
         path = str(Path(root) / "collections") if where == "checkout" else collections_dir and str(collections_dir)
@@ -375,7 +375,7 @@ def merge_bundles(parts, out, public_keys=None, allow_mixed_run_ids=False, signi
     id, or a new one for mixed runs). Returns a MergeResult; raises KataFleetRunError when nothing can be
     merged (bad input, every part refused). See docs/python-api.md.
     """
-    merge = _merge_module()
+    merge = _report_module("merge")
     if max_file_mib is not None and (isinstance(max_file_mib, bool) or not isinstance(max_file_mib, int)
                                      or not 1 <= max_file_mib <= 65536):
         raise KataFleetRunError("max_file_mib must be a whole number of MiB from 1 to 65536, not %r" % (max_file_mib,))
@@ -398,22 +398,6 @@ def merge_bundles(parts, out, public_keys=None, allow_mixed_run_ids=False, signi
 # ------------------------------------------------------------------ what changed between two bundles
 
 
-def _changes_module(root=ROOT):
-    """plugins/plugin_utils/_report/changes.py of this very collection (a checkout's or an installed one)."""
-    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.changes"
-    if __name__ != "ansible_collections.kata_fleet.runtimes.kata_fleet_runner":
-        where, collections_dir = layout(root)
-        path = str(Path(root) / "collections") if where == "checkout" else collections_dir and str(collections_dir)
-        if path and path not in sys.path:
-            sys.path.insert(0, path)
-    try:
-        import importlib
-        return importlib.import_module(name)
-    except ImportError as error:
-        raise KataFleetRunError("the collection's report code is not importable (%s): run from a checkout or an "
-                                "installed kata_fleet.runtimes, with ansible-core and Jinja2 in this Python" % error)
-
-
 def diff_bundles(old, new, public_keys=None):
     """What changed between two evidence bundles: report.json's ``changes`` section, as a dict.
 
@@ -423,7 +407,7 @@ def diff_bundles(old, new, public_keys=None):
     compared: the result's ``status`` is ``refused`` and ``problems`` names it and why. Raises
     KataFleetRunError for input that is not folder paths or keys. See docs/evidence.md.
     """
-    changes = _changes_module()
+    changes = _report_module("changes")
     for what, value in (("old", old), ("new", new)):
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise KataFleetRunError("%s must be a bundle folder, not %r" % (what, value))

@@ -20,7 +20,7 @@ import re
 import signal
 import sys
 
-from . import MAX_FORKS, MAX_TIMEOUT, PLAYBOOKS, KataFleetRunError, _changes_module, _run, diff_bundles, merge_bundles
+from . import MAX_FORKS, MAX_TIMEOUT, PLAYBOOKS, KataFleetRunError, _report_module, _run, diff_bundles, merge_bundles
 
 
 # ASCII only: int() and float() also take Unicode digits ("١٢"), "inf", "nan" and "1e400".
@@ -189,7 +189,7 @@ def diff_main(argv):
     try:
         changes = diff_bundles(args.old, args.new, public_keys=args.public_keys or None)
         out = json.dumps(changes, indent=2, sort_keys=True) + "\n" if args.json else \
-            _changes_module().render_text(changes, listed=args.listed)
+            _report_module("changes").render_text(changes, listed=args.listed)
     except KataFleetRunError as error:
         sys.stderr.write("kata_fleet_runner diff: error: %s\n" % error)
         return 2

@@ -14,6 +14,7 @@
 """
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,3 +166,15 @@ def run_module(capsys):
         return exited.value.code, result
 
     return run
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """Two ssh signing keys, ``signer`` and ``stranger`` (paths of the private keys), for bundle signatures."""
+    folder = tmp_path_factory.mktemp("keys")
+    made = {}
+    for name in ("signer", "stranger"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
+                       check=True)
+        made[name] = str(folder / name)
+    return made

@@ -8,7 +8,6 @@ written by bundle.write_bundle and checked by verify.inspect_bundle.
 import copy
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -369,16 +368,6 @@ def test_a_thousand_hosts_half_changed_summarise_then_list():
 
 
 # ------------------------------------------------------------------ bundles on disk
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    made = {}
-    for name in ("signer", "stranger"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)], check=True)
-        made[name] = str(folder / name)
-    return made
 
 
 def write(root, report, signing_key=None):

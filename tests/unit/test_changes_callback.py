@@ -7,7 +7,6 @@ the first through <evidence dir>/latest before its own bundle is written.
 import copy
 import json
 import os
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -129,39 +128,29 @@ def test_compare_with_names_another_bundle(tmp_path):
     assert report["changes"]["summary"]["strengthenings"] == 1 and report["result"] == "pass"
 
 
-@pytest.fixture(scope="module")
-def signing_keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    made = {}
-    for name in ("signer", "stranger"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)], check=True)
-        made[name] = str(folder / name)
-    return made
-
-
-def test_the_same_controllers_signed_bundle_verifies_with_its_own_key(tmp_path, signing_keys):
-    play(tmp_path, "run-1", signing_key=signing_keys["signer"])
-    _callback, _display, report = play(tmp_path, "run-2", verdict="shared-kernel", signing_key=signing_keys["signer"])
+def test_the_same_controllers_signed_bundle_verifies_with_its_own_key(tmp_path, keys):
+    play(tmp_path, "run-1", signing_key=keys["signer"])
+    _callback, _display, report = play(tmp_path, "run-2", verdict="shared-kernel", signing_key=keys["signer"])
     assert report["changes"]["status"] == "compared" and report["changes"]["previous"]["signed"] is True
     assert report["changes"]["previous"]["signed_by"].startswith("SHA256:")
     assert weakening(report)[1]["status"] == "fail"
 
 
-def test_a_signed_previous_bundle_nothing_can_verify_is_refused(tmp_path, signing_keys):
-    play(tmp_path, "run-1", signing_key=signing_keys["signer"])
+def test_a_signed_previous_bundle_nothing_can_verify_is_refused(tmp_path, keys):
+    play(tmp_path, "run-1", signing_key=keys["signer"])
     # No key at all: a signature nobody checks is not trusted.
     _callback, _display, report = play(tmp_path, "run-2")
     assert report["changes"]["status"] == "refused" and report["result"] == "fail"
     assert "no public key" in " ".join(report["changes"]["problems"])
     # Another controller's key.
     _callback, _display, report = play(tmp_path, "run-3", compare_with=str(tmp_path / "run-1"),
-                                       compare_public_keys=[signing_keys["stranger"] + ".pub"])
+                                       compare_public_keys=[keys["stranger"] + ".pub"])
     assert report["changes"]["status"] == "refused"
     assert "does not verify" in " ".join(report["changes"]["problems"])
 
 
-def test_a_signing_key_without_a_public_key_is_named(tmp_path, signing_keys):
-    play(tmp_path, "run-1", signing_key=signing_keys["signer"])
+def test_a_signing_key_without_a_public_key_is_named(tmp_path, keys):
+    play(tmp_path, "run-1", signing_key=keys["signer"])
     broken = tmp_path / "broken-key"
     broken.write_text("not a key\n")
     _callback, display, report = play(tmp_path, "run-2", signing_key=str(broken))

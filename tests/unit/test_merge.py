@@ -28,16 +28,6 @@ import kata_fleet_runner.__main__ as cli  # noqa: E402  pylint: disable=wrong-im
 RUN_ID = sample_bundle.RUN_ID
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    made = {}
-    for name in ("signer", "stranger"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)], check=True)
-        made[name] = str(folder / name)
-    return made
-
-
 def part_report(names, run_id=RUN_ID, started="2026-12-01T04:00:00Z"):
     records = sample_bundle.records()
     hosts = dict((name, records[name]) for name in names)
