@@ -95,26 +95,38 @@ def run_once(fleet, size, env_extra, workdir, account):
     argv, env = fleet_harness.controller_command(fleet, path, workdir, size)
     env.update(env_extra)
     fleet.close_connections()
+    # The ControlPersist masters exit after the run: their records are written.
+    wall, status, usage, pid = accounted(argv, env, workdir, os.path.join(workdir, "verify.log"), account,
+                                         settle=fleet.close_connections)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("verify.yml failed; see %s" % os.path.join(workdir, "verify.log"))
+    found = split(read_acct(account), pid)
+    found.update(wall=wall, wait4=usage.ru_utime + usage.ru_stime)
+    return found
+
+
+def accounted(argv, env, workdir, log_path, account, settle=None):
+    """Run ``argv`` with the kernel's process accounting writing to ``account``: (wall, status, rusage, pid).
+
+    ``settle`` runs after the process ended and before accounting stops (what must exit to be recorded).
+    """
     if os.path.exists(account):
         os.unlink(account)
     open(account, "wb").close()
     subprocess.run(["accton", account], check=True, capture_output=True)
     try:
         started = time.monotonic()
-        with open(os.path.join(workdir, "verify.log"), "w") as log:
+        with open(log_path, "w") as log:
             process = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT)
-            _pid, status, usage = os.wait4(process.pid, 0)
+            dummy, status, usage = os.wait4(process.pid, 0)
         wall = time.monotonic() - started
-        fleet.close_connections()  # the ControlPersist masters exit: their records are written
+        if settle is not None:
+            settle()
         time.sleep(0.5)
     finally:
         subprocess.run(["accton", "off"], check=False, capture_output=True)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("verify.yml failed; see %s" % os.path.join(workdir, "verify.log"))
-    found = split(read_acct(account), process.pid)
-    found.update(wall=wall, wait4=usage.ru_utime + usage.ru_stime)
-    return found
+    return wall, status, usage, process.pid
 
 
 def main():

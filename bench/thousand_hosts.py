@@ -37,13 +37,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench  # noqa: E402  pylint: disable=wrong-import-position
-from controller_cpu import read_acct, split  # noqa: E402  pylint: disable=wrong-import-position
+from controller_cpu import accounted, read_acct, split  # noqa: E402  pylint: disable=wrong-import-position
 
 RESULTS = os.path.join(HERE, "results")
 VENV_BIN = os.path.dirname(sys.executable)
@@ -79,21 +78,8 @@ def run_once(repo, playbook, forks, extra, workdir, inventory_path, account):
                ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-tmp"),
                KATA_FLEET_EVIDENCE_DIR=os.path.join(workdir, "evidence"))
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory_path, "--forks", str(forks)] + extra + [playbook]
-    if os.path.exists(account):
-        os.unlink(account)
-    open(account, "wb").close()
-    subprocess.run(["accton", account], check=True, capture_output=True)
-    try:
-        started = time.monotonic()
-        with open(os.path.join(workdir, "run.log"), "w") as log:
-            process = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT)
-            _pid, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        time.sleep(0.5)
-    finally:
-        subprocess.run(["accton", "off"], check=False, capture_output=True)
-    found = split(read_acct(account), process.pid)
+    wall, status, usage, pid = accounted(argv, env, workdir, os.path.join(workdir, "run.log"), account)
+    found = split(read_acct(account), pid)
     waited = usage.ru_utime + usage.ru_stime
     # wait4 counts ansible-playbook and every process below it that was waited for: what is not the main
     # process or a worker is the modules (the targets' side). Walking the accounting records' parent links
