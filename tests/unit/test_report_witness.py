@@ -174,3 +174,14 @@ def test_an_older_record_renders_not_recorded():
     assert "Host sees: not recorded" in text and "| Host sees" not in text  # the console keeps its width
     assert "| Host sees |" in markdown.render(view) and "<td>not recorded</td>" in report_html.render(view)
     assert junit.render(report).count("isolation-probe") == 0  # no witness: no probe suite, as before
+
+
+def test_console_says_what_the_host_saw_in_short_words():
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import console
+    assert console._host_sees_short("host-process") == "process"
+    assert console._host_sees_short("vmm (qemu)") == "vmm (qemu)"
+    assert console._host_sees_short("user-space-kernel") == "sandbox"
+    # Anything else stays as it is: unknown with its reason, not recorded, a host row's dash.
+    assert console._host_sees_short("unknown: no shim") == "unknown: no shim"
+    assert console._host_sees_short("host-processes") == "host-processes"
+    assert console._host_sees_short(None) is None

@@ -22,8 +22,23 @@ from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model 
 # which report.md and report.csv carry whole, give way first.
 SHRINK_ORDER = ("host_sees", "verdict", "interfaces", "cpu_model", "kernel", "host")
 ELLIPSIS = "~"
-SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS), "host_sees": len("host-process"),
+SHRINK_FLOOR = {"verdict": len("user-space-kernel") + len(ELLIPSIS), "host_sees": len("Host sees"),
                 "interfaces": 6, "cpu_model": 6, "kernel": 7, "host": 20}
+
+
+# The console's short words for what the host saw run a container (report.md, .html and .csv say it whole):
+# an ordinary host process, a hypervisor (named), gVisor's sandbox.
+HOST_SEES_SHORT = (("host-process", "process"), ("vmm", "vmm"), ("user-space-kernel", "sandbox"))
+
+
+def _host_sees_short(cell):
+    """``process``, ``vmm (qemu)``, ``sandbox`` or the cell as it is (unknown with its reason, -, not recorded)."""
+    if not isinstance(cell, str):
+        return cell
+    for word, short in HOST_SEES_SHORT:
+        if cell == word or cell.startswith(word + " ("):
+            return short + cell[len(word):]
+    return cell
 
 
 def _shorten(text, width):
@@ -69,7 +84,7 @@ def summary_lines(view):
 
 def render(view, width=100):
     """The console text (a str)."""
-    listed = view["listed_rows"]
+    listed = [dict(row, host_sees=_host_sees_short(row.get("host_sees"))) for row in view["listed_rows"]]
     columns, image = ISOLATION_COLUMNS, list(view.get("listed_image_lines") or [])
     if all(row.get("host_sees") in (None, "", "-", model.NOT_RECORDED) for row in listed):
         # Older records: a column of "not recorded" would only cost the kernel and CPU their width.
