@@ -119,6 +119,15 @@ class ActionModule(ActionBase):
                 result["warnings"] = list(result.get("warnings") or []) + checked["warnings"]
             if checked["failed"]:
                 messages.append(checked["msg"])
+        # The audit's error findings (a sandbox promised, an ordinary host process seen; a pod of a namespace
+        # that must be sandboxed that is not) fail the host as an error-severity policy does.
+        audited = carried.get("workload_audit")
+        audit = audited.get("audit") if isinstance(audited, dict) else None
+        if isinstance(audit, dict) and audit.get("status") == "failed" and not audited.get("failed"):
+            errors = (audit.get("findings_by_severity") or {}).get("error") if isinstance(
+                audit.get("findings_by_severity"), dict) else None
+            messages.append("workload_audit: %s error finding(s) among the running containers (see the audit)" % (
+                errors if isinstance(errors, int) and not isinstance(errors, bool) else "some"))
         result["failed"] = bool(messages)
         if messages:
             result["msg"] = "; ".join(messages)

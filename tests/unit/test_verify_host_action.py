@@ -258,6 +258,17 @@ def test_a_failed_probe_fails_the_host_and_keeps_the_policies():
     assert result[contract.CARRIED_KEY]["policy_check"]["policies"]
 
 
+def test_an_audit_error_finding_fails_the_host_as_an_error_policy_does():
+    module = module_result()
+    module[contract.CARRIED_KEY]["workload_audit"] = {"changed": False, "audit": {
+        "status": "failed", "findings_by_severity": {"error": 2, "warning": 0, "info": 0}}}
+    result = Fake(module=module).run()
+    assert result["failed"] is True
+    assert result["msg"] == "workload_audit: 2 error finding(s) among the running containers (see the audit)"
+    module[contract.CARRIED_KEY]["workload_audit"]["audit"]["status"] = "ok"
+    assert not Fake(module=module).run()["failed"]
+
+
 def test_a_failed_error_policy_fails_the_host_a_warning_only_warns():
     warning = dict(NEEDS_KATA, name="kata-wish", severity="warning")
     result = Fake().run(kata_fleet_policies=[NEEDS_KATA, warning])
