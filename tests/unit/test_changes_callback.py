@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import jsonschema
-import pytest
 
 from callback_harness import host_results, make_callback, result, run_play
 
