@@ -175,6 +175,14 @@ class PlaybookRun(object):
             return json.load(handle)
 
 
+def console_shows(cell, value):
+    """True when a console table cell shows ``value``: whole, or cut to fit 100 columns (``6.18.44-fc~``).
+
+    The console shortens the kernel, CPU model and interfaces first; report.md and report.csv carry them whole.
+    """
+    return cell == value or (cell.endswith("~") and len(cell) > 4 and value.startswith(cell[:-1]))
+
+
 def local_inventory(containerd, **hostvars):
     """localhost, pointed at the tests' containerd instance.
 

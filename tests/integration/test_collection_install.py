@@ -87,7 +87,8 @@ def test_installed_collection_verifies_by_fqcn(installed, containerd, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "KATA-FLEET RUNTIME COMPARISON" in done.stdout
     rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("localhost | runc ")]
-    assert rows and rows[0][-1].strip() == "shared-kernel"
+    # Cell 7 is the verdict (the host's witness follows it).
+    assert rows and rows[0][7].strip() == "shared-kernel", rows
 
     with open(str(tmp_path / "evidence" / "latest" / "report.json")) as handle:
         report = json.load(handle)
@@ -142,7 +143,8 @@ def test_installed_collection_with_the_callback_in_the_environment(installed, co
     assert done.returncode == 0, done.stdout + done.stderr
     assert "KATA-FLEET RUNTIME COMPARISON" in done.stdout
     rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("localhost | runc ")]
-    assert rows and rows[0][-1].strip() == "shared-kernel"
+    # Cell 7 is the verdict (the host's witness follows it).
+    assert rows and rows[0][7].strip() == "shared-kernel", rows
     assert sorted(os.listdir(str(tmp_path / "evidence" / "latest"))) == [
         "SHA256SUMS", "junit.xml", "report.csv", "report.html", "report.json", "report.md"]
     with open(str(tmp_path / "evidence" / "latest" / "report.json")) as handle:

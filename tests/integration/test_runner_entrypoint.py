@@ -39,7 +39,8 @@ def test_verify_returns_the_report_and_streams_events(containerd, tmp_path):
     assert result.evidence_dir.name == report["run_id"]
     assert json.loads((result.evidence_dir / "report.json").read_text()) == report
     rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("localhost | runc ")]
-    assert rows[0][-1].strip() == "shared-kernel"
+    # Cell 7 is the verdict, then what the host saw run the container.
+    assert rows[0][7].strip() == "shared-kernel" and rows[0][8].strip() == "process", rows
 
     assert result.artifacts_dir.is_dir() and result.artifacts_dir.parent == private_data_dir / "artifacts"
     assert (result.artifacts_dir / "rc").read_text().strip() == "0"

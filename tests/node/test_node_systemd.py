@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from conftest import NODE
+from harness import console_shows
 
 CONFIG = "/etc/containerd/config.toml"
 DROPIN = "/etc/systemd/system/containerd.service.d/10-kata-fleet-config.conf"
@@ -171,7 +172,7 @@ def test_verify_reports_the_runc_row_of_a_node_with_its_own_kernel(node, playboo
     assert host["kernel_release"] == kernel
     assert host["containerd"]["answers"] is True
     isolation_row = run.table_rows(NODE, "runc")[0]
-    assert isolation_row[2] == kernel and isolation_row[7] == "shared-kernel", isolation_row
+    assert console_shows(isolation_row[2], kernel) and isolation_row[7] == "shared-kernel", isolation_row
     runc = run.results("isolation_probe")[NODE]["ansible_facts"]["kata_fleet_isolation"]["runtimes"]["runc"]
     assert runc["status"] == "ok" and runc["kernel_release"] == kernel != os.uname().release
     with open("/proc/sys/kernel/random/boot_id") as handle:
