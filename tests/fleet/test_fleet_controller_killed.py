@@ -11,26 +11,34 @@ What happens on a host when the controller dies depends on how Ansible ran the m
 
 import json
 import os
+import re
 import subprocess
 import time
 
 import pytest
 
 from fleet_harness import FAST, controller_command, kill_controller, wait_for, wait_until_quiet
-# The instance tag in every probe name (a hash of the containerd address and namespace).
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import instance_tag  # noqa: E402  pylint: disable=wrong-import-order
+# The length of the tag in every probe name.
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import INSTANCE_TAG_LENGTH  # noqa: E402  pylint: disable=wrong-import-order
 
 # HTTP requests per host in the run that is killed: the probe must still be running when the controller dies.
 LONG_HTTP = 5000
 
 
 def _http_probes(fleet, run_id):
-    """{host: name of its HTTP probe container} once every host has the one of run ``run_id``, else None."""
-    names = dict((host.name, "kf-%s-%s-runc-http" % (
-        instance_tag(host.containerd.address, host.containerd.namespace), run_id)) for host in fleet.hosts)
+    """{host: name of its HTTP probe container} once every host has the one of run ``run_id``, else None.
+
+    The name's tag hashes the instance and a part drawn by each module run (two runs with one run id never
+    share a name), so the probe is found by the rest of its name.
+    """
+    pattern = re.compile(r"\Akf-[0-9a-f]{%d}-%s-runc-http\Z" % (INSTANCE_TAG_LENGTH, re.escape(run_id)))
+    names = {}
     for host in fleet.hosts:
-        if names[host.name] not in host.containerd.ctr("containers", "list", "--quiet").stdout.split():
+        found = [name for name in host.containerd.ctr("containers", "list", "--quiet").stdout.split()
+                 if pattern.match(name)]
+        if len(found) != 1:
             return None
+        names[host.name] = found[0]
     return names
 
 
