@@ -45,7 +45,8 @@ def test_verify_returns_the_report_and_streams_events(containerd, tmp_path):
     assert result.artifacts_dir.is_dir() and result.artifacts_dir.parent == private_data_dir / "artifacts"
     assert (result.artifacts_dir / "rc").read_text().strip() == "0"
     job_events = os.listdir(str(result.artifacts_dir / "job_events"))
-    assert len(job_events) == len(result.events) > 10
+    # One task per host: play and task starts, the host's result, the stats, and the table's output lines.
+    assert len(job_events) == len(result.events) >= 8
     assert (private_data_dir / "inventory" / "kata_fleet.json").is_file()
 
     names = [entry[0] for entry in seen]

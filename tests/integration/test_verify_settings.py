@@ -108,7 +108,8 @@ def test_tags_select_the_phases(containerd, tmp_path):
     rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--skip-tags", "policy")
     assert rc == 0, output
     report = _report(tmp_path)
-    assert report["policies"] == []
+    # Only the callback's comparison with the previous run (the one above, in the same folder) is left.
+    assert [policy["name"] for policy in report["policies"]] == ["no-weakening"]
     assert report["hosts"]["localhost"]["runtimes"]["runc"]["isolation"]["verdict"] == "shared-kernel"
 
     rc, output = _verify(tmp_path, local_inventory(containerd, **QUICK), "--tags", "facts")
