@@ -24,6 +24,8 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit, _workload
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC_PATH = os.path.join(ROOT, "roles", "kata_fleet", "meta", "argument_specs.yml")
 CALLBACK = "kata_fleet.runtimes.comparison"
@@ -33,11 +35,11 @@ HANDLER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 BIN_DIR = re.compile(r"\A/[^:\n]*\Z")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPABILITIES = ("isolation", "startup", "http", "workload", "audit")
-# The bounds the workload_bench module checks (module_utils/_workload.py), checked here first to name the variable.
-WORKLOAD_REPEATS = (1, 50)
-WORKLOAD_BUDGET = (0.1, 600.0)
-# workload_audit's check of its globs (module_utils/_audit.py GLOB_PATTERN), as a setting's rule.
-AUDIT_GLOB = re.compile(r"\A[a-z0-9*?\[\]!-]{1,63}\Z")
+# The bounds the workload_bench module checks and workload_audit's glob rule, defined once in module_utils
+# (controller plugins may import them) and checked here first to name the variable.
+WORKLOAD_REPEATS = (1, _workload.MAX_REPEATS)
+WORKLOAD_BUDGET = (_workload.MIN_BUDGET, _workload.MAX_BUDGET)
+AUDIT_GLOB = _audit.GLOB_PATTERN
 # verify's phases: --tags/--skip-tags with these names pick what runs; the host's view always comes.
 PHASES = ("facts",) + CAPABILITIES + ("policy",)
 HANDLERS_MESSAGE = ("must be a list of handler names (letters, digits, '.', '_' and '-', starting with a letter or "
