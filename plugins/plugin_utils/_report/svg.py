@@ -121,13 +121,19 @@ def chart(chart_id, title, unit, rows, probe, low_name, high_name):
             text_x = max(end, whisker)
         parts.append('<text class="value" x="%.1f" y="%d">%s</text>' % (text_x + 8, middle + 4, escape(value_text)))
     caption = title + (" (the first %d rows; %d more are in the table and report.csv)" % (MAX_ROWS, left_out) if left_out else "")
+    return _figure(chart_id, caption, title, axis, height,
+                   "; ".join(described[:50]) or "No measured runtime in this report.", parts)
+
+
+def _figure(chart_id, caption, title, axis, height, description, parts):
+    """A chart's accessible SVG in its figure: every text escaped, ``parts`` already-built SVG elements."""
     return Markup(
         '<figure><figcaption>%(caption)s</figcaption>'
         '<svg id="%(id)s" class="chart" role="img" viewBox="0 0 %(w)d %(h)d" width="%(w)d" height="%(h)d" '
         'aria-labelledby="%(id)s-title" aria-describedby="%(id)s-desc">'
         '<title id="%(id)s-title">%(title)s (%(axis)s)</title><desc id="%(id)s-desc">%(desc)s</desc>%(parts)s</svg></figure>'
     ) % {"id": chart_id, "caption": escape(caption), "title": escape(title), "axis": escape(axis), "w": WIDTH, "h": height,
-         "desc": escape("; ".join(described[:50]) or "No measured runtime in this report."), "parts": Markup("".join(parts))}
+         "desc": escape(description), "parts": Markup("".join(parts))}
 
 
 # ---- workload cost (issue 21): a bar per host, runtime and workload, the ratio to the host ----
@@ -186,11 +192,5 @@ def workload_chart(view, chart_id="chart-workload"):
         parts.append('<text class="value" x="%.1f" y="%d">%s</text>' % (end + 8, middle + 4, escape(shown)))
     title = "Workload cost per host and runtime (ratio to the host)"
     caption = title + (" (the first %d rows; %d more are in report.csv)" % (MAX_ROWS, left_out) if left_out else "")
-    return Markup(
-        '<figure><figcaption>%(caption)s</figcaption>'
-        '<svg id="%(id)s" class="chart" role="img" viewBox="0 0 %(w)d %(h)d" width="%(w)d" height="%(h)d" '
-        'aria-labelledby="%(id)s-title" aria-describedby="%(id)s-desc">'
-        '<title id="%(id)s-title">%(title)s (%(axis)s)</title><desc id="%(id)s-desc">%(desc)s</desc>%(parts)s</svg></figure>'
-    ) % {"id": chart_id, "caption": escape(caption), "title": escape(title), "axis": escape(axis), "w": WIDTH,
-         "h": plot_bottom + AXIS_HEIGHT, "desc": escape("; ".join(described[:50])), "parts": Markup("".join(parts))}
+    return _figure(chart_id, caption, title, axis, plot_bottom + AXIS_HEIGHT, "; ".join(described[:50]), parts)
 # ---- end workload cost ----
