@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: kata-fleet developers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared test plumbing for the unit tests (no Ansible run, no containerd needed).
 
 * puts ``<repo>/collections`` first on sys.path, so the collection's own FQCN

@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.action import policy_check
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, model
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 RECORDED = REPO_ROOT / "tests" / "fixtures" / "recorded" / "this_machine_verify.json"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 

@@ -22,8 +22,9 @@ import jsonschema
 import pytest
 
 from callback_harness import host_results, run_play
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "docs" / "report.schema.json").read_text())
 BUNDLE = ["SHA256SUMS", "junit.xml", "report.csv", "report.html", "report.json", "report.md"]
 RUN = "run-1"
 

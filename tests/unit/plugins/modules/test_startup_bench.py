@@ -21,6 +21,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd im
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
 from ctr_answers import KATA_TABLES, CTR, IMAGE, IMAGES_HEADER, KATA_CONFIG, NAMESPACE, RUN_ID, TAG, cleanup, ctr, script_containerd
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
 HOST_BOOT_ID = "0f6b3c1e-2d4a-4b8e-9c7d-5a1e2f3b4c5d"
 GUEST_BOOT_ID = "7a9d2e41-8b3c-4f6a-a1d2-e3f4a5b6c7d8"
@@ -487,7 +488,7 @@ def test_run_phases_failure_raises_after_cleanup(fake_module, clock):
 def test_startup_bench_is_in_the_containerd_action_group():
     # module_defaults group/kata_fleet.runtimes.containerd (playbooks set address/namespace/config_path there)
     # only reaches the modules listed in the group.
-    runtime = yaml.safe_load((Path(__file__).resolve().parents[2] / "meta" / "runtime.yml").read_text())
+    runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
     assert "startup_bench" in runtime["action_groups"]["containerd"]
 
 

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
     console, contract, csv as report_csv, html, junit, markdown, model, narrative)
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
 RUN = {"started": "2026-12-01T04:00:00Z", "finished": "2026-12-01T04:00:12Z",
        "controller": {"hostname": "ctl", "user": "root", "python": "3.11"},
@@ -248,10 +249,22 @@ def test_tradeoffs_use_the_measured_ratios_on_the_same_host():
     assert "too heavy" in advice
 
 
+def test_advice_says_noise_where_the_hosts_saw_only_noise():
+    # make verify printed "runsc CPU 1.5x" in the advice while the host's own line said "CPU ~1.0x (inside the
+    # noise)": the median over the hosts must keep the noise rule the per-host figures follow.
+    quiet = workload()
+    quiet["runtimes"]["runsc"]["workloads"]["cpu"] = _wl(1.5, within=True)
+    trade = [s for s in narrative.sections(report_of(records(workload=quiet))) if s["title"] == "Trade-offs"][0]
+    advice = trade["paragraphs"][0][1]
+    assert "runsc CPU ~1.0x, syscalls 212x" in advice and "1.5x" not in advice
+    loud = [s for s in narrative.sections(_outputs()[0]) if s["title"] == "Trade-offs"][0]["paragraphs"][0][1]
+    assert "runsc CPU 1.4x" in loud
+
+
 def test_report_json_fits_the_schema_even_from_hostile_input():
     import pathlib
     import jsonschema
-    schema = json.loads((pathlib.Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
+    schema = json.loads((REPO_ROOT / "docs" / "report.schema.json").read_text())
     bad = workload()
     bad["runtimes"]["runc"]["workloads"]["cpu"].update(ratio=-1, noise=float("inf"), stats={"cov": "x", "n": True})
     bad_audit = audit()

@@ -21,7 +21,9 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import html as report_html
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model, svg
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import REPO_ROOT
+
+ROOT = REPO_ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import sample_bundle  # noqa: E402  pylint: disable=wrong-import-position
 HOSTILE = "<script>alert(1)</script>"

@@ -15,7 +15,9 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, model, verify
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import REPO_ROOT
+
+ROOT = str(REPO_ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, ROOT)
 

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 SAMPLE = REPO_ROOT / "tests" / "fixtures" / "sample_report.json"
 SCHEMA = REPO_ROOT / "docs" / "report.schema.json"
 DEFAULT_NAMES = ["kata-vm-isolated", "gvisor-user-space-kernel", "runc-shared-kernel", "kata-preflight"]

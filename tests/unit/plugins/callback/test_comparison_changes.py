@@ -15,8 +15,9 @@ import jsonschema
 from callback_harness import host_results, make_callback, result, run_play
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "docs" / "report.schema.json").read_text())
 
 
 def with_runsc(verdict):

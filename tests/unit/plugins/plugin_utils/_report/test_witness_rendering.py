@@ -12,8 +12,9 @@ import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
     console, contract, csv as report_csv, html as report_html, junit, markdown, model)
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "docs" / "report.schema.json").read_text())
 RUN = {"started": "2026-12-01T04:00:00Z", "finished": "2026-12-01T04:00:12Z",
        "controller": {"hostname": "ctl", "user": "root", "python": "3.11"},
        "versions": {"ansible_core": "2.19", "collection": "0.1.0"}, "playbooks": [], "inventory": []}

@@ -26,7 +26,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.action import verify_host a
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract, junit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 HOST = "node-1"
 NEEDS_KATA = {"name": "needs-kata", "description": "Every node offers Kata.", "expect": "runtimes.kata != `null`",

@@ -11,8 +11,9 @@ import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import junit as _junit
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
+from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
-SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sample_report.json"
+SAMPLE = REPO_ROOT / "tests" / "fixtures" / "sample_report.json"
 COUNTS = ("tests", "failures", "errors", "skipped")
 UNREACHABLE = ("host unreachable: Failed to connect to the host via ssh: "
                "ssh: connect to host 192.0.2.10 port 22: Connection timed out")

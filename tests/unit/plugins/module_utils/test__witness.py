@@ -12,8 +12,9 @@ import os
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _verdict, _witness
+from conftest import FIXTURES  # noqa: E402  pylint: disable=wrong-import-position
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "witness")
+FIXTURES = str(FIXTURES / "witness")
 NAMES = sorted(name for name in os.listdir(FIXTURES) if name.endswith(".json"))
 
 

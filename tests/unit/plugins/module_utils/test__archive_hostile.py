@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _archive
 
-from test_archive import TarModule, digest, params
+from test__archive import TarModule, digest, params
 
 
 def build(path, members, mode="w:gz"):
