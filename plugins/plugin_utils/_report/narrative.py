@@ -119,16 +119,24 @@ def _workload_line(strong, weak, hosts):
         strong, weak, "; ".join(items), more)
 
 
+def _median_ratio(measured):
+    """The median of (ratio, inside the noise) pairs as text: "~1.0x" when at least half the hosts saw only noise,
+    as the per-host lines say it (a median of noise is no cost)."""
+    if 2 * sum(1 for _value, inside in measured if inside) >= len(measured):
+        return "~1.0x"
+    return fmt.ratio(median(value for value, inside in measured if not inside), 1.0)
+
+
 def _measured_use(names, handlers):
     """The measured ratios of ``names`` across the hosts, for the advice (None without workload results)."""
     texts = []
     for name in names:
         per_key = {}
         for figures in handlers[name]["figures"].values():
-            for key, (value, _inside) in (figures.get("workload") or {}).items():
-                per_key.setdefault(key, []).append(value)
+            for key, (value, inside) in (figures.get("workload") or {}).items():
+                per_key.setdefault(key, []).append((value, inside))
         if per_key:
-            texts.append("%s %s" % (name, ", ".join("%s %s" % (word, fmt.ratio(median(per_key[key]), 1.0))
+            texts.append("%s %s" % (name, ", ".join("%s %s" % (word, _median_ratio(per_key[key]))
                                                     for key, word in WORKLOAD_WORDS if key in per_key)))
     return "; ".join(texts) or None
 # ---- end measured workload cost ----
