@@ -49,6 +49,10 @@ CONFIGURATIONS = (
     ("shipped ansible.cfg (linear, forks = hosts, pipelining)", {}),
     ("same, internal_poll_interval 0.01", {"ANSIBLE_INTERNAL_POLL_INTERVAL": "0.01"}),
 )
+# ansible-core's own floor over the same hosts and connections: one ansible.builtin.ping task (a worker, a
+# module sent over SSH and run, its result); what verify.yml's one task per host costs beyond it is ours.
+FLOOR = "floor: one ansible.builtin.ping task, same hosts and ansible.cfg"
+FLOOR_PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
 
 
 def comp_t(value):
@@ -87,13 +91,18 @@ def split(records, main_pid):
     return found
 
 
-def run_once(fleet, size, env_extra, workdir, account):
+def run_once(fleet, size, env_extra, workdir, account, floor=False):
     inventory = fleet.inventory(hosts=["h%d" % index for index in range(1, size + 1)])
     path = os.path.join(workdir, "inventory.json")
     with open(path, "w") as handle:
         json.dump(inventory, handle)
     argv, env = fleet_harness.controller_command(fleet, path, workdir, size)
     env.update(env_extra)
+    if floor:
+        play = os.path.join(workdir, "floor.yml")
+        with open(play, "w") as handle:
+            handle.write(FLOOR_PLAY)
+        argv = [play if arg.endswith("verify.yml") else arg for arg in argv]
     fleet.close_connections()
     # The ControlPersist masters exit after the run: their records are written.
     wall, status, usage, pid = accounted(argv, env, workdir, os.path.join(workdir, "verify.log"), account,
@@ -143,6 +152,7 @@ def main():
     work = tempfile.mkdtemp(prefix="kfcpu-", dir=RESULTS)
     fleet = fleet_harness.Fleet(options.hosts)
     samples = dict((label, []) for label, _env in CONFIGURATIONS)
+    samples[FLOOR] = []
     try:
         fleet.start()
         fleet_scale.run_verify(fleet, options.hosts, options.hosts, "linear", True, tempfile.mkdtemp(dir=work))
@@ -154,6 +164,11 @@ def main():
                 print("%-58s wall %5.1f s  main %4.2f  workers %5.2f (%d)  ssh %4.2f (%d)  wait4 %5.2f" % (
                     label, found["wall"], found["main"], found["workers"], found["workers_n"], found["ssh"],
                     found["ssh_n"], found["wait4"]), flush=True)
+            found = run_once(fleet, options.hosts, {}, tempfile.mkdtemp(dir=work), account, floor=True)
+            samples[FLOOR].append(found)
+            print("%-58s wall %5.1f s  main %4.2f  workers %5.2f (%d)  ssh %4.2f (%d)  wait4 %5.2f" % (
+                FLOOR[:58], found["wall"], found["main"], found["workers"], found["workers_n"], found["ssh"],
+                found["ssh_n"], found["wait4"]), flush=True)
     finally:
         subprocess.run(["accton", "off"], check=False, capture_output=True)
         fleet.stop()
