@@ -1,8 +1,12 @@
-"""Fixtures of the node test: the cached VM image, one boot of it, playbook runs against it, timings.
+"""Fixtures of the node test: the cached VM image of each Debian suite, one boot of it, playbook runs, timings.
 
-The harness itself is node_image.py (build, cache, boot, teardown). Timings of
-every step are collected in ``timings`` and written to
-tests/output/node-timings.json and the terminal summary at the end.
+The harness itself is node_image.py (build, cache, boot, teardown). Every
+scenario runs once per suite of ``node_image.SUITES`` (the ``suite`` fixture;
+pytest runs all of one suite's scenarios, in file order, on one boot, then the
+next suite's); node_selection.py decides, from KF_NODE_SUITES, which suites and
+scenarios run and names the rest as skipped. Timings of every step, per suite,
+are collected in ``TIMINGS`` and written to tests/output/node-timings.json and
+the terminal summary at the end.
 """
 
 import json
@@ -15,7 +19,8 @@ import time
 
 import pytest
 
-from node_image import Node, build_image, cache_dir, missing_tools
+import node_selection
+from node_image import SUITES, Node, build_image, cache_dir, missing_tools
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
@@ -54,17 +59,49 @@ def _timed(name, seconds):
     TIMINGS[name] = round(seconds, 1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "node_scenarios(name): the smallest scenario set (%s) a node test belongs to"
+                            % ", ".join(node_selection.SETS))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip, with a reason naming the suite, every scenario KF_NODE_SUITES leaves out."""
+    setting = os.environ.get("KF_NODE_SUITES") or ""
+    try:
+        selected = node_selection.parse(setting, os.environ.get("KF_NODE_SCENARIO"), SUITES)
+    except node_selection.BadSelection as error:
+        raise pytest.UsageError(str(error))
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "suite" not in params:
+            continue
+        marker = item.get_closest_marker("node_scenarios")
+        if marker is None or len(marker.args) != 1 or marker.args[0] not in node_selection.SETS:
+            raise pytest.UsageError("%s: a node scenario names its set with @pytest.mark.node_scenarios(%s)"
+                                    % (item.nodeid, "|".join(node_selection.SETS)))
+        reason = node_selection.skip_reason(params["suite"], marker.args[0], selected, setting or "<unset>")
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session", params=SUITES)
+def suite(request):
+    """The Debian suite of this run of the scenarios (one image, one boot per suite)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def node_image():
+def node_image(suite):
     if os.geteuid() != 0:
         _missing("the node test builds a disk image with mmdebstrap (root mode): it needs root")
     missing = missing_tools()
     if missing:
         _missing("not installed: %s (apt-get install %s, or make prereqs)" % (", ".join(missing), " ".join(missing)))
     started = time.monotonic()
-    image = build_image()
-    _timed("image (built or found in %s)" % cache_dir(), time.monotonic() - started)
-    TIMINGS["image build figures"] = image.build
+    image = build_image(suite)
+    assert image.suite == suite, image.build
+    _timed("%s: image (built or found in %s)" % (suite, cache_dir()), time.monotonic() - started)
+    TIMINGS["%s: image build figures" % suite] = image.build
     return image
 
 
@@ -80,13 +117,13 @@ def node(node_image):
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         instance.start()
-        _timed("boot to SSH", instance.boot_seconds)
+        _timed("%s: boot to SSH" % node_image.suite, instance.boot_seconds)
         yield instance
     finally:
         signal.signal(signal.SIGTERM, previous)
         started = time.monotonic()
         instance.stop()
-        _timed("teardown", time.monotonic() - started)
+        _timed("%s: teardown" % node_image.suite, time.monotonic() - started)
     assert instance.process is None or instance.process.poll() is not None, "QEMU outlived the test"
     assert not os.path.exists(instance.work)
 
@@ -112,13 +149,13 @@ def playbook(node, tmp_path_factory):
                 which, inventory, private_data_dir=workdir / "runner", evidence_dir=workdir / "evidence",
                 extravars=extravars, envvars=envvars, timeout=timeout)
         seconds = time.monotonic() - started
-        _timed(name, seconds)
+        _timed("%s: %s" % (node.image.suite, name), seconds)
         return Run(result, seconds, str(workdir / "evidence"))
 
     return run
 
 
-class _CheckModeResult(object):
+class _CheckModeResult:
     """What Run reads from a RunResult, for a plain ansible-playbook --check run."""
 
     def __init__(self, proc):
@@ -157,7 +194,7 @@ def pytest_terminal_summary(terminalreporter, config):
         TIMINGS["whole session"] = round(time.monotonic() - started, 1)
     terminalreporter.section("node test timings (seconds)")
     for name, value in TIMINGS.items():
-        terminalreporter.write_line("%-45s %s" % (name, value))
+        terminalreporter.write_line("%-55s %s" % (name, value))
     output = os.path.join(REPO, "tests", "output")
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, "node-timings.json"), "w") as handle:

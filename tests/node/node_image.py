@@ -1,19 +1,20 @@
-"""A real systemd node for the tests: a Debian 12 VM image built from Debian's packages, booted under QEMU.
+"""A real systemd node for the tests: a Debian VM image (12 bookworm or 13 trixie) built from Debian's packages, booted under QEMU.
 
 Why: every real fleet node runs systemd, and the development and CI machines
 have none, so the roles' systemd path (the packaged containerd.service, the
 drop-in, restart and rollback through systemctl) can only run in a VM.
 
-``build_image`` makes the image once per recipe (``RECIPE`` below, hashed into
-the cache key) under ``cache_dir()`` ($KF_NODE_CACHE, default
-/var/cache/kata-fleet-node): mmdebstrap --variant=minbase bookworm with systemd,
-sshd, Debian's kernel and an initramfs that holds only the virtio and ext4
-modules; the packages the roles install are NOT installed but placed in a local
-apt repository inside the image (/var/local/kf-repo, the only apt source), so a
-run needs no network and still goes through apt. A user ``kf`` with sudo
-NOPASSWD logs in with the build's own SSH key. The root file system goes into a
-sparse raw disk with ``mkfs.ext4 -d``; the kernel and initrd are copied out to
-boot with -kernel/-initrd (no boot loader to install or wait for).
+``build_image(suite)`` makes the image of one Debian suite (``SUITES``) once per
+recipe (``recipe(suite)`` below, hashed into the cache key with the suite)
+under ``cache_dir()`` ($KF_NODE_CACHE, default /var/cache/kata-fleet-node), one
+image per suite: mmdebstrap --variant=minbase <suite> with systemd, sshd,
+Debian's kernel of that suite and an initramfs that holds only the virtio and
+ext4 modules; the packages the roles install are NOT installed but placed in a
+local apt repository inside the image (/var/local/kf-repo, the only apt
+source), so a run needs no network and still goes through apt. A user ``kf``
+with sudo NOPASSWD logs in with the build's own SSH key. The root file system
+goes into a sparse raw disk with ``mkfs.ext4 -d``; the kernel and initrd are
+copied out to boot with -kernel/-initrd (no boot loader to install or wait for).
 
 ``Node`` boots that image under TCG (KVM guests hang on these nested machines)
 with -snapshot (the cached disk is never written), user-mode networking with
@@ -21,8 +22,8 @@ restrict=on (the guest reaches nothing; only the forwarded SSH port reaches it)
 and ends QEMU, the SSH control masters and its temporary folder on success,
 failure, timeout and Ctrl-C; QEMU also dies with its parent (PR_SET_PDEATHSIG).
 
-Run as a script to build (or find) the image and boot it once:
-    python3 tests/node/node_image.py [--boot]
+Run as a script to build (or find) the image of a suite and boot it once:
+    python3 tests/node/node_image.py [--suite bookworm|trixie] [--boot]
 """
 
 import contextlib
@@ -44,14 +45,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 import apt_sources  # noqa: E402  pylint: disable=wrong-import-position
 
-_ARCHIVE, _SECURITY = apt_sources.debian_archives()
+# The Debian releases the node test builds and boots: 12 and 13 (the current stable).
+SUITES = ("bookworm", "trixie")
+DEFAULT_SUITE = "bookworm"
 
-# Everything that decides what the image holds. Any change here is a new cache key.
-RECIPE = {
-    "suite": "bookworm",
-    # From the Debian archives this machine's apt already uses (tests name no mirror).
-    "mirrors": ["deb %s bookworm main" % _ARCHIVE, "deb %s bookworm-updates main" % _ARCHIVE]
-    + (["deb %s bookworm-security main" % _SECURITY] if _SECURITY else []),
+# Everything that decides what an image holds, besides its suite and archives (recipe()).
+# Any change here is a new cache key for every suite.
+_RECIPE = {
     # Installed: what a fresh cloud node of the fleet has (systemd as init, sshd,
     # python3 + python3-apt for Ansible's apt module, sudo for become).
     "include": [
@@ -67,23 +67,43 @@ RECIPE = {
     # The initramfs loads only what finding the root disk needs (MODULES=list).
     "initramfs_modules": ["virtio_pci", "virtio_blk", "virtio_net", "ext4"],
     # Not in a node that runs containers: documentation and hardware the VM does not have.
+    # bookworm's kernel ships its modules under /lib/modules, trixie's under /usr/lib/modules.
     "path_exclude": [
         "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-        "/lib/modules/*/kernel/sound/*", "/lib/modules/*/kernel/drivers/gpu/*",
-        "/lib/modules/*/kernel/drivers/media/*", "/lib/modules/*/kernel/drivers/infiniband/*",
-        "/lib/modules/*/kernel/drivers/net/wireless/*", "/lib/modules/*/kernel/drivers/staging/*",
-        "/lib/modules/*/kernel/drivers/bluetooth/*", "/lib/modules/*/kernel/drivers/iio/*",
-        "/usr/lib/firmware/*", "/lib/firmware/*",
-    ],
+    ] + [
+        prefix + "/modules/*/kernel/" + tree + "/*"
+        for prefix in ("/lib", "/usr/lib")
+        for tree in ("sound", "drivers/gpu", "drivers/media", "drivers/infiniband", "drivers/net/wireless",
+                     "drivers/staging", "drivers/bluetooth", "drivers/iio")
+    ] + ["/usr/lib/firmware/*", "/lib/firmware/*"],
     "path_include": ["/usr/share/doc/*/copyright"],
     "disk_size": "3G",
     "user": "kf",
     "repo_dir": "/var/local/kf-repo",
     "hostname": "kf-node",
-    "revision": 1,
+    "revision": 2,
 }
 
-GUEST_USER = RECIPE["user"]
+
+class UnknownSuite(ValueError):
+    pass
+
+
+def recipe(suite):
+    """Everything that decides what the image of ``suite`` holds. Any change here is a new cache key."""
+    if suite not in SUITES:
+        raise UnknownSuite("no node image recipe for Debian suite %r (known: %s)" % (suite, ", ".join(SUITES)))
+    # From the Debian archives this machine's apt already uses (tests name no mirror): the
+    # suite, its -updates and, on the security archive, its -security (bookworm-security,
+    # trixie-security: both are named so since Debian 11).
+    archive, security = apt_sources.debian_archives()
+    mirrors = ["deb %s %s main" % (archive, suite), "deb %s %s-updates main" % (archive, suite)]
+    if security:
+        mirrors.append("deb %s %s-security main" % (security, suite))
+    return dict(_RECIPE, suite=suite, mirrors=mirrors)
+
+
+GUEST_USER = _RECIPE["user"]
 # Under TCG a boot takes 35-40 s; this leaves room for a loaded machine.
 BOOT_TIMEOUT = 300
 QEMU = "qemu-system-x86_64"
@@ -111,9 +131,10 @@ chroot "$root" apt-get update -q
 """
 
 
-def recipe_key():
-    """The cache key: a hash of RECIPE and of the build steps that turn it into an image."""
-    blob = json.dumps(RECIPE, sort_keys=True) + _CUSTOMIZE + inspect.getsource(_configure) + inspect.getsource(_build)
+def recipe_key(suite):
+    """The cache key of ``suite``'s image: a hash of its recipe (the suite and its archives included) and of
+    the build steps that turn it into an image."""
+    blob = json.dumps(recipe(suite), sort_keys=True) + _CUSTOMIZE + inspect.getsource(_configure) + inspect.getsource(_build)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -137,9 +158,9 @@ def _write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
-def _configure(root, public_key):
+def _configure(root, public_key, spec):
     """The node's configuration: user kf with sudo and the build's key, networkd DHCP on en*, sshd keys only, fstab."""
-    user = RECIPE["user"]
+    user = spec["user"]
     _run(["chroot", root, "useradd", "--create-home", "--shell", "/bin/bash", user])
     _write(os.path.join(root, "etc/sudoers.d", user), "%s ALL=(ALL) NOPASSWD: ALL\n" % user, 0o440)
     ssh_dir = os.path.join(root, "home", user, ".ssh")
@@ -153,8 +174,8 @@ def _configure(root, public_key):
     _run(["chroot", root, "systemctl", "enable", "systemd-networkd.service"])
     # Nothing waits for "online": the only network is QEMU's user-mode one.
     _run(["chroot", root, "systemctl", "mask", "systemd-networkd-wait-online.service"])
-    _write(os.path.join(root, "etc/hostname"), RECIPE["hostname"] + "\n")
-    _write(os.path.join(root, "etc/hosts"), "127.0.0.1 localhost\n127.0.1.1 %s\n" % RECIPE["hostname"])
+    _write(os.path.join(root, "etc/hostname"), spec["hostname"] + "\n")
+    _write(os.path.join(root, "etc/hosts"), "127.0.0.1 localhost\n127.0.1.1 %s\n" % spec["hostname"])
     _write(os.path.join(root, "etc/fstab"), "/dev/vda / ext4 defaults 0 1\n")
     # Every boot of the -snapshot disk is a first boot: systemd makes a machine id.
     _write(os.path.join(root, "etc/machine-id"), "")
@@ -170,7 +191,7 @@ def _locked(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class Image(object):
+class Image:
     """A built image in the cache: disk, kernel, initrd, the SSH client key, the host key, build figures."""
 
     def __init__(self, directory):
@@ -182,30 +203,34 @@ class Image(object):
         self.host_key = os.path.join(directory, "ssh_host_ed25519_key.pub")
         with open(os.path.join(directory, "build.json")) as handle:
             self.build = json.load(handle)
+        # The Debian suite and the kernel release the image was built with (what its /boot held).
+        self.suite = self.build["suite"]
+        self.kernel_release = self.build["kernel_release"]
 
 
-def build_image(log=print):
-    """The cached image for RECIPE, built first if it is not in the cache (as root, about 2 min with network)."""
+def build_image(suite=DEFAULT_SUITE, log=print):
+    """The cached image of ``suite``, built first if it is not in the cache (as root, 1-3 min with network)."""
+    key = recipe_key(suite)
     base = cache_dir()
     os.makedirs(base, mode=0o700, exist_ok=True)
-    final = os.path.join(base, "bookworm-" + recipe_key())
+    final = os.path.join(base, "%s-%s" % (suite, key))
     with _locked(os.path.join(base, ".lock")):
         if os.path.exists(os.path.join(final, "build.json")):
             return Image(final)
         work = tempfile.mkdtemp(prefix="build-", dir=base)
         try:
-            _build(work, log)
+            _build(work, recipe(suite), key, log)
             os.rename(work, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        # Images of earlier recipes are stale: only the current one is kept.
+        # Images of earlier recipes of this suite are stale: only the current one is kept (one per suite).
         for entry in os.listdir(base):
-            if entry.startswith("bookworm-") and entry != os.path.basename(final):
+            if entry.startswith(suite + "-") and entry != os.path.basename(final):
                 shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
     return Image(final)
 
 
-def _build(work, log):
+def _build(work, spec, key, log):
     started = time.monotonic()
     root = os.path.join(work, "rootfs")
     client_key = os.path.join(work, "id_ed25519")
@@ -214,20 +239,20 @@ def _build(work, log):
         public_key = handle.read()
     setup = ("mkdir -p \"$1/etc/initramfs-tools/conf.d\" \"$1/usr/share/initramfs-tools/modules.d\" && "
              "echo MODULES=list > \"$1/etc/initramfs-tools/conf.d/kf-node.conf\" && "
-             "printf '%s\\n' " + " ".join(RECIPE["initramfs_modules"])
+             "printf '%s\\n' " + " ".join(spec["initramfs_modules"])
              + " > \"$1/usr/share/initramfs-tools/modules.d/kf-node\"")
-    customize = _CUSTOMIZE.format(repo_dir=RECIPE["repo_dir"], repository=" ".join(RECIPE["repository"]))
+    customize = _CUSTOMIZE.format(repo_dir=spec["repo_dir"], repository=" ".join(spec["repository"]))
     argv = ["mmdebstrap", "--mode=root", "--variant=minbase", "--format=directory", "--quiet",
             "--skip=cleanup/apt/lists",
-            "--include=" + ",".join(RECIPE["include"]), "--setup-hook=" + setup,
+            "--include=" + ",".join(spec["include"]), "--setup-hook=" + setup,
             "--customize-hook=" + customize]
-    argv += ["--dpkgopt=path-exclude=" + pattern for pattern in RECIPE["path_exclude"]]
-    argv += ["--dpkgopt=path-include=" + pattern for pattern in RECIPE["path_include"]]
-    argv += [RECIPE["suite"], root] + RECIPE["mirrors"]
-    log("node image: mmdebstrap %s into %s" % (RECIPE["suite"], root))
+    argv += ["--dpkgopt=path-exclude=" + pattern for pattern in spec["path_exclude"]]
+    argv += ["--dpkgopt=path-include=" + pattern for pattern in spec["path_include"]]
+    argv += [spec["suite"], root] + spec["mirrors"]
+    log("node image: mmdebstrap %s into %s" % (spec["suite"], root))
     _run(argv, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8"))
     debootstrapped = time.monotonic()
-    _configure(root, public_key)
+    _configure(root, public_key, spec)
     shutil.copy(os.path.join(root, "etc/ssh/ssh_host_ed25519_key.pub"), work)
     boot = os.path.join(root, "boot")
     kernels = sorted(name for name in os.listdir(boot) if name.startswith("vmlinuz-"))
@@ -238,11 +263,11 @@ def _build(work, log):
     shutil.copy(os.path.join(boot, "initrd.img-" + release), os.path.join(work, "initrd.img"))
     rootfs_bytes = int(_run(["du", "-sb", root], capture_output=True, text=True).stdout.split()[0])
     disk = os.path.join(work, "disk.raw")
-    _run(["mkfs.ext4", "-q", "-F", "-L", "kf-node", "-d", root, disk, RECIPE["disk_size"]])
+    _run(["mkfs.ext4", "-q", "-F", "-L", "kf-node", "-d", root, disk, spec["disk_size"]])
     shutil.rmtree(root)
     finished = time.monotonic()
     figures = {
-        "key": recipe_key(), "kernel_release": release,
+        "suite": spec["suite"], "key": key, "kernel_release": release,
         "mmdebstrap_seconds": round(debootstrapped - started, 1),
         "total_seconds": round(finished - started, 1),
         "rootfs_bytes": rootfs_bytes,
@@ -265,7 +290,7 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-class Node(object):
+class Node:
     """One boot of an Image; ``stop`` ends QEMU and the SSH masters and removes the temporary folder."""
 
     def __init__(self, image):
@@ -398,10 +423,16 @@ def _quote(text):
 
 
 def main(argv):
+    suite = DEFAULT_SUITE
+    if "--suite" in argv:
+        position = argv.index("--suite")
+        if position + 1 >= len(argv) or argv[position + 1] not in SUITES:
+            sys.exit("--suite takes one of: %s" % ", ".join(SUITES))
+        suite = argv[position + 1]
     missing = missing_tools()
     if missing:
         sys.exit("not installed: %s (apt-get install %s)" % (", ".join(missing), " ".join(missing)))
-    image = build_image()
+    image = build_image(suite)
     print(json.dumps(image.build, indent=2))
     if "--boot" in argv:
         node = Node(image)

@@ -1,4 +1,4 @@
-"""bootstrap.yml and verify.yml on a real systemd node: a Debian 12 VM (tests/node/node_image.py) over SSH.
+"""bootstrap.yml and verify.yml on a real systemd node: a Debian 12 and a Debian 13 VM (tests/node/node_image.py) over SSH.
 
 The node is reached as the non-root user kf, which becomes root with sudo
 (bootstrap.yml's ``become: true``; verify.yml through ``ansible_become``), with
@@ -10,6 +10,14 @@ bootstrap, a configuration change, a change containerd refuses, a change that
 does not start, the converged run, verify, then the switch to the upstream
 release archives with their containerd.service. Under TCG every Ansible task
 costs seconds, so the later bootstrap runs select ``--tags containerd``.
+Every scenario runs on each suite (bookworm, trixie: the ``suite`` fixture)
+and names the smallest scenario set it belongs to (node_selection.py:
+core, lean, full), which KF_NODE_SUITES selects per suite.
+
+Nothing here assumes one Debian release: the kernel is the guest's own (the one
+the image was built with, of the suite's kernel series), Debian's unit is
+whatever path systemd loaded it from as long as the containerd package owns it
+(bookworm: /lib/systemd/system, trixie: /usr/lib/systemd/system).
 """
 
 import os
@@ -62,20 +70,39 @@ def assert_running(node):
     assert answer.returncode == 0, answer.stderr
 
 
-# KF_NODE_SCENARIO=lean (CI's time budget, .ci/run) leaves out the two scenarios the others do not
-# depend on; `make node-test` runs all of them. Under TCG each playbook run costs minutes.
-EXTENDED = pytest.mark.skipif(os.environ.get("KF_NODE_SCENARIO") == "lean",
-                              reason="KF_NODE_SCENARIO=lean: left out of CI's time budget; make node-test runs it")
+# The scenario sets (node_selection.py); KF_NODE_SUITES picks one per suite. Under TCG each playbook
+# run costs minutes: CI (.ci/run) runs bookworm's lean set and trixie's core set; `make node-test` all.
+CORE = pytest.mark.node_scenarios("core")
+LEAN = pytest.mark.node_scenarios("lean")
+FULL = pytest.mark.node_scenarios("full")
+
+# Debian's kernel series of each suite (linux-image-amd64): bookworm 6.1.0-<abi>, trixie 6.12.<n>+deb13.
+KERNEL_SERIES = {
+    "bookworm": r"\A6\.1\.0-[0-9]+-amd64\Z",
+    "trixie": r"\A6\.12\.[0-9]+\+deb13(\.[0-9]+)?-amd64\Z",
+}
+UNIT_DIRS = ("/lib/systemd/system", "/usr/lib/systemd/system")
 
 
 @pytest.fixture(scope="module")
 def kernel(node):
+    """The kernel the node runs: the one its image was built with, of its suite's series, not the controller's."""
     release = node.ssh("uname", "-r").stdout.strip()
-    assert re.match(r"\A6\.1\.0-[0-9]+-amd64\Z", release), release
+    assert release == node.image.kernel_release, (release, node.image.build)
+    assert re.match(KERNEL_SERIES[node.image.suite], release), release
+    assert release != os.uname().release
     return release
 
 
-@EXTENDED
+def packaged_unit(node, path):
+    """``path`` is a unit file of Debian's containerd package (dpkg owns it) in a vendor unit folder."""
+    assert os.path.dirname(path) in UNIT_DIRS and os.path.basename(path) == "containerd.service", path
+    owner = node.ssh("dpkg-query", "--search", path)
+    assert owner.returncode == 0, (path, owner.stderr)
+    assert owner.stdout.split(":", 1)[0] == "containerd", owner.stdout
+
+
+@FULL
 def test_fresh_node_check_mode_changes_nothing(node, playbook):
     assert node.ssh("systemctl", "is-system-running", "--wait").stdout.strip() in ("running", "degraded")
     assert node.ssh("dpkg-query", "-W", "containerd").returncode != 0, "containerd is preinstalled in the image"
@@ -88,6 +115,7 @@ def test_fresh_node_check_mode_changes_nothing(node, playbook):
     assert node.ssh("test", "-e", DROPIN).returncode != 0
 
 
+@CORE
 def test_first_bootstrap_installs_enables_and_starts_containerd_under_systemd(node, playbook, kernel):
     # A freshly built image: an empty package index whose timestamp is now (as after an image
     # build's `rm -rf /var/lib/apt/lists/*`), whatever the cached image's age. apt's
@@ -103,7 +131,7 @@ def test_first_bootstrap_installs_enables_and_starts_containerd_under_systemd(no
     assert_running(node)
     shown = unit(node, "DropInPaths", "ExecStart", "FragmentPath", "Type")
     assert DROPIN in shown["DropInPaths"].split()
-    assert shown["FragmentPath"] == "/lib/systemd/system/containerd.service"  # Debian's own unit
+    packaged_unit(node, shown["FragmentPath"])  # Debian's own unit, where this suite keeps it
     assert "argv[]=/usr/bin/containerd --config %s " % CONFIG in shown["ExecStart"], shown["ExecStart"]
     assert shown["Type"] == "notify"
     with_config = node.ssh("sudo", "cat", "/proc/%d/cmdline" % main_pid(node)).stdout.split("\0")
@@ -113,6 +141,7 @@ def test_first_bootstrap_installs_enables_and_starts_containerd_under_systemd(no
     assert kernel != os.uname().release
 
 
+@LEAN
 def test_changed_configuration_is_restarted_by_the_handler(node, playbook):
     pid, before = main_pid(node), config_sha(node)
     run = playbook("bootstrap", "bootstrap: changed config (--tags containerd)", CHANGED, tags="containerd")
@@ -125,7 +154,7 @@ def test_changed_configuration_is_restarted_by_the_handler(node, playbook):
     assert main_pid(node) != pid, "containerd was not restarted"
 
 
-@EXTENDED
+@FULL
 def test_configuration_containerd_refuses_is_not_written(node, playbook):
     pid, before = main_pid(node), config_sha(node)
     # TOML-valid, wrong type: containerd's own `config dump` on the node refuses it.
@@ -140,6 +169,7 @@ def test_configuration_containerd_refuses_is_not_written(node, playbook):
     assert_running(node)
 
 
+@LEAN
 def test_configuration_that_does_not_start_is_rolled_back_through_systemd(node, playbook):
     pid, before = main_pid(node), config_sha(node)
     # Passes `config dump`, but containerd exits at start: systemctl restart fails.
@@ -155,6 +185,7 @@ def test_configuration_that_does_not_start_is_rolled_back_through_systemd(node, 
     assert 'not a valid logrus Level: "bogus"' in journal, journal[-3000:]
 
 
+@LEAN
 def test_converged_node_second_run_changes_nothing(node, playbook):
     pid = main_pid(node)
     run = playbook("bootstrap", "bootstrap: second run (--tags containerd)", CHANGED, tags="containerd")
@@ -164,6 +195,7 @@ def test_converged_node_second_run_changes_nothing(node, playbook):
     assert_running(node)
 
 
+@CORE
 def test_verify_reports_the_runc_row_of_a_node_with_its_own_kernel(node, playbook, kernel):
     run = playbook("verify", "verify", {"kata_fleet_runtimes": ["runc"], "kata_fleet_startup_runs": 2,
                                         "kata_fleet_startup_warmup": 0, "kata_fleet_http_requests": 5})
@@ -215,6 +247,7 @@ def release_archives(tmp_path_factory):
     }
 
 
+@LEAN
 def test_archive_method_runs_upstreams_containerd_service(node, playbook, release_archives):
     """The switch from Debian's package to the upstream archives: the role's containerd.service takes over."""
     pid = main_pid(node)
