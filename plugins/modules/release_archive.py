@@ -3,10 +3,6 @@
 # Copyright: kata-fleet developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: release_archive
 short_description: Install files from a release archive whose sha256 is pinned, atomically and idempotently
@@ -37,7 +33,7 @@ description:
     before they are created; the next run removes exactly those (an interrupted run leaves nothing
     behind for long). Trees are swapped with C(renameat2(RENAME_EXCHANGE)) where the kernel and libc
     have it.
-  - The roles kata_fleet.runtimes.containerd, nerdctl and kata install every download through it.
+  - The roles kata_fleet.runtimes.containerd, nerdctl, kata and gvisor install every download through it.
 author:
   - kata-fleet developers (@kata-fleet)
 attributes:

@@ -24,17 +24,35 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit, _workload
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit, _capabilities, _workload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC_PATH = os.path.join(ROOT, "roles", "kata_fleet", "meta", "argument_specs.yml")
+# The collection's validation patterns have one home, roles/_common (the fact __common_patterns every role
+# validates with); the handler-name pattern is read from there, so verify and the roles accept the same names.
+PATTERNS_PATH = os.path.join(ROOT, "roles", "_common", "tasks", "patterns.yml")
 CALLBACK = "kata_fleet.runtimes.comparison"
-# Anchored at both ends (\A...\Z): a newline cannot slip through as it would with $.
-HANDLER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+
+
+def common_patterns(path=PATTERNS_PATH):
+    """roles/_common's validation patterns (name -> regex text), as its one set_fact task publishes them."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path) as handle:
+        tasks = yaml.load(handle, Loader=loader)  # nosec: SafeLoader
+    found = [task["ansible.builtin.set_fact"]["__common_patterns"] for task in tasks or []
+             if isinstance(task, dict) and "__common_patterns" in (task.get("ansible.builtin.set_fact") or {})]
+    if len(found) != 1 or not isinstance(found[0], dict):
+        raise ValueError("%s: expected one task publishing __common_patterns, found %d" % (path, len(found)))
+    return found[0]
+
+
+# A containerd handler name: a lower-case DNS label, anchored at both ends (\A...\Z: a newline cannot slip
+# through as it would with $).
+HANDLER = re.compile(common_patterns()["handler"])
 # One absolute directory: no ':' (a PATH list) and no newline.
 BIN_DIR = re.compile(r"\A/[^:\n]*\Z")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CAPABILITIES = ("isolation", "startup", "http", "workload", "audit")
+CAPABILITIES = _capabilities.CAPABILITIES
 # The bounds the workload_bench module checks and workload_audit's glob rule, defined once in module_utils
 # (controller plugins may import them) and checked here first to name the variable.
 WORKLOAD_REPEATS = (1, _workload.MAX_REPEATS)
@@ -42,8 +60,9 @@ WORKLOAD_BUDGET = (_workload.MIN_BUDGET, _workload.MAX_BUDGET)
 AUDIT_GLOB = _audit.GLOB_PATTERN
 # verify's phases: --tags/--skip-tags with these names pick what runs; the host's view always comes.
 PHASES = ("facts",) + CAPABILITIES + ("policy",)
-HANDLERS_MESSAGE = ("must be a list of handler names (letters, digits, '.', '_' and '-', starting with a letter or "
-                    "digit), e.g. [runc, kata]; got")
+HANDLERS_MESSAGE = ("must be a list of handler names (lower-case DNS labels: at most 63 lower-case letters, digits "
+                    "and '-', starting and ending with a letter or digit, as the roles and Kubernetes' RuntimeClass "
+                    "take them), e.g. [runc, kata]; got")
 NO_CALLBACK = """The kata_fleet.runtimes.comparison callback is not enabled: this run would print no comparison table and write no evidence bundle.
 Enable it in the ansible.cfg you run with (keep callbacks you already enable, comma-separated):
     [defaults]

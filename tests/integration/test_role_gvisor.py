@@ -225,6 +225,46 @@ def test_a_bad_flag_is_refused_before_anything_changes(host):
     assert open(host.variables["gvisor_wrapper_path"]).read() == before
 
 
+# The release binaries go through kata_fleet.runtimes._common's install: its digest check and its
+# "cannot be downloaded" notice, as for every role's downloads.
+UNREACHABLE = "http://127.0.0.1:9/gvisor"
+PINNED = {"gvisor_runsc_checksum": "sha512:" + "ab" * 64, "gvisor_shim_checksum": "sha512:" + "cd" * 64}
+
+
+def test_a_malformed_pinned_digest_is_refused_by_commons_check(host):
+    before = open(host.variables["gvisor_wrapper_path"]).read()
+    rc, output, _changed = host.playbook("--tags", "gvisor", gvisor_install_method="release",
+                                         gvisor_download_base_url=UNREACHABLE,
+                                         **dict(PINNED, gvisor_runsc_checksum="sha512:" + "ab" * 64 + "\n"))
+    assert rc != 0
+    assert "Correct gvisor_runsc_checksum" in output and "sha512:<128 hex digits>" in output, output
+    assert "could not download" not in output, output
+    assert open(host.variables["gvisor_wrapper_path"]).read() == before
+    assert not os.path.exists(os.path.join(host.lib, "markers", "gvisor-runsc.json"))
+
+
+def test_a_release_binary_that_cannot_be_downloaded_is_a_notice(host):
+    before = open(host.variables["gvisor_wrapper_path"]).read()
+    rc, output, changed = host.playbook("--tags", "gvisor", gvisor_install_method="release",
+                                        gvisor_download_base_url=UNREACHABLE, kata_fleet_bootstrap_strict=False,
+                                        **PINNED)
+    assert rc == 0, output
+    assert _alarms(output) == [], output
+    assert "NOTICE: gvisor is NOT installed on this host: could not download %s/%s/" % (UNREACHABLE, VERSION) \
+        in output, output
+    assert changed == 0, output
+    # Nothing was installed, removed or recorded: the package method's wrapper and marker stay as they were.
+    assert open(host.variables["gvisor_wrapper_path"]).read() == before
+    assert not os.path.exists(os.path.join(host.lib, "markers", "gvisor-runsc.json"))
+    assert _marker(host)["method"] == "package"
+    # Strict: the same reason fails the host.
+    rc, output, _changed = host.playbook("--tags", "gvisor", gvisor_install_method="release",
+                                         gvisor_download_base_url=UNREACHABLE, **PINNED)
+    assert rc != 0
+    failed = [line for line in output.splitlines() if line.startswith("fatal:")]
+    assert len(failed) == 1 and "gVisor was not installed: could not download %s/" % UNREACHABLE in failed[0], output
+
+
 def test_a_wrong_published_sha512_installs_nothing(host, mirror, tmp_path):
     # A copy of the mirror whose runsc.sha512 names another digest.
     bad = tmp_path / "bad-mirror"

@@ -11,6 +11,7 @@ defaults agree.
 tests/integration/test_role_preflight.py runs the same refusals through ansible-playbook.
 """
 
+import os
 import re
 
 import pytest
@@ -356,3 +357,208 @@ def test_bootstrap_reads_its_settings_only_through_the_spec():
     first = play["pre_tasks"][0]
     assert first["ansible.builtin.validate_argument_spec"]["argument_spec"] == "{{ _bootstrap_spec }}"
     assert "always" in first["tags"]
+
+
+# ---------------------------------------------------------------- the one home, read by the controller too
+
+def _specs(role):
+    return yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+
+
+def test_the_controller_checks_handler_names_with_commons_pattern():
+    """verify's settings (_settings.HANDLER) and every role accept exactly the same handler names."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings
+
+    assert _settings.HANDLER.pattern == _patterns()["handler"]
+    assert _settings.common_patterns() == _patterns()
+    assert os.path.samefile(_settings.PATTERNS_PATH, ROLES / "_common" / "tasks" / "patterns.yml")
+    # Nothing else in the controller's settings code spells a handler pattern of its own.
+    source = (REPO_ROOT / "plugins" / "plugin_utils" / "_settings.py").read_text()
+    assert "a-z0-9" not in source and "A-Za-z0-9]" not in source
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("runc", True), ("kata", True), ("kata-qemu", True), ("runsc", True), ("a" * 63, True), ("0", True),
+    ("a" * 64, False), ("Kata", False), ("kata_qemu", False), ("kata.qemu", False), ("kata-", False),
+    ("-kata", False), ("kata\n", False), ("", False), ("kata'] || `true", False),
+])
+def test_verify_and_the_roles_agree_on_each_name(name, ok):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings
+
+    assert bool(re.match(_patterns()["handler"], name)) is ok
+    assert (_settings._handlers_problem("kata_fleet_runtimes", [name]) is None) is ok
+    task = _task("containerd/tasks/preflight.yml", "Assert that the runtime handlers are valid")
+    assert _assert_passes(task, containerd_runtimes=[{"name": name}], _containerd_runtime_names=["runc", name],
+                          containerd_default_runtime="runc", __common_patterns=_patterns()) is (ok and name != "runc")
+    gvisor = _task("gvisor/tasks/preflight.yml", "Assert that the handler name and the runsc flags are valid")
+    variables = dict(GVISOR_OK)
+    variables.update(_role_vars("gvisor", "_gvisor_network_flag_pattern", "_gvisor_flag_pattern"))
+    variables.update(gvisor_handler_name=name, __common_patterns=_patterns())
+    assert _assert_passes(gvisor, **variables) is (ok and name != "runc")
+
+
+def test_the_controller_refuses_a_file_with_two_homes(tmp_path):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings
+
+    text = (ROLES / "_common" / "tasks" / "patterns.yml").read_text()
+    doubled = tmp_path / "patterns.yml"
+    doubled.write_text(text + "\n" + text.split("---", 1)[1])
+    with pytest.raises(ValueError, match="found 2"):
+        _settings.common_patterns(str(doubled))
+
+
+# Every option of a role's (or verify's) argument spec that names containerd handlers. The specs cannot
+# reference a variable, so this is where they are held to the one pattern.
+HANDLER_OPTIONS = [
+    ("containerd", ("containerd_runtimes", "name")),
+    ("containerd", ("containerd_default_runtime",)),
+    ("gvisor", ("gvisor_handler_name",)),
+    ("kata_fleet", ("kata_fleet_runtimes",)),
+    ("kata_fleet", ("kata_fleet_expected_runtimes",)),
+]
+
+
+def _option(role, names):
+    option = {"options": _specs(role)["main"]["options"]}
+    for name in names:
+        option = option["options"][name]
+    return option
+
+
+@pytest.mark.parametrize("role, names", HANDLER_OPTIONS)
+def test_argument_specs_describe_the_one_handler_pattern(role, names):
+    option = _option(role, names)
+    description = " ".join(option["description"]) if isinstance(option["description"], list) else option["description"]
+    # containerd_default_runtime is runc or one of containerd_runtimes' names (checked there).
+    if names != ("containerd_default_runtime",):
+        assert "lower-case DNS label" in description, (role, names)
+    default = option.get("default")
+    for value in default if isinstance(default, list) else [] if default is None else [default]:
+        assert re.match(_patterns()["handler"], value), (role, names, value)
+
+
+def test_every_handler_option_of_the_specs_is_listed():
+    """A new option naming handlers cannot escape the check above."""
+    listed = {(role, names[0]) for role, names in HANDLER_OPTIONS}
+    found = set()
+    for role in ROLE_NAMES + ["kata_fleet"]:
+        for name, option in _specs(role)["main"]["options"].items():
+            text = str(option.get("description", "")) + " " + name
+            if re.search(r"handler", name) or re.search(r"(handler|runtime)s? name|handlers to|handlers this", text, re.I):
+                found.add((role, name))
+    assert found <= listed | {("containerd", "containerd_runc_options")}, found - listed
+
+
+def test_kata_publishes_only_handler_names_of_the_one_pattern():
+    """kata's handler names (kata, kata-<hypervisor>) come from a fixed list: each one is a valid name."""
+    hypervisors = _role_vars("kata", "_kata_hypervisor_configs")["_kata_hypervisor_configs"]
+    for name in ["kata"] + ["kata-" + hypervisor for hypervisor in hypervisors]:
+        assert re.match(_patterns()["handler"], name), name
+    choices = _specs("kata")["main"]["options"]["kata_hypervisors"].get("choices") or hypervisors
+    assert sorted(choices) == sorted(hypervisors)
+
+
+# Paths a role only looks at (stat), never writes, runs or puts into a file: the path check is not theirs.
+READ_ONLY_PATHS = {("nerdctl", "nerdctl_kata_shim"), ("nerdctl", "nerdctl_kata_shim_link")}
+
+
+@pytest.mark.parametrize("role", ["containerd", "kata", "nerdctl", "gvisor"])
+def test_every_path_option_of_the_spec_takes_commons_path_check(role):
+    """Each type: path option is passed to _common's path check in preflight, and its default passes it."""
+    tasks = _flat(_tasks(role + "/tasks/preflight.yml"))
+    checked = set()
+    for task in tasks:
+        include = task.get("ansible.builtin.include_role") or {}
+        if include.get("tasks_from") == "checks":
+            checked.update(task["vars"]["_common_paths"])
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    for name, option in _specs(role)["main"]["options"].items():
+        if option.get("type") != "path":
+            continue
+        assert name in checked or (role, name) in READ_ONLY_PATHS, \
+            "%s (type path) is not in %s's _common_paths" % (name, role)
+        default = defaults.get(name, option.get("default"))
+        if isinstance(default, str) and "{" not in default:
+            assert re.match(_patterns()["path"], default) and not re.search(_patterns()["dotdot"], default), name
+
+
+@pytest.mark.parametrize("checksum, ok", [
+    ("sha512:" + "ab" * 64, True), ("sha512:" + "ab" * 64 + "\n", False), ("sha512:" + "ab" * 32, False),
+    ("sha512:" + "zz" * 64, False), ("ab" * 64, False), ("sha384:" + "ab" * 48, False),
+])
+def test_the_one_digest_check_takes_a_published_sha512(checksum, ok):
+    task = _task("_common/tasks/checks.yml", "Assert that every release archive has a sha256 to check against")
+    assert _assert_passes(task, item={"checksum": checksum}, __common_patterns=_patterns()) is ok
+
+
+# ---------------------------------------------------------------- gvisor's install through _common
+
+def test_gvisor_installs_its_release_binaries_through_common():
+    tasks = list(_flat(_tasks("gvisor/tasks/install.yml")))
+    assert not [task for task in tasks if "kata_fleet.runtimes.release_archive" in task], \
+        "gvisor calls release_archive itself; its downloads go through _common's install"
+    installs = [task for task in tasks
+                if (task.get("ansible.builtin.include_role") or {}).get("tasks_from") == "install"]
+    assert len(installs) == 1
+    include, variables = installs[0]["ansible.builtin.include_role"], installs[0]["vars"]
+    assert include["name"] == "kata_fleet.runtimes._common"
+    assert variables["_common_role"] == "gvisor" and variables["_common_unreachable"] == "report"
+    assert variables["_common_downloads"] == "{{ _gvisor_downloads }}"
+    assert variables["_common_marker_dir"] == "{{ gvisor_marker_dir }}"
+
+
+def test_gvisor_downloads_are_in_commons_format():
+    downloads = _role_vars("gvisor", "_gvisor_downloads")["_gvisor_downloads"]
+    assert [item["name"] for item in downloads] == ["gvisor-runsc", "gvisor-containerd-shim"]
+    for item in downloads:
+        assert {"name", "version", "url", "checksum", "checksum_variable", "files"} <= set(item), item["name"]
+        assert item["format"] == "binary" and len(item["files"]) == 1
+        assert re.match(r"\Agvisor_(runsc|shim)_checksum\Z", item["checksum_variable"])
+        assert item["given"] == "{{ %s }}" % item["checksum_variable"]
+
+
+def test_gvisor_role_marker_lists_only_what_release_archive_cannot_mark():
+    """The role's marker holds the package and the files the role writes; the binaries are release_archive's."""
+    task = _task("gvisor/tasks/install.yml", "Record what this role installed")
+    record = task["vars"]["_gvisor_record"]
+    assert sorted(record) == ["files", "method", "packages", "role"]
+    files = _role_vars("gvisor", "_gvisor_files")["_gvisor_files"]
+    assert "gvisor_wrapper_path" in files and "gvisor_shim_config_path" in files
+    assert "gvisor_bin_dir" not in files and "runsc" not in files.replace("runsc_", "")
+
+
+@pytest.mark.parametrize("published, given, expected", [
+    ({"runsc": "ab" * 64 + "  runsc"}, "", "sha512:" + "ab" * 64),
+    ({"runsc": "ab" * 64 + "  runsc"}, "sha256:" + "cd" * 32, "sha256:" + "cd" * 32),
+    ({}, "", ""),
+])
+def test_gvisor_checksum_is_the_pinned_one_else_the_published_one(published, given, expected):
+    values = yaml.safe_load((ROLES / "gvisor" / "vars" / "main.yml").read_text())
+    variables = {"_gvisor_published_checksums": {key: trust_as_template(value) for key, value
+                                                 in values["_gvisor_published_checksums"].items()},
+                 "gvisor_runsc_checksum": given}
+    if published:
+        variables["_gvisor_published"] = published
+    text = values["_gvisor_downloads"][0]["checksum"]
+    result = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
+    assert result == expected
+
+
+@pytest.mark.parametrize("item, says, not_says", [
+    ({"name": "gvisor-runsc", "version": "1", "checksum": "sha512:" + "ab" * 64 + "\n",
+      "checksum_variable": "gvisor_runsc_checksum"},
+     ["The sha512 of gvisor-runsc 1 is", "Correct gvisor_runsc_checksum.", "sha512:<128 hex digits>"], ["checksums.yml"]),
+    ({"name": "runc", "version": "1.3.4", "checksum": SHA + "\n", "checksum_variable": "containerd_runc_checksum",
+      "pinned": {"1.3.4": SHA}},
+     ['The sha256 of runc 1.3.4 is "%s\\n": that is not sha256:<hex>' % SHA,
+      "Correct containerd_runc_checksum, or the entry in the pinned table of the containerd role"], []),
+])
+def test_the_digest_message_names_the_variable_and_the_table_only_where_there_is_one(item, says, not_says):
+    task = _task("_common/tasks/checks.yml", "Assert that every release archive has a sha256 to check against")
+    text = task["ansible.builtin.assert"]["fail_msg"]
+    message = Templar(loader=DataLoader(), variables={"item": item, "_common_role": "containerd"}).template(
+        trust_as_template(text))
+    for words in says:
+        assert words in message, message
+    for words in not_says:
+        assert words not in message, message
