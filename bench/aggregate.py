@@ -36,9 +36,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 # pylint: disable=wrong-import-position
 from callback_harness import FakeDisplay, options, result  # noqa: E402
 from ansible_collections.kata_fleet.runtimes.plugins.callback import comparison  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid  # noqa: E402
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy  # noqa: E402
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (  # noqa: E402
     bundle, console, contract, model)
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import build_view  # noqa: E402
 
 ACTIONS = ("host_facts", "isolation_probe", "startup_bench", "http_latency", "policy_check")
 RUN_ID = "bench-aggregate"
@@ -108,7 +110,7 @@ def callback_side(hosts, folder, copy_with):
     stages = {}
     callback = comparison.CallbackModule(display=FakeDisplay())
     callback._plugin_options = options(evidence_dir=folder)  # pylint: disable=protected-access
-    os.environ[contract.RUN_ID_VARIABLE] = RUN_ID
+    os.environ[_runid.VARIABLE] = RUN_ID
     callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/verify.yml"))
     callback.v2_playbook_on_task_start(SimpleNamespace(resolved_action="kata_fleet.runtimes.host_facts",
                                                        action="host_facts"), False)
@@ -132,7 +134,7 @@ def callback_side(hosts, folder, copy_with):
     json_text = model.to_json(report)
     stages["report.json text (json.dumps)"] = time.monotonic() - started
     started = time.monotonic()
-    view = model.build_view(report, listed_hosts=callback.get_option("listed_hosts"))
+    view = build_view(report, listed_hosts=callback.get_option("listed_hosts"))
     stages["build the view (every cell, once)"] = time.monotonic() - started
     started = time.monotonic()
     console.render(view, callback.get_option("table_width"))

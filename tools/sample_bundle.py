@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "collections"))
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy  # noqa: E402
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, contract, model  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import build_view  # noqa: E402
 
 RECORDED = os.path.join(ROOT, "tests", "fixtures", "recorded")
 RUN_ID = "20261201T040000-0a1b"
@@ -61,7 +62,7 @@ def main(destination):
     """Write the bundle as the callback does, then drop the run folder's link: the sample is the folder."""
     report = sample_report()
     json_text = model.to_json(report)
-    view = model.build_view(report)
+    view = build_view(report)
     folder, written, warnings = bundle.write_bundle(report["run_id"], destination, bundle.outputs(report, json_text, view))
     os.unlink(os.path.join(destination, bundle.LATEST))
     for warning in warnings:

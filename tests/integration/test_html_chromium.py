@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 # pylint: disable=wrong-import-position
 import sample_bundle  # noqa: E402
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import html as report_html  # noqa: E402
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model  # noqa: E402
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model, view as report_view  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = os.path.join(REPO, "tests", "output", "artifacts")
@@ -48,7 +48,7 @@ def page(tmp_path):
     report = sample_bundle.sample_report()
     model.to_json(report)
     path = tmp_path / "report.html"
-    path.write_text(report_html.render(model.build_view(report)), encoding="utf-8")
+    path.write_text(report_html.render(report_view.build_view(report)), encoding="utf-8")
     return path
 
 
@@ -152,16 +152,16 @@ def test_dom(tmp_path, page):
     # Whitespace between the page's elements lands in the cell before it: compare the cells' text.
     cells = [[cell.strip() for cell in row] for row in dom.rows]
     header, rows = cells[0], cells[1:]
-    assert header == [title for _key, title in model.COLUMNS]
+    assert header == [title for _key, title in report_view.COLUMNS]
     assert [row[:2] for row in rows] == [
         ["dev-vm", "(host)"], ["dev-vm", "runc"],
         ["lab-laptop", "(host)"], ["lab-laptop", "kata"], ["lab-laptop", "runc"],
         ["node-unreachable", "-"],
     ]
-    columns = [key for key, _title in model.COLUMNS]
+    columns = [key for key, _title in report_view.COLUMNS]
     kata = dict(zip(columns, rows[3]))
     # The recorded laptop predates the host's witness: its cell says so.
-    assert kata["verdict"] == "vm-isolated" and kata["host_sees"] == model.NOT_RECORDED
+    assert kata["verdict"] == "vm-isolated" and kata["host_sees"] == report_view.NOT_RECORDED
     assert kata["startup"] == "6.6 s / 6.6 s", kata
     assert "Connection timed out" in rows[5][2]
     # The page's CSP allowed its own script by hash: the script showed the filter box.

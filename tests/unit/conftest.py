@@ -42,7 +42,7 @@ def _contains(argv, fragment):
     return any(tuple(argv[i:i + size]) == fragment for i in range(len(argv) - size + 1))
 
 
-class FakeModule(object):
+class FakeModule:
     """A stand-in for AnsibleModule as module_utils sees it.
 
     ``on(*words, rc=, out=, err=)`` adds a rule: any argv containing ``words``
@@ -110,6 +110,16 @@ def fixture_json():
     def read(name):
         return json.loads((FIXTURES / name).read_text())
     return read
+
+
+SAMPLE_REPORT = REPO_ROOT / "tests" / "fixtures" / "sample_report.json"
+
+
+@pytest.fixture
+def sample_report():
+    """A fresh copy of the recorded sample report.json (tests/fixtures/sample_report.json): dev-vm (runc),
+    lab-laptop (kata, runc), node-unreachable; an older record (no witness, no errors key)."""
+    return json.loads(SAMPLE_REPORT.read_text())
 
 
 @pytest.fixture

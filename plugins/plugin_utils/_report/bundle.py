@@ -22,7 +22,7 @@ import os
 import subprocess
 import tempfile
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 
 SUMS = "SHA256SUMS"
 SIGNATURE = SUMS + ".sig"
@@ -42,7 +42,7 @@ class BundleError(OSError):
 
 def run_folder(root, run_id, dir_mode=DIR_MODE):
     """Make ``root/<run id>`` (or ``<run id>-2``...) exclusively; returns its name."""
-    problem = contract.run_id_problem(run_id)
+    problem = _runid.problem(run_id)
     if problem:
         raise BundleError("no evidence written: %s" % problem)
     try:
@@ -154,11 +154,11 @@ def write_bundle(run_id, root, renderers, signing_key=None, dir_mode=DIR_MODE, f
 def outputs(report, json_text, view, template_dir=None, view_error=None):
     """The bundle's files and how to render each: [(name, function() -> text)], report.json first.
 
-    ``view`` is model.build_view(report), or None when it could not be built
+    ``view`` is view.build_view(report), or None when it could not be built
     (``view_error`` says why): then only report.json and junit.xml are written.
     """
     # pylint: disable=import-outside-toplevel  # the renderers load Jinja2 templates; the bundle's own tests need none
-    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import csv, html, junit, markdown
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import csv_table, html, junit, markdown
 
     def from_view(render, *args):
         def run():
@@ -170,7 +170,7 @@ def outputs(report, json_text, view, template_dir=None, view_error=None):
     return [
         ("report.json", lambda: json_text),
         ("report.md", from_view(markdown.render, template_dir)),
-        ("report.csv", from_view(csv.render)),
+        ("report.csv", from_view(csv_table.render)),
         ("report.html", from_view(html.render, template_dir)),
         ("junit.xml", lambda: junit.render(report)),
     ]

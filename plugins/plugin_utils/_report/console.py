@@ -4,17 +4,16 @@
 """What the callback prints at the end of the play: the view, readable at a given width.
 
 Only the console shortens values (to fit its width); the files keep them
-whole.  Every value from a host already passed ``format.host_text``; the
-finished text passes ``format.terminal`` once more, so nothing a host sent
+whole.  Every value from a host already passed ``formatting.host_text``; the
+finished text passes ``formatting.terminal`` once more, so nothing a host sent
 can move the cursor, recolour or retitle the operator's terminal.
 """
 
 import textwrap
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
-    HOST_ROW, ISOLATION_COLUMNS, PERFORMANCE_COLUMNS)
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import HOST_ROW, ISOLATION_COLUMNS, NOT_RECORDED, PERFORMANCE_COLUMNS
 
 # Shorten the least telling columns first; a verdict keeps at least its longest word whole
 # (plus the mark that says it was shortened: the sandbox name follows in the summary lines).
@@ -86,10 +85,10 @@ def render(view, width=100):
     """The console text (a str)."""
     listed = [dict(row, host_sees=_host_sees_short(row.get("host_sees"))) for row in view["listed_rows"]]
     columns, image = ISOLATION_COLUMNS, list(view.get("listed_image_lines") or [])
-    if all(row.get("host_sees") in (None, "", "-", model.NOT_RECORDED) for row in listed):
+    if all(row.get("host_sees") in (None, "", "-", NOT_RECORDED) for row in listed):
         # Older records: a column of "not recorded" would only cost the kernel and CPU their width.
         columns = tuple(column for column in ISOLATION_COLUMNS if column[0] != "host_sees")
-        image.append("Host sees: %s (no host witness in these results)" % model.NOT_RECORDED)
+        image.append("Host sees: %s (no host witness in these results)" % NOT_RECORDED)
     parts = [table(listed, columns, width) + "".join("\n" + _wrap(line, width, "  ") for line in image),
              table([row for row in listed if row["runtime"] != HOST_ROW], PERFORMANCE_COLUMNS, width)
              + ("\n(%d more hosts passed and agree with the fleet: every host is in report.md and report.csv)"

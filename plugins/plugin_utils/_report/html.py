@@ -16,9 +16,9 @@ import hashlib
 
 from markupsafe import Markup
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import jinja, svg
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import COLUMNS
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import COLUMNS
 
 TEMPLATE = "report.html.j2"
 # Every CSS class derived from data goes through one of these tables.

@@ -19,7 +19,7 @@ import re
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 
 OURS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 _CACHE = {}

@@ -13,7 +13,7 @@ witness: probes from this version on) get a suite of their own, PROBE_SUITE,
 one case per host and runtime: its system-out names the probe image and what
 the host sees; a probe the host contradicted is a ``<failure>`` with both
 stories, any other failed probe an ``<error>``.  Every value passes the
-model's validation (``model.witness_view``) first.
+view's validation (``view.witness_view``) first.
 """
 
 import datetime
@@ -21,7 +21,8 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._policy import NOT_EVALUATED, not_evaluated
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt, model
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt, model
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import refused_fields, witness_view
 
 ROOT_NAME = "kata-fleet"
 # The suite used when no policy produced a result at all (every host failed or
@@ -52,7 +53,7 @@ def _attrs(pairs):
     return "".join(' %s=%s' % (name, quoteattr(_text(value))) for name, value in pairs)
 
 
-class _Suite(object):
+class _Suite:
     """One <testsuite>, its cases as text and its counts.
 
     Written as text, not an ElementTree: at 10,000 hosts a suite has 10,000
@@ -164,7 +165,7 @@ def _probe_suite(hosts, timestamp, refused):
             if not isinstance(result, dict) or not any(key in result for key in WITNESS_KEYS):
                 continue
             name = "%s %s" % (fmt.host_text(host, 256), fmt.host_text(runtime, 128))
-            witness = model.witness_view(result, refused.get(host, {}).get(runtime, ()))
+            witness = witness_view(result, refused.get(host, {}).get(runtime, ()))
             verdict, sandbox = model.verdict_of(result)
             lines = ["verdict: %s" % model.verdict_label(verdict, sandbox),
                      "probe image: %s (source %s, digest %s)" % (
@@ -246,7 +247,7 @@ def render(report):
     suites = [_policy_suite(policy, hosts, timestamp) for policy in report.get("policies") or []]
     if not suites and hosts:
         suites.append(_hosts_suite(hosts, timestamp))
-    probes = _probe_suite(hosts, timestamp, model.refused_fields(report)) if isinstance(hosts, dict) else None
+    probes = _probe_suite(hosts, timestamp, refused_fields(report)) if isinstance(hosts, dict) else None
     if probes:
         suites.append(probes)
     suites.extend(_workload_audit_suites(hosts, timestamp) if isinstance(hosts, dict) else [])  # issues 21, 24

@@ -4,7 +4,7 @@
 """report.md: the view through templates/report.md.j2."""
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import jinja
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import ISOLATION_COLUMNS, PERFORMANCE_COLUMNS
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import ISOLATION_COLUMNS, PERFORMANCE_COLUMNS
 
 TEMPLATE = "report.md.j2"
 

@@ -14,32 +14,26 @@ A section is a dict: ``title`` and any of ``table`` (head, rows),
 ``bullets`` (list lines), each present (None or empty when unused); the renderers only lay it out.
 """
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _stats
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
-    VERDICTS, dig, verdict_of, verdict_label)
+    VERDICTS, as_dict, dig, verdict_of, verdict_label)
 
 LIST_HOSTS = 3
 
 
 def median(values):
-    ordered = sorted(v for v in values if v is not None)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
+    """The median of the values that are not None (None when there is none): ``_stats``' one definition."""
+    return _stats.percentile(sorted(v for v in values if v is not None), 0.5)
 
 
 def _add(counts, key):
     counts[key] = counts.get(key, 0) + 1
 
 
-def _d(value):
-    return value if isinstance(value, dict) else {}
-
-
 def _figures(probes):
     """The figures one runtime on one host has, each checked (None: absent or absurd)."""
-    http = _d(probes.get("http"))
+    http = as_dict(probes.get("http"))
     latency = dig(http, ("latency", "p50"))
     if latency is None:
         latency = dig(http, ("latency", "mean"))
@@ -54,14 +48,14 @@ def handler_summary(report):
     """Per runtime: verdicts, kernels, what the guests saw, and each host's figures."""
     handlers = {}
     for name, entry in sorted(report["hosts"].items()):
-        host = _d(entry.get("host"))
-        for handler, probes in sorted(_d(entry.get("runtimes")).items()):
-            probes = _d(probes)
+        host = as_dict(entry.get("host"))
+        for handler, probes in sorted(as_dict(entry.get("runtimes")).items()):
+            probes = as_dict(probes)
             info = handlers.setdefault(handler, {"hosts": 0, "verdicts": {}, "pairs": {}, "cpu": {}, "proc": [],
                                                  "host_proc": [], "modules": [], "host_modules": [], "dmesg": {},
                                                  "interfaces": {}, "figures": {}})
             info["hosts"] += 1
-            isolation = _d(probes.get("isolation"))
+            isolation = as_dict(probes.get("isolation"))
             verdict, sandbox = verdict_of(isolation)
             if verdict and verdict != "failed":
                 _add(info["verdicts"], verdict_label(verdict, sandbox))
@@ -72,8 +66,8 @@ def handler_summary(report):
                 info["host_proc"].append(fmt.number(host.get("proc_entries"), fmt.COUNT_RANGE))
                 info["modules"].append(fmt.number(isolation.get("modules"), fmt.COUNT_RANGE))
                 info["host_modules"].append(fmt.number(host.get("modules"), fmt.COUNT_RANGE))
-                _add(info["dmesg"], "readable" if _d(isolation.get("dmesg")).get("readable") else "refused")
-                names = ", ".join(fmt.host_text(_d(i).get("name") or fmt.MISSING, 64)
+                _add(info["dmesg"], "readable" if as_dict(isolation.get("dmesg")).get("readable") else "refused")
+                names = ", ".join(fmt.host_text(as_dict(i).get("name") or fmt.MISSING, 64)
                                   for i in isolation.get("interfaces") or [] if isinstance(isolation.get("interfaces"), list))
                 _add(info["interfaces"], names or "none")
             info["figures"][name] = dict(_figures(probes), verdict=verdict)
@@ -87,13 +81,13 @@ WORKLOAD_WORDS = (("cpu", "CPU"), ("syscall", "syscalls"), ("rootfs_io", "rootfs
 
 def _add_workload_figures(handlers, name, entry):
     """Each handler's measured ratios on host ``name`` (report.json's workload, validated by model.conform)."""
-    workload = _d(entry.get("workload"))
-    for handler, result in sorted(_d(workload.get("runtimes")).items()):
+    workload = as_dict(entry.get("workload"))
+    for handler, result in sorted(as_dict(workload.get("runtimes")).items()):
         if handler not in handlers or name not in handlers[handler]["figures"]:
             continue
         ratios = {}
         for key, _word in WORKLOAD_WORDS:
-            item = _d(_d(_d(result).get("workloads")).get(key))
+            item = as_dict(as_dict(as_dict(result).get("workloads")).get(key))
             value = fmt.number(item.get("ratio"), (1e-6, 1e6))
             if value is not None:
                 ratios[key] = (value, bool(item.get("within_noise")))

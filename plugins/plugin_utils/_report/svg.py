@@ -12,7 +12,7 @@ import math
 
 from markupsafe import Markup, escape
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 
 # Geometry in SVG user units.  Labels sit above their bar so long host names never squeeze the plot.
 WIDTH = 960

@@ -14,7 +14,7 @@ and the findings (a finding's message and container only when the audit ran with
 import math
 import re
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 
 WORKLOADS = ("cpu", "syscall", "rootfs_io", "tmpfs_io")
 WORKLOAD_TITLES = {"cpu": "CPU", "syscall": "Syscalls", "rootfs_io": "Rootfs I/O", "tmpfs_io": "tmpfs I/O"}

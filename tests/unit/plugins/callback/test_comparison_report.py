@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""_report/model.py, format.py, markdown.py, console.py, csv.py: one view, every output the same."""
+"""_report/model.py, view.py, formatting.py, markdown.py, console.py, csv_table.py: one view, every output the same."""
 
 import csv
 import io
@@ -7,7 +7,7 @@ import io
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _verdict
 from probe_output import facts as recorded_facts
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
-    console, contract, csv as report_csv, format as fmt, markdown, model)
+    console, contract, csv_table as report_csv, formatting as fmt, markdown, model, view as report_view)
 
 RUN = {"started": "2026-12-01T04:00:00Z", "finished": "2026-12-01T04:00:12Z",
        "controller": {"hostname": "ctl", "user": "root", "python": "3.11"},
@@ -22,7 +22,7 @@ def _report(records, policies=None):
 def _view(records):
     report = _report(records)
     model.to_json(report)
-    return model.build_view(report)
+    return report_view.build_view(report)
 
 
 def _rows(records):
@@ -57,14 +57,14 @@ def _hosts(fixture_text, fixture_json):
 def test_rows(fixture_text, fixture_json):
     table = _rows(_hosts(fixture_text, fixture_json))
     assert [(row["host"], row["runtime"]) for row in table] == [
-        ("node-a", model.HOST_ROW), ("node-a", "gvisor"), ("node-a", "kata"), ("node-a", "runc"),
+        ("node-a", report_view.HOST_ROW), ("node-a", "gvisor"), ("node-a", "kata"), ("node-a", "runc"),
         ("node-b", "-"),
         ("node-c", "-"),
-        ("node-d", model.HOST_ROW), ("node-d", "kata"), ("node-d", "-"),
+        ("node-d", report_view.HOST_ROW), ("node-d", "kata"), ("node-d", "-"),
     ]
     by_key = dict(((row["host"], row["runtime"]), row) for row in table)
-    host_a = by_key[("node-a", model.HOST_ROW)]
-    assert dict((key, host_a[key]) for key, _title in model.COLUMNS) == {
+    host_a = by_key[("node-a", report_view.HOST_ROW)]
+    assert dict((key, host_a[key]) for key, _title in report_view.COLUMNS) == {
         "host": "node-a", "runtime": "(host)", "kernel": "6.18.44-fc-v1045", "cpu_model": "AMD EPYC",
         "proc_entries": "136", "modules": "n/a", "interfaces": "eth0, ifb0, ifb1, lo",
         "verdict": "-", "host_sees": "-", "startup": "-", "http": "-", "memory": "-"}
@@ -99,16 +99,6 @@ def test_rows_carry_startup_http_and_memory_in_one_format():
                                              "http_p99_s": 0.00452, "memory_pss_kib": 13517.0}
 
 
-def test_formats():
-    assert [fmt.duration(v) for v in (6.6, 0.168, 0.000803, None, float("nan"), 10 ** 400)] == \
-        ["6.6 s", "168 ms", "0.803 ms", "?", "?", "?"]
-    assert fmt.mib(13517) == "13.2 MiB" and fmt.count(56) == "56" and fmt.count(True) == "?"
-    assert fmt.ratio(6.6, 0.6) == "11x" and fmt.ratio(1.5, 1.0) == "1.5x" and fmt.ratio(1, 0) is None
-    assert fmt.csv_cell("=1+1") == "'=1+1" and fmt.csv_cell(-1.5) == -1.5 and fmt.csv_cell("a-b") == "a-b"
-    assert fmt.terminal("a\x1b[31mb\nc") == "a\ufffd[31mb\nc"
-    assert fmt.host_text("x" * 10, 5) == "xxxx\u2026"
-
-
 def test_rows_ok_host_without_results_and_unknown_modules():
     table = _rows({"quiet": {}, "partial": {"host_facts": {"kernel_release": "6.1.0", "modules": None}}})
     assert [(row["host"], row["runtime"], row["verdict"]) for row in table] == [
@@ -135,8 +125,8 @@ def test_console_fits_its_width_and_csv_has_every_row(fixture_text, fixture_json
     tables = text.split("\n\n")[:2]
     assert all(len(line) <= 100 for block in tables for line in block.splitlines())
     rows = list(csv.reader(io.StringIO(report_csv.render(view))))
-    assert rows[0][:len(model.COLUMNS)] == [title for _key, title in model.COLUMNS]
-    assert rows[0][-len(model.WITNESS_COLUMNS):] == ["image_source", "image_digest", "host_witness", "witness"]
+    assert rows[0][:len(report_view.COLUMNS)] == [title for _key, title in report_view.COLUMNS]
+    assert rows[0][-len(report_view.WITNESS_COLUMNS):] == ["image_source", "image_digest", "host_witness", "witness"]
     assert len(rows) == 1 + len(view["rows"])
 
 
@@ -151,15 +141,6 @@ def test_answer_names_the_hosts_that_disagree():
     assert "kata: vm-isolated (kata/qemu) on 2 of 3 hosts; differs on c (shared-kernel)." in console.render(view)
 
 
-def test_policy_details_read_as_sentences():
-    assert model.policy_sentence("localhost", '[{"handler": "runc", "verdict": "shared-kernel", "reason": null}]') == \
-        "runc on localhost: shared-kernel"
-    assert model.policy_sentence("h", '{"kvm_usable": true, "missing": ["host.vhost"]}') == \
-        "h: kvm usable true; missing host.vhost"
-    assert model.policy_sentence("h", '[{"handler": "runc", "p95": 0.231}]') == "runc on h: p95 231 ms"
-    assert model.policy_sentence("h", "does not apply: applies_to gave false") == "h: does not apply: applies_to gave false"
-
-
 def test_version_from_manifest_or_galaxy_yml(tmp_path):
     from ansible_collections.kata_fleet.runtimes.plugins.callback import comparison
     (tmp_path / "galaxy.yml").write_text("namespace: kata_fleet\n# version: 9.9.9\nversion: '1.2.3'\n")
@@ -172,7 +153,7 @@ def test_version_from_manifest_or_galaxy_yml(tmp_path):
 def test_console_lists_at_most_listed_hosts_and_says_so():
     record = {"isolation": {"runtimes": {"runc": {"status": "ok", "verdict": "shared-kernel"}}}}
     report = _report(dict(("node-%d" % n, record) for n in range(5)))
-    view = model.build_view(report, listed_hosts=2)
+    view = report_view.build_view(report, listed_hosts=2)
     text = console.render(view)
     assert "(3 more hosts passed and agree with the fleet: every host is in report.md and report.csv)" in text
     assert sum(1 for line in text.splitlines() if line.startswith("node-")) == 4  # 2 hosts, two tables
@@ -194,10 +175,3 @@ def test_gvisor_http_on_the_host_netstack_says_so():
     assert by_runtime["runsc-own"]["http"] == plain
     assert by_runtime["runsc-none"]["http"].startswith("failed")
     assert by_runtime["runsc-odd"]["http"] == fmt.pair(0.001, 0.001)
-
-
-def test_console_keeps_the_longest_verdict_word_whole():
-    """A shortened verdict cell still shows 'user-space-kernel' whole, then the shortening mark."""
-    columns = (("host", "Host"), ("verdict", "Verdict"))
-    text = console.table([{"host": "h" * 70, "verdict": "user-space-kernel (gvisor)"}], columns, width=80)
-    assert "user-space-kernel~" in text.splitlines()[-1]

@@ -14,12 +14,9 @@ import hashlib
 import re
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
-
-import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import html as report_html
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model, svg
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model, view as report_view
 
 from conftest import REPO_ROOT
 
@@ -32,7 +29,7 @@ VOID = {"meta", "br", "hr", "img", "input", "link", "wbr"}
 URL = re.compile(r"https?://[^\s<>\"']+")
 
 
-class Node(object):
+class Node:
     def __init__(self, tag, attrs, parent):
         self.tag, self.attrs, self.parent = tag, dict(attrs), parent
         self.children = []
@@ -107,7 +104,7 @@ def _sample():
 
 
 def _parse(report, template_dir=None):
-    page = report_html.render(model.build_view(report), template_dir)
+    page = report_html.render(report_view.build_view(report), template_dir)
     tree = Tree(page)
     assert tree.errors == []
     assert tree.doctype == "DOCTYPE html"
@@ -162,7 +159,7 @@ def test_comparison_table_shows_the_views_cells():
     _page, root = _parse(report)
     rows = _rows(root)
     assert [th.text() for th in root.find("table", id="comparison").find("thead").find_all("th")] == \
-        [title for _key, title in model.COLUMNS]
+        [title for _key, title in report_view.COLUMNS]
     assert [row[:2] for row in rows] == [
         ["dev-vm", "(host)"], ["dev-vm", "runc"], ["lab-laptop", "(host)"], ["lab-laptop", "kata"],
         ["lab-laptop", "runc"], ["node-unreachable", "-"]]
@@ -230,17 +227,6 @@ def test_a_user_template_directory_brands_the_report(tmp_path):
     assert root.find("svg", id="chart-startup")  # the rest of our page is kept
 
 
-def test_scale():
-    name, position, ticks = svg.scale([0.17, 6.6])
-    assert name == "logarithmic" and ticks[0] == pytest.approx(0.1) and ticks[-1] == pytest.approx(10)
-    assert position(0.1) == 0 and position(10) == pytest.approx(1) and position(1) == pytest.approx(0.5)
-    name, position, ticks = svg.scale([0.2, 0.6])
-    assert name == "linear" and ticks[0] == 0 and ticks[-1] == pytest.approx(0.6)
-    assert svg.scale([]) is None and svg.scale([0.0]) is None
-    name, position, ticks = svg.scale([1e-9, 2592000.0])  # the widest span the model lets through
-    assert name == "logarithmic" and len(ticks) <= 12
-
-
 def test_empty_report():
     report = model.build_report({}, dict(sample_bundle.RUN), "run-1", {})
     _page, root = _parse(report)
@@ -251,7 +237,7 @@ def test_a_large_fleet_shows_failed_and_differing_hosts_first():
     report = _sample()
     for number in range(30):
         report["hosts"]["zz-node-%02d" % number] = copy.deepcopy(report["hosts"]["dev-vm"])
-    view = model.build_view(report, listed_hosts=5)
+    view = report_view.build_view(report, listed_hosts=5)
     shown = [card["host"] for card in view["evidence"]]
     assert len(shown) == 5 and "node-unreachable" in shown and view["hosts_left_out"] == 28
     page = report_html.render(view)
@@ -270,7 +256,7 @@ def test_the_host_witness_in_the_table_and_the_host_card():
                               "evidence": ["seen from the host: " + HOSTILE + " qemu-system-x86_64, pid 7"]})
     _page, root = _parse(report)
     row = [cells for cells in _rows(root) if cells[:2] == ["lab-laptop", "kata"]][0]
-    assert row[model.COLUMNS.index(("host_sees", "Host sees"))] == "vmm (qemu)"
+    assert row[report_view.COLUMNS.index(("host_sees", "Host sees"))] == "vmm (qemu)"
     assert _rows(root)[1][8] == "not recorded"  # dev-vm runc: an older record
     card = [node for node in root.find_all("details") if "lab-laptop" in node.find("summary").text()][0]
     text = card.text()

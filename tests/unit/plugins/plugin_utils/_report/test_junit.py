@@ -5,7 +5,6 @@
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -197,7 +196,7 @@ def test_cross_check_with_junitparser(report, tmp_path):
 
 def test_a_contradicted_probe_is_a_failure_and_hostile_witness_text_stays_xml():
     """Issue 18: the isolation-probe suite, from a hand-built report; every value passes XML escaping."""
-    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import model
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import view as report_view
     story = {"container": "vm-isolated (kata/qemu)", "host": "host-process </failure><x>"}
     report = {"finished": "2026-12-01T04:00:12Z", "policies": [], "errors": [], "hosts": {
         "n<1>": {"status": "ok", "runtimes": {
@@ -215,5 +214,5 @@ def test_a_contradicted_probe_is_a_failure_and_hostile_witness_text_stays_xml():
     assert failure.get("type") == "contradicted" and failure.get("message") == "contradicted by the host: a & b \ufffd"
     assert "the host sees host-process </failure><x>" in failure.text and "pid 9 ]]> <y/>" in failure.text
     out = suite.find("testcase[@name='n<1> runc']/system-out").text
-    assert "digest %s" % model.INVALID in out and "host sees: %s" % model.INVALID in out
+    assert "digest %s" % report_view.INVALID in out and "host sees: %s" % report_view.INVALID in out
     assert counted(suite.findall("testcase")) == {"tests": 2, "failures": 1, "errors": 0, "skipped": 0}

@@ -65,3 +65,12 @@ def test_no_pair_on_one_host_says_so():
     trade = _section(report, "Trade-offs")
     assert trade["bullets"] == []
     assert trade["paragraphs"][0][1].startswith("No host ran two runtimes with different boundaries")
+
+
+def test_the_median_is_stats_one_definition():
+    """narrative.median is _stats' percentile at 0.5 over the values present (issue 23: one median)."""
+    from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _stats
+    assert narrative.median([]) is None and narrative.median([None, None]) is None
+    assert narrative.median([3, None, 1]) == 2 and narrative.median([139, 528]) == 333.5
+    samples = [0.3, 0.1, 0.7, 0.2, 0.9, 0.4]
+    assert narrative.median(iter(samples)) == _stats.summarize(samples, digits=15)["median"]

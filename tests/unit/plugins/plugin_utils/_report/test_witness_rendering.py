@@ -5,13 +5,12 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
-    console, contract, csv as report_csv, html as report_html, junit, markdown, model)
+    console, contract, csv_table as report_csv, html as report_html, junit, markdown, model, view as report_view)
 from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
 SCHEMA = json.loads((REPO_ROOT / "docs" / "report.schema.json").read_text())
@@ -52,7 +51,7 @@ def _build(records):
     report = model.build_report(records, dict(RUN), "run-1", {})
     text = model.to_json(report)
     jsonschema.validate(json.loads(text), SCHEMA)
-    return report, model.build_view(report)
+    return report, report_view.build_view(report)
 
 
 def _row(view, host, runtime):
@@ -143,10 +142,10 @@ def test_every_witness_value_is_validated_shown_invalid_and_named(field, value):
     assert "invalid" in error["error"]
     row = _row(view, "node-1", "kata")
     if field in ("image_source", "image_digest", "host_witness", "witness"):
-        assert row["witness"][field] == model.INVALID
-        assert _csv(view)[("node-1", "kata")][field] == model.INVALID
+        assert row["witness"][field] == report_view.INVALID
+        assert _csv(view)[("node-1", "kata")][field] == report_view.INVALID
     if field == "host_witness":
-        assert row["host_sees"] == model.INVALID
+        assert row["host_sees"] == report_view.INVALID
     if field in ("image_source", "image_digest"):
         assert "invalid" in row["image"]
     assert error["error"] in " ".join(view["errors"])
@@ -154,10 +153,10 @@ def test_every_witness_value_is_validated_shown_invalid_and_named(field, value):
 
 def test_a_report_json_from_elsewhere_is_validated_by_the_view_too():
     """witness_view trusts nothing: values conform never saw are checked again."""
-    shown = model.witness_view({"image_source": "built", "image_digest": "sha256:xyz", "witness": "maybe",
-                                "host_witness": {"class": "vmm", "evidence": "not a list"}})
+    shown = report_view.witness_view({"image_source": "built", "image_digest": "sha256:xyz", "witness": "maybe",
+                                      "host_witness": {"class": "vmm", "evidence": "not a list"}})
     assert (shown["image_source"], shown["image_digest"], shown["witness"], shown["host_witness"]) == \
-        ("built", model.INVALID, model.INVALID, model.INVALID)
+        ("built", report_view.INVALID, report_view.INVALID, report_view.INVALID)
     assert shown["image"] == "built image, digest invalid (kata-fleet's own)"
 
 
@@ -166,7 +165,7 @@ def test_an_older_record_renders_not_recorded():
     report, view = _build({"node-1": _record({"runc": old}), "node-2": _record({"runc": {"status": "ok", "verdict": "shared-kernel"}})})
     assert report["errors"] == []
     assert _row(view, "node-2", "runc")["witness"] == dict.fromkeys(
-        ("image_source", "image_digest", "host_witness", "witness"), model.NOT_RECORDED)
+        ("image_source", "image_digest", "host_witness", "witness"), report_view.NOT_RECORDED)
     assert _row(view, "node-1", "runc")["witness"]["image_source"] == "kata-fleet"
     assert sorted(view["image_lines"]) == [
         "Probe image: kata-fleet's own by its name (an older record: the digest was not recorded), on node-1",

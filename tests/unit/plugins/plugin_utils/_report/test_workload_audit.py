@@ -7,7 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import (
-    console, contract, csv as report_csv, html, junit, markdown, model, narrative)
+    console, contract, csv_table as report_csv, html, junit, markdown, model, narrative, view as report_view)
 from conftest import REPO_ROOT  # noqa: E402  pylint: disable=wrong-import-position
 
 RUN = {"started": "2026-12-01T04:00:00Z", "finished": "2026-12-01T04:00:12Z",
@@ -92,7 +92,7 @@ def test_report_json_keeps_the_figures_and_the_summary():
 def test_no_workload_no_audit_adds_no_keys():
     entry = report_of(records())["hosts"]["localhost"]
     assert "workload" not in entry and "audit" not in entry
-    text = console.render(model.build_view(report_of(records())))
+    text = console.render(report_view.build_view(report_of(records())))
     assert "Syscalls" not in text and "Audit " not in text
 
 
@@ -134,7 +134,7 @@ def test_hostile_values_become_null_with_a_named_error():
                   "audit/findings/1/severity", "audit/findings/1/code", "audit/findings/1/message", "audit/findings/2"):
         assert any(error.startswith(where + ":") for error in errors), where
     assert all(item["host"] == "localhost" for item in report["errors"])
-    model.build_view(report)
+    report_view.build_view(report)
 
 
 def test_workload_and_audit_that_are_not_mappings():
@@ -146,13 +146,13 @@ def test_workload_and_audit_that_are_not_mappings():
 
 def test_failed_audit_capability_is_shown_with_its_error():
     report = report_of(records(audit={"status": "failed", "error": "ctr namespaces ls failed (rc=1): \x1b[31mboom"}))
-    text = console.render(model.build_view(report))
+    text = console.render(report_view.build_view(report))
     assert "Audit localhost: audit failed: ctr namespaces ls failed" in text
     assert "\x1b" not in text
 
 
 def test_console_third_table_and_audit_footer():
-    text = console.render(model.build_view(report_of(records(workload=workload(), audit=audit()))), width=120)
+    text = console.render(report_view.build_view(report_of(records(workload=workload(), audit=audit()))), width=120)
     header = [line for line in text.splitlines() if line.startswith("Host") and "Syscalls" in line]
     assert header and [c.strip() for c in header[0].split("|")] == [
         "Host", "Runtime", "CPU", "Syscalls", "Rootfs I/O", "tmpfs I/O"]
@@ -165,7 +165,7 @@ def test_console_third_table_and_audit_footer():
 
 def _outputs():
     report = report_of(records(workload=workload(), audit=audit()))
-    view = model.build_view(report)
+    view = report_view.build_view(report)
     return report, view
 
 
@@ -187,7 +187,7 @@ def test_hostile_text_is_escaped_everywhere():
     bad_audit = audit()
     bad_audit["findings"][0]["message"] = "=HYPERLINK(\"x\") <b>bold</b> | \x1b[2J"
     report = report_of(records(workload=bad, audit=bad_audit))
-    view = model.build_view(report)
+    view = report_view.build_view(report)
     page = html.render(view)
     assert "<script>alert" not in page and "<img src=x>" not in page and "<b>bold</b>" not in page
     text = markdown.render(view)
@@ -204,11 +204,11 @@ def test_csv_has_ratio_columns_and_the_audit_on_the_host_row():
     runsc = [row for row in rows if row["Runtime"] == "runsc"][0]
     assert runsc["syscall_ratio"] == "212.4" and runsc["syscall_within_noise"] == "false"
     assert runsc["rootfs_io_ratio"] == ">=12.3" and runsc["tmpfs_io_ratio"] == ""
-    host = [row for row in rows if row["Runtime"] == model.HOST_ROW][0]
+    host = [row for row in rows if row["Runtime"] == report_view.HOST_ROW][0]
     assert host["audit"].startswith("localhost: 3 containers")
     assert host["audit_findings"].startswith("error sandbox-not-isolated: pod secret/web-1")
     assert runsc["audit"] == ""
-    plain = list(csv.DictReader(io.StringIO(report_csv.render(model.build_view(report_of(records()))))))
+    plain = list(csv.DictReader(io.StringIO(report_csv.render(report_view.build_view(report_of(records()))))))
     assert "cpu_ratio" not in plain[0] and "audit" not in plain[0]
 
 

@@ -4,19 +4,17 @@
 """report.csv: the comparison table's cells in full, plus plain numbers (seconds, KiB) for spreadsheets.
 
 A data writer, not a template: cells come from the view, text cells that a
-spreadsheet would run as a formula are neutralised (``format.csv_cell``).
+spreadsheet would run as a formula are neutralised (``formatting.csv_cell``).
 The last columns name the probe image and the host's witness in plain words
 (image_source, image_digest, host_witness class, witness), each validated by
-the model: "not recorded" for an older record, "invalid" for a refused value.
+the view: "not recorded" for an older record, "invalid" for a refused value.
 """
-
-from __future__ import absolute_import
 
 import csv
 import io
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.model import (
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import (
     COLUMNS, HOST_ROW, NUMBERS, WITNESS_COLUMNS)
 
 
