@@ -9,7 +9,11 @@ import time
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _http, _netns
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._footprint import footprint
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import report_foreign
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
+    handlers_outcome,
+    probe_every_handler,
+    report_foreign,
+)
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 
 ARGUMENT_SPEC = dict(
@@ -171,24 +175,25 @@ def measure_url(params, run_id, check_mode):
     return {"changed": False, "http": result, "swept": [], "ansible_facts": {"kata_fleet_http": result}}
 
 
-def run(module, client, params, handlers, requested, run_id, swept):
-    """http_latency's result dict for a server under each handler (check mode: what it would measure)."""
-    result = {"run_id": run_id, "check_mode": module.check_mode, "runtimes": {}}
-    if module.check_mode:
-        for index, name in enumerate(requested):
+def run(setup):
+    """http_latency's result dict for a server under each handler (check mode: what it would measure).
+
+    ``setup`` is ``_module.ProbeSetup``; its ``params`` carry the http options too.
+    """
+    module, params = setup.module, setup.params
+    result = {"run_id": setup.run_id, "check_mode": setup.check_mode, "runtimes": {}}
+    if setup.check_mode:
+        for index, name in enumerate(setup.requested):
             container_address = _netns.subnet_for(params["network_cidr"], index)[1]
             result["runtimes"][name] = {"status": "planned", "requests": params["requests"],
                                         "url": "http://%s:%d/" % (container_address, params["port"])}
-        return {"changed": False, "http": result, "swept": swept, "ansible_facts": {"kata_fleet_http": result}}
+        return {"changed": False, "http": result, "swept": setup.take_swept(),
+                "ansible_facts": {"kata_fleet_http": result}}
     networks, foreign = _netns.sweep(module)
     foreign += [os.path.join(LOG_DIR, name) for name in foreign_logs()]
     report_foreign(module, foreign, "the probe networks of this host (%s, %s)" % (_netns.NETNS_DIR, _netns.OWNER_DIR))
-    swept = swept + networks
-    for name in requested:
-        result["runtimes"][name] = serve_and_measure(module, client, params, name, handlers[name], run_id)
-    failed = sorted(name for name, entry in result["runtimes"].items() if entry["status"] != "ok")
-    if failed:
-        return {"failed": True, "changed": False, "http": result, "swept": swept, "foreign": foreign,
-                "msg": "; ".join("%s: %s" % (name, result["runtimes"][name]["error"]) for name in failed)}
-    return {"changed": False, "http": result, "swept": swept, "foreign": foreign,
-            "ansible_facts": {"kata_fleet_http": result}}
+    swept = setup.take_swept() + networks
+    result["runtimes"] = probe_every_handler(setup, lambda name, handler: serve_and_measure(
+        module, setup.client, params, name, handler, setup.run_id))
+    return handlers_outcome({"changed": False, "http": result, "swept": swept, "foreign": foreign},
+                            result["runtimes"], "kata_fleet_http", result)

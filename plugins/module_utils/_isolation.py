@@ -16,6 +16,7 @@ import time
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _image, _probe, _verdict, _witness
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import host_sections
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import handlers_outcome, probe_every_handler
 
 LOG_DIR = "/run/kata-fleet/logs"
 # What is read of a probe's log: a whole probe output is at most _probe.MAX_OUTPUT_CHARS.
@@ -151,18 +152,18 @@ def host_view(module):
     return _probe.facts_from_sections(host_sections(module))
 
 
-def run(client, params, handlers, requested, run_id, swept, host, reader=None):
-    """isolation_probe's result dict: one probe per requested handler; failed when any handler failed."""
+def run(setup, *, reader=None):
+    """isolation_probe's result dict: one probe per requested handler; failed when any handler failed.
+
+    ``setup`` is ``_module.ProbeSetup``; its ``host`` (else this host's view, read now) is what
+    the containers are compared against; ``reader`` reads /proc for the host's witness (tests).
+    """
+    params, client = setup.params, setup.client
+    host = setup.host if setup.host is not None else host_view(setup.module)
     identity = _image.identify(client, params["image"], params.get("busybox_path") or DEFAULT_BUSYBOX)
-    runtimes = dict(
-        (name, probe_handler(client, name, handlers[name], params["image"], run_id, params["timeout"], host,
-                             identity, reader))
-        for name in requested)
-    isolation = {"run_id": run_id, "image": params["image"], "image_source": identity["image_source"],
+    runtimes = probe_every_handler(setup, lambda name, handler: probe_handler(
+        client, name, handler, params["image"], setup.run_id, params["timeout"], host, identity, reader))
+    isolation = {"run_id": setup.run_id, "image": params["image"], "image_source": identity["image_source"],
                  "image_digest": identity["image_digest"], "host": host, "runtimes": runtimes}
-    failed = sorted(name for name, entry in runtimes.items() if entry["status"] != "ok")
-    if failed:
-        return {"failed": True, "changed": False, "swept": swept, "isolation": isolation,
-                "msg": "; ".join("%s: %s" % (name, runtimes[name]["error"]) for name in failed)}
-    return {"changed": False, "swept": swept, "isolation": isolation,
-            "ansible_facts": {"kata_fleet_isolation": isolation}}
+    return handlers_outcome({"changed": False, "swept": setup.take_swept(), "isolation": isolation},
+                            runtimes, "kata_fleet_isolation", isolation)

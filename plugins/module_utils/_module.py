@@ -3,16 +3,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every containerd-facing module shares: argument specs, validation, the client.
 
-The probe modules (isolation_probe, startup_bench, http_latency) all take the
-same runtimes / image / timeout / run_id options and start the same way, so
-that preparation lives here once.
+The probe modules (isolation_probe, startup_bench, http_latency, workload_bench)
+and verify_host take the same runtimes / image / timeout / run_id options and
+start the same way, so that preparation lives here once: ``prepare`` makes the
+``ProbeSetup`` every capability function takes (``run(setup)``), and
+``probe_every_handler`` with ``handlers_outcome`` is the "probe every handler,
+then fail naming each failed one" they all end with.
 """
 
 import os
-import time
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import (
-    RUN_ID_PATTERN,
     ContainerdClient,
     ContainerdError,
 )
@@ -29,8 +31,7 @@ PROBE_RUN_ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=60),
     run_id=dict(type="str"),
 )
-# RUN_ID_PATTERN (containerd ids: alphanumeric runs joined by single '.', '_' or '-', anchored with \A...\Z so a
-# trailing newline is refused) is defined once in _containerd, which checks labels against it.
+# The run id's rule and generator are defined once, in _runid (the controller checks them there too).
 
 
 def containerd_argument_spec(**extra):
@@ -65,17 +66,13 @@ def client_from_params(module):
     return ContainerdClient(module, params["address"], params["namespace"], params["config_path"], params["client"])
 
 
-def default_run_id():
-    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
-
-
 def validated_run_id(module):
     """Check the run id and timeout every probe module takes; return the run id to use."""
     params = module.params
-    run_id = params["run_id"] or default_run_id()
-    if len(run_id) > 40 or not RUN_ID_PATTERN.match(run_id):
-        module.fail_json(msg="run_id %r must be at most 40 letters and digits, joined by single '.', '_' or '-'"
-                         % run_id)
+    run_id = params["run_id"] or _runid.new_run_id()
+    problem = _runid.problem(run_id)
+    if problem:
+        module.fail_json(msg="run_id: %s" % problem)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
     return run_id
@@ -110,11 +107,22 @@ def check_requested(params, handlers):
     return requested
 
 
-def check_image(client, params):
-    if not client.image_digest(params["image"]):
-        raise ContainerdError(
-            "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
-            "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
+# ``check_image``'s digest when the caller has not asked containerd (it asks then).
+ASK = object()
+
+
+def check_image(client, params, check_mode=False, digest=ASK):
+    """The image the probes run must be in containerd; ``digest`` is its digest when the caller knows it."""
+    if digest is ASK:
+        digest = client.image_digest(params["image"])
+    if digest:
+        return
+    if check_mode:
+        raise ContainerdError("check mode: the probe image %s is not in containerd yet, so nothing can run"
+                              % params["image"])
+    raise ContainerdError(
+        "image %s is not in containerd namespace %s: run kata_fleet.runtimes.probe_image first "
+        "(playbooks/verify.yml does) or pull it into that namespace" % (params["image"], params["namespace"]))
 
 
 def sweep_containers(module, client, params):
@@ -124,21 +132,96 @@ def sweep_containers(module, client, params):
     return swept
 
 
-def prepare_probe_run(module):
-    """Validate the shared options, check containerd, the handlers and the image, sweep orphans.
+class ProbeSetup:
+    """What every probe capability runs with, made once per module run (``prepare``).
 
-    Returns (client, handlers, requested handler names, run id, swept names);
-    any problem ends the module with a message that names the fix.
+    ``client`` answered its ping; ``handlers`` are containerd's runtime handlers
+    and ``requested`` the names to probe; ``params`` the options the probes run
+    with (``image`` the image they run, ``timeout`` each container's bound);
+    ``host`` the host's view the isolation probe compares against, when the
+    caller already has it.  What the sweep removed is reported once, by the
+    first capability that takes it (``take_swept``).
     """
-    params = module.params
-    run_id = validated_run_id(module)
+
+    def __init__(self, module, client, handlers, requested, run_id, params, swept, host=None):
+        self.module = module
+        self.client = client
+        self.handlers = handlers
+        self.requested = list(requested)
+        self.run_id = run_id
+        self.params = params
+        self.swept = list(swept)
+        self.host = host
+
+    @property
+    def check_mode(self):
+        return bool(self.module.check_mode)
+
+    @property
+    def image(self):
+        return self.params["image"]
+
+    @property
+    def timeout(self):
+        return self.params["timeout"]
+
+    def take_swept(self):
+        """What the sweep removed: the first caller gets it, later ones an empty list."""
+        swept, self.swept = self.swept, []
+        return swept
+
+
+def prepare(module, client, handlers, run_id, params=None, digest=ASK, host=None):
+    """Check the handlers and the image, sweep orphans; the ProbeSetup every probe capability runs with.
+
+    ``client`` answered its ping and ``handlers`` are what it read;
+    ``params`` default to the module's (verify_host passes the image
+    probe_image gave), ``digest`` is that image's digest when the caller
+    knows it.  A problem raises ContainerdError with a message that names the fix.
+    """
+    params = module.params if params is None else params
+    requested = check_requested(params, handlers)
+    check_image(client, params, module.check_mode, digest)
+    swept = sweep_containers(module, client, params)
+    return ProbeSetup(module, client, handlers, requested, run_id, params, swept, host)
+
+
+def connected_client(module, **on_failure):
+    """A client that answered its ping; otherwise the module fails with the ping's message (and ``on_failure``)."""
     try:
         client = client_from_params(module)
         client.ping()
-        handlers = client.runtime_handlers()
-        requested = check_requested(params, handlers)
-        check_image(client, params)
-        swept = sweep_containers(module, client, params)
+    except ContainerdError as error:
+        module.fail_json(msg=str(error), **on_failure)
+    return client
+
+
+def prepare_probe_run(module):
+    """A probe module's start: validate the shared options, ping, read the handlers, ``prepare``.
+
+    Returns the ProbeSetup; any problem ends the module with a message that names the fix.
+    """
+    run_id = validated_run_id(module)
+    client = connected_client(module, swept=[])
+    try:
+        return prepare(module, client, client.runtime_handlers(), run_id)
     except ContainerdError as error:
         module.fail_json(msg=str(error), swept=[])
-    return client, handlers, requested, run_id, swept
+
+
+def probe_every_handler(setup, probe):
+    """``probe(name, handler)`` for every requested handler, in order: one that fails never stops the others."""
+    return dict((name, probe(name, setup.handlers[name])) for name in setup.requested)
+
+
+def handlers_outcome(result, entries, fact, data, problems=()):
+    """``result`` ended as every probe's: failed, naming every failed handler, or with ``data`` as fact ``fact``.
+
+    ``entries`` are the per-handler entries (``status`` "ok" or not, ``error``);
+    ``problems`` come first in the message (sentences of failures that are no handler's).
+    """
+    failed = sorted(name for name, entry in entries.items() if entry["status"] != "ok")
+    messages = list(problems) + ["%s: %s" % (name, entries[name]["error"]) for name in failed]
+    if messages:
+        return dict({"failed": True}, **dict(result, msg="; ".join(messages)))
+    return dict(result, ansible_facts={fact: data})

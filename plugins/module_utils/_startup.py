@@ -6,6 +6,7 @@
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._hostinfo import read_boot_id
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import handlers_outcome, probe_every_handler
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 
 NOOP = ["/bin/true"]
@@ -64,18 +65,20 @@ def check_run(run, what, timeout):
         raise ContainerdError("%s failed (rc=%d): %s" % (what, run.rc, tail or "no output"))
 
 
-def run(client, params, handlers, requested, run_id, swept, check_mode):
-    """startup_bench's result dict (check mode: what it would run); failed when any handler failed."""
-    startup = {"run_id": run_id, "image": params["image"], "check_mode": check_mode, "runtimes": {}}
-    if check_mode:
+def run(setup):
+    """startup_bench's result dict (check mode: what it would run); failed when any handler failed.
+
+    ``setup`` is ``_module.ProbeSetup``.
+    """
+    params = setup.params
+    startup = {"run_id": setup.run_id, "image": params["image"], "check_mode": setup.check_mode, "runtimes": {}}
+    result = {"changed": False, "swept": setup.take_swept(), "startup": startup}
+    if setup.check_mode:
         per_handler = params["warmup"] + params["runs"] + params["phase_runs"]
-        startup["runtimes"] = dict((name, {"status": "planned", "containers": per_handler}) for name in requested)
-        return {"changed": False, "swept": swept, "startup": startup, "ansible_facts": {"kata_fleet_startup": startup}}
+        startup["runtimes"] = dict((name, {"status": "planned", "containers": per_handler})
+                                   for name in setup.requested)
+        return dict(result, ansible_facts={"kata_fleet_startup": startup})
     host_boot_id = read_boot_id()
-    for name in requested:
-        startup["runtimes"][name] = bench_handler(client, name, handlers[name], params, run_id, host_boot_id)
-    failed = sorted(name for name, entry in startup["runtimes"].items() if entry["status"] != "ok")
-    if failed:
-        return {"failed": True, "changed": False, "swept": swept, "startup": startup,
-                "msg": "; ".join("%s: %s" % (name, startup["runtimes"][name]["error"]) for name in failed)}
-    return {"changed": False, "swept": swept, "startup": startup, "ansible_facts": {"kata_fleet_startup": startup}}
+    startup["runtimes"] = probe_every_handler(setup, lambda name, handler: bench_handler(
+        setup.client, name, handler, params, setup.run_id, host_boot_id))
+    return handlers_outcome(result, startup["runtimes"], "kata_fleet_startup", startup)

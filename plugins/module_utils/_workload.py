@@ -41,6 +41,7 @@ import tempfile
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec, _oci, _probe
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import handlers_outcome
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 
 WORKLOADS = ("cpu", "syscall", "rootfs_io", "tmpfs_io")
@@ -677,8 +678,8 @@ def container_run(client, name, handler_name, handler, workload, count, params, 
         run = client.run_once(name, params["image"], handler, [DEFAULT_BUSYBOX, "sh", "-c", text], run_id, timeout)
     except ContainerdError as error:
         return None, None, str(error)
-    if run.overflow:
-        return None, round(run.seconds, 6), "%s: %s" % (workload, run.overflow)
+    if run.truncated:
+        return None, round(run.seconds, 6), "%s: %s" % (workload, run.overflow_note())
     return _figures(run.stdout, run.stderr, run.rc, run.timed_out, run.seconds, nonce, workload, count,
                     params["workload_repeats"], params["workload_budget"], params["workload_repeat_seconds"], timeout)
 
@@ -707,14 +708,20 @@ def plan(params, requested):
                         "at_most_seconds": most}) for name in requested)
 
 
-def run(client, params, handlers, requested, run_id, swept, check_mode, host_runner=None):
-    """workload_bench's result dict; failed when the host or any handler's workload failed."""
-    workload = {"run_id": run_id, "image": params["image"], "check_mode": check_mode,
+def run(setup, *, host_runner=None):
+    """workload_bench's result dict; failed when the host or any handler's workload failed.
+
+    ``setup`` is ``_module.ProbeSetup``; ``host_runner`` runs the host's side (tests).
+    """
+    client, params, handlers, requested, run_id = (setup.client, setup.params, setup.handlers, setup.requested,
+                                                   setup.run_id)
+    swept = setup.take_swept()
+    workload = {"run_id": run_id, "image": params["image"], "check_mode": setup.check_mode,
                 "busybox": params["busybox_path"], "workloads": list(params["workloads"]),
                 "repeats": params["workload_repeats"], "repeat_seconds": params["workload_repeat_seconds"],
                 "budget_seconds": params["workload_budget"], "clock": CLOCK, "noise_rule": NOISE_RULE,
                 "host": {}, "runtimes": {}}
-    if check_mode:
+    if setup.check_mode:
         workload["runtimes"] = plan(params, requested)
         return {"changed": False, "swept": swept, "workload": workload,
                 "ansible_facts": {"kata_fleet_workload": workload}}
@@ -777,11 +784,6 @@ def run(client, params, handlers, requested, run_id, swept, check_mode, host_run
         if failed:
             entry["status"] = "failed"
             entry["error"] = "; ".join("%s: %s" % (name, entry["workloads"][name]["error"]) for name in failed)
-            problems.append("%s: %s" % (handler_name, entry["error"]))
         entry["summary"] = sentence(entry["workloads"])
-    result = {"changed": False, "swept": swept, "workload": workload}
-    if problems:
-        result.update({"failed": True, "msg": "; ".join(problems)})
-    else:
-        result["ansible_facts"] = {"kata_fleet_workload": workload}
-    return result
+    return handlers_outcome({"changed": False, "swept": swept, "workload": workload}, runtimes,
+                            "kata_fleet_workload", workload, problems)

@@ -133,8 +133,7 @@ def main():
     _httpprobe.validate(module)
     if module.params["url"]:
         finish(module, _httpprobe.measure_url(module.params, validated_run_id(module), module.check_mode))
-    client, handlers, requested, run_id, swept = prepare_probe_run(module)
-    finish(module, _httpprobe.run(module, client, module.params, handlers, requested, run_id, swept))
+    finish(module, _httpprobe.run(prepare_probe_run(module)))
 
 
 if __name__ == "__main__":

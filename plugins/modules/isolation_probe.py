@@ -147,9 +147,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import
 def main():
     module = AnsibleModule(argument_spec=probe_run_argument_spec(busybox_path=dict(type="path", default="/bin/busybox")),
                            supports_check_mode=True)
-    client, handlers, requested, run_id, swept = prepare_probe_run(module)
-    finish(module, _isolation.run(client, module.params, handlers, requested, run_id, swept,
-                                  _isolation.host_view(module)))
+    finish(module, _isolation.run(prepare_probe_run(module)))
 
 
 if __name__ == "__main__":

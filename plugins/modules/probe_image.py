@@ -60,9 +60,8 @@ digest:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _image
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
-    client_from_params,
+    connected_client,
     containerd_argument_spec,
     finish,
 )
@@ -73,12 +72,7 @@ def main():
     message = _image.problem(module.params)
     if message:
         module.fail_json(msg=message)
-    try:
-        client = client_from_params(module)
-        client.ping()
-    except ContainerdError as error:
-        module.fail_json(msg=str(error))
-    finish(module, _image.run(module, client))
+    finish(module, _image.run(module, connected_client(module)))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ description:
     them, runs the module once, evaluates the runtime policies on the controller as
     M(kata_fleet.runtimes.policy_check) does (RV(module_results.policy_check)), and fails the host when a
     capability or an error-severity policy failed, with every message."
+  - "It also fails the host when it weakened since the previous run (C(kata_fleet_fail_on_weakening), default
+    true), judged against the previous bundle the M(kata_fleet.runtimes.comparison) callback read and verified
+    once when the play started; without that callback nothing is judged here. See C(docs/evidence.md)."
   - An option given on the task (or in C(module_defaults)) wins over the setting it stands for
     (O(address) over C(kata_fleet_containerd_address), O(runtimes) over C(kata_fleet_runtimes), ...).
     C(kata_fleet_bin_dir) is put first on the module's C(PATH).
@@ -232,20 +235,21 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import (
     _startup,
     _workload,
 )
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._capabilities import (
+    CAPABILITIES,
+    MODULES,
+    PROBE_MODULES,
+)
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
-    check_requested,
+    prepare,
     probe_run_argument_spec,
-    sweep_containers,
     validated_run_id,
 )
 
-CAPABILITIES = ("isolation", "startup", "http", "workload", "audit")
-# Capability -> the module that gives it alone, whose name keys its result; the probes (which run the probe
-# image) first, in order, then the audit (read-only, no image), once every probe container is gone.
-PROBE_MODULES = (("isolation", "isolation_probe"), ("startup", "startup_bench"), ("http", "http_latency"),
-                 ("workload", "workload_bench"))
-MODULES = PROBE_MODULES + (("audit", "workload_audit"),)
+# CAPABILITIES, and which module gives each (MODULES, the probes first: PROBE_MODULES): _capabilities' map.
+# Capability -> its function; every one takes the ProbeSetup (_module.prepare) and returns its module's result.
+RUN = {"isolation": _isolation.run, "startup": _startup.run, "http": _httpprobe.run, "workload": _workload.run}
 # workload_audit's options take this prefix here (its ``timeout`` and ``names`` would clash or say too little).
 AUDIT_PREFIX = "audit_"
 
@@ -284,7 +288,7 @@ def probes(module, client, view, wanted, run_id):
         results["http_latency"] = _httpprobe.measure_url(params, run_id, module.check_mode)
     if not needs_image:
         return results
-    requested, swept, run_params = [], [], None
+    setup = None
     if client is None:
         # The ping's own message (where, and the fix), as probe_image alone would fail with it.
         results["probe_image"] = failure(view["error"])
@@ -293,38 +297,18 @@ def probes(module, client, view, wanted, run_id):
         results["probe_image"] = failure(message) if message else _image.run(module, client)
     blocked = results["probe_image"]["msg"] if results["probe_image"].get("failed") else None
     if blocked is None:
-        # The probes run the image probe_image gave (params' ``image`` is the registry image to pull).
-        run_params = dict(params, image=results["probe_image"]["image"], url=None)
+        # The probes run the image probe_image gave (params' ``image`` is the registry image to pull), with the
+        # start every probe module makes (_module.prepare): the same checks, sweep and messages.
         try:
-            requested = check_requested(run_params, view["handlers"])
-            if not results["probe_image"]["digest"] and not module.check_mode:
-                raise ContainerdError("image %s is not in containerd namespace %s after probe_image"
-                                      % (run_params["image"], params["namespace"]))
-            if not results["probe_image"]["digest"]:
-                blocked = "check mode: the probe image %s is not in containerd yet, so nothing can run" % (
-                    run_params["image"])
-            else:
-                swept = sweep_containers(module, client, params)
+            setup = prepare(module, client, view["handlers"], run_id,
+                            dict(params, image=results["probe_image"]["image"], url=None),
+                            digest=results["probe_image"]["digest"], host=_hostview.shared_view(view["facts"]))
         except ContainerdError as error:
             blocked = str(error)
     for capability, name in PROBE_MODULES:
-        if capability not in needs_image:
-            continue
-        if blocked is not None:
-            results[name] = dict(failure(blocked), swept=[])
-        elif capability == "isolation":
-            host = _hostview.shared_view(view["facts"])
-            results[name] = _isolation.run(client, run_params, view["handlers"], requested, run_id, swept, host)
-        elif capability == "startup":
-            results[name] = _startup.run(client, run_params, view["handlers"], requested, run_id, swept,
-                                         module.check_mode)
-        elif capability == "http":
-            results[name] = _httpprobe.run(module, client, run_params, view["handlers"], requested, run_id, swept)
-        else:
-            results[name] = _workload.run(client, run_params, view["handlers"], requested, run_id, swept,
-                                          module.check_mode)
-        # What the one sweep removed is reported once, by the first probe.
-        swept = []
+        if capability in needs_image:
+            # What the one sweep removed is reported once, by the first probe (setup.take_swept).
+            results[name] = dict(failure(blocked), swept=[]) if setup is None else RUN[capability](setup)
     return results
 
 

@@ -88,7 +88,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._module import (
-    client_from_params,
+    connected_client,
     containerd_argument_spec,
 )
 
@@ -99,9 +99,8 @@ def main():
     problem = _audit.problem(params)
     if problem:
         module.fail_json(msg=problem)
+    client = connected_client(module)
     try:
-        client = client_from_params(module)
-        client.ping()
         result = _audit.audit(client, params["names"], params["audit_sandboxed_namespaces"], params["max_containers"],
                               params["parallel"], params["timeout"])
     except (ContainerdError, _audit.AuditError) as error:

@@ -137,8 +137,7 @@ def main():
     problem = _workload.problem(module.params)
     if problem:
         module.fail_json(msg=problem)
-    client, handlers, requested, run_id, swept = prepare_probe_run(module)
-    finish(module, _workload.run(client, module.params, handlers, requested, run_id, swept, module.check_mode))
+    finish(module, _workload.run(prepare_probe_run(module)))
 
 
 if __name__ == "__main__":

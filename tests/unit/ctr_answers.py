@@ -7,6 +7,8 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _owner
 CTR = "/usr/bin/ctr"
 NAMESPACE = "kf-unit-ns"
 IMAGE = "localhost/kata-fleet/probe:090a4352f97b"
+# A real `ctr images ls` digest of the probe image (recorded when its layer was still gzip; tests that need the
+# digest this code builds compute it with _oci.expected_image).
 DIGEST = "sha256:5995aaa3770e923f1c76f567c3f1124c62904553cb2cd713b50404ec362bb3f4"
 IMAGES_HEADER = ("REF                                     TYPE                                       DIGEST"
                  "                                                                  SIZE       PLATFORMS   LABELS \n")

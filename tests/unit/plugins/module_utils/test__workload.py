@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _probe, _workload
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ProbeRun
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _module, _probe, _workload
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils._exec import Result
+from conftest import FakeModule
 
 NONCE = "0123456789abcdef0123456789abcdef"
 NONCE_IN = re.compile(r"@@kata-fleet:([0-9a-f]{32})@@ workload")
@@ -478,7 +479,7 @@ def test_kata_shaped_result():
 
 # -- the whole run with stand-ins ----------------------------------------------------------------
 
-class StandInClient(object):
+class StandInClient:
     """Answers run_once with output built for each workload; records what it ran."""
 
     def __init__(self, answer):
@@ -503,7 +504,7 @@ class StandInClient(object):
         return self.answer(nonce, name_, int(count), int(repeats), int(budget_cs), int(target_cs), timeout)
 
 
-class Done(object):
+class Done:
     def __init__(self, rc, stdout, stderr="", seconds=1.0, timed_out=False):
         self.rc, self.stdout, self.stderr, self.seconds, self.timed_out = rc, stdout, stderr, seconds, timed_out
 
@@ -524,14 +525,20 @@ PARAMS = {"image": "localhost/kata-fleet/probe:abc", "timeout": 60, "busybox_pat
 HANDLERS = {"runc": {"runtime_type": "io.containerd.runc.v2"}, "hang": {"runtime_type": "io.containerd.runc.v2"}}
 
 
+def _setup(client, requested=("runc",), swept=(), check_mode=False):
+    """The ProbeSetup workload_bench's run takes (_module.prepare makes it in the modules)."""
+    return _module.ProbeSetup(FakeModule(check_mode=check_mode), client, HANDLERS, requested, "r1", dict(PARAMS),
+                              swept)
+
+
 def test_run_measures_each_handler_and_fails_only_the_hung_workload():
     def answer(nonce, name, count, repeats, budget_cs, target_cs, timeout):
         if name == "syscall":
-            return ProbeRun(124, "", "", True, float(timeout))
-        return ProbeRun(0, render(nonce, name, count, repeats, budget_cs, [0.1] * (repeats + 1), target_cs=target_cs), "", False, 1.2)
+            return Result(124, "", "", float(timeout), timed_out=True)
+        return Result(0, render(nonce, name, count, repeats, budget_cs, [0.1] * (repeats + 1), target_cs=target_cs), "", 1.2)
 
     client = StandInClient(answer)
-    result = _workload.run(client, dict(PARAMS), HANDLERS, ["runc"], "r1", [], False, host_runner=host_runner)
+    result = _workload.run(_setup(client), host_runner=host_runner)
     assert result["failed"] is True and "ansible_facts" not in result
     runc = result["workload"]["runtimes"]["runc"]
     assert runc["workloads"]["cpu"]["status"] == "ok" and runc["workloads"]["cpu"]["ratio"] == 1.0
@@ -550,12 +557,11 @@ def test_run_measures_each_handler_and_fails_only_the_hung_workload():
 def test_run_names_missing_applets_and_garbled_output():
     def answer(nonce, name, count, repeats, budget_cs, target_cs, timeout):
         if name == "cpu":
-            return ProbeRun(0, render(nonce, name, count, repeats, budget_cs, [], missing=("ts",), target_cs=target_cs), "", False, 0.5)
-        return ProbeRun(0, render(NONCE if nonce != NONCE else "f" * 32, name, count, repeats, budget_cs, [0.1]),
-                        "", False, 0.5)
+            return Result(0, render(nonce, name, count, repeats, budget_cs, [], missing=("ts",), target_cs=target_cs), "", 0.5)
+        return Result(0, render(NONCE if nonce != NONCE else "f" * 32, name, count, repeats, budget_cs, [0.1]),
+                      "", 0.5)
 
-    result = _workload.run(StandInClient(answer), dict(PARAMS), HANDLERS, ["runc"], "r1", [], False,
-                           host_runner=host_runner)
+    result = _workload.run(_setup(StandInClient(answer)), host_runner=host_runner)
     runc = result["workload"]["runtimes"]["runc"]
     assert runc["workloads"]["cpu"]["error"] == "the busybox here lacks the applet(s) ts that cpu needs"
     assert runc["workloads"]["syscall"]["error"].startswith("the workload output was garbled or forged")
@@ -564,10 +570,9 @@ def test_run_names_missing_applets_and_garbled_output():
 
 def test_run_with_everything_in_budget_returns_facts():
     def answer(nonce, name, count, repeats, budget_cs, target_cs, timeout):
-        return ProbeRun(0, render(nonce, name, count, repeats, budget_cs, [0.3] * (repeats + 1), target_cs=target_cs), "", False, 2.0)
+        return Result(0, render(nonce, name, count, repeats, budget_cs, [0.3] * (repeats + 1), target_cs=target_cs), "", 2.0)
 
-    result = _workload.run(StandInClient(answer), dict(PARAMS), HANDLERS, ["runc"], "r1", ["old"], False,
-                           host_runner=host_runner)
+    result = _workload.run(_setup(StandInClient(answer), swept=["old"]), host_runner=host_runner)
     assert "failed" not in result and result["swept"] == ["old"]
     assert result["ansible_facts"]["kata_fleet_workload"] is result["workload"]
     runc = result["workload"]["runtimes"]["runc"]
@@ -583,8 +588,7 @@ def test_check_mode_plans_and_runs_nothing():
     def no_host(*args, **kwargs):
         raise AssertionError("check mode ran on the host")
 
-    result = _workload.run(StandInClient(answer), dict(PARAMS), HANDLERS, ["runc", "hang"], "r1", [], True,
-                           host_runner=no_host)
+    result = _workload.run(_setup(StandInClient(answer), ["runc", "hang"], check_mode=True), host_runner=no_host)
     planned = result["workload"]["runtimes"]
     assert planned["runc"] == {"status": "planned", "containers": 2, "workloads": ["cpu", "syscall"],
                                "at_most_seconds": 52}

@@ -37,7 +37,7 @@ def _container_argvs(fake):
             if argv[:1] == ["timeout"] or any(word in argv for word in ("run", "tasks", "delete", "kill"))]
 
 
-class _Recorder(object):
+class _Recorder:
     """Stand-ins for the network, the HTTP side, the footprint and the shim tree; records every call."""
 
     def __init__(self):
@@ -77,7 +77,7 @@ def recorder(monkeypatch, tmp_path):
         fail_with = None
 
         def __init__(self, module, name, cidr, log_path=None):
-            super(FakeNetwork, self).__init__(module, name, cidr, log_path)
+            super().__init__(module, name, cidr, log_path)
             self.steps = []
             record.networks.append(self)
 
@@ -96,7 +96,7 @@ def recorder(monkeypatch, tmp_path):
             self.steps.append(("remove",))
             record.events.append(("network_remove", self.name))
             # the real removal of the record's files (the log, the record in the temporary OWNER_DIR)
-            super(FakeNetwork, self).remove()
+            super().remove()
 
     record.network_class = FakeNetwork
     monkeypatch.setattr(_netns, "ProbeNetwork", FakeNetwork)

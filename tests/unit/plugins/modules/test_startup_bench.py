@@ -10,13 +10,12 @@ time, so the samples and their statistics are exact.
 
 import json
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _owner, _probe, _startup
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd, _exec, _owner, _probe, _startup
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._containerd import ContainerdClient, ContainerdError
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._stats import summarize
 from ansible_collections.kata_fleet.runtimes.plugins.modules import startup_bench
@@ -38,7 +37,7 @@ def _name(kind, index, handler="runc"):
     return "kf-%s-%s-%s-s%s%d" % (TAG, RUN_ID, handler, kind, index)
 
 
-class Clock(object):
+class Clock:
     """A monotonic clock that moves only when told to (and by 0.1 us per reading, as a real one does)."""
 
     TICK = 1e-7
@@ -497,7 +496,7 @@ def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
     runsc = {"runtime_type": "io.containerd.runc.v2",
              "options": {"BinaryName": "/usr/local/libexec/kata-fleet/runsc-containerd"}}
 
-    class Client(object):
+    class Client:
         phases_unsupported = staticmethod(_containerd.ContainerdClient.phases_unsupported)
 
         def __init__(self):
@@ -513,7 +512,7 @@ def test_a_binaryname_handler_is_timed_whole_and_says_why_there_are_no_phases():
 
         def run_once(self, name, image, handler, command, run_id, timeout):
             self.runs.append(name)
-            return _containerd.ProbeRun(0, "", "", False, 0.5)
+            return _exec.Result(0, "", "", 0.5)
 
         def run_phases(self, *args):
             raise AssertionError("ctr containers create would fail: flag provided but not defined: -runc-binary")

@@ -247,3 +247,18 @@ def test_containerd_down_fails_the_audit_with_the_ping_message(patched_ansible_m
         assert results[name]["msg"].startswith("containerd does not answer at %s" % tmp_path), name
     assert "; workload_bench: containerd does not answer" in result["msg"]
     assert "; workload_audit: containerd does not answer" in result["msg"]
+
+
+def test_the_probes_start_as_their_modules_do_with_the_same_message(containerd, host, busybox, run_module):
+    """One setup (_module.prepare) for verify_host and the probe modules: an unknown handler reads the same."""
+    from ansible_collections.kata_fleet.runtimes.plugins.modules import isolation_probe
+    code, result = run_module(verify_host.main, _args(containerd, busybox, runtimes=["runc", "gvisor"]))
+    assert code == 1
+    results = result["module_results"]
+    alone_code, alone = run_module(isolation_probe.main, {
+        "image": busybox[1], "address": containerd.address, "namespace": NAMESPACE, "run_id": RUN_ID,
+        "config_path": "/nonexistent/kf-unit/config.toml", "runtimes": ["runc", "gvisor"]})
+    assert alone_code == 1 and "gvisor" in alone["msg"] and "kata_fleet_runtimes" in alone["msg"]
+    for name in ("isolation_probe", "startup_bench"):
+        assert results[name] == {"failed": True, "changed": False, "msg": alone["msg"], "swept": []}
+    assert containerd.calls_with("timeout") == []
