@@ -18,7 +18,12 @@ controller happens here, around ONE run of the verify_host module on the host:
    the policy_check action does (plugin_utils/_policy.py), and carries them as
    ``module_results.policy_check``;
 5. fails the host when a probe or an error-severity policy failed, with every
-   failed part's message.
+   failed part's message;
+6. fails the host when it weakened since the previous run (kata_fleet_fail_on_weakening),
+   judged against the previous bundle the comparison callback read and verified
+   once at the play's start (changes.PRELOADED, inherited by this forked worker),
+   so that ansible-playbook's exit status says it; report.json stays as it was
+   (changes.WEAKENING_KEY tells the callback).
 """
 
 import os
@@ -26,6 +31,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kata_fleet.runtimes.plugins.action import policy_check
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes, contract
 
@@ -58,7 +64,7 @@ class ActionModule(ActionBase):
         return result
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
 
@@ -77,10 +83,17 @@ class ActionModule(ActionBase):
 
         # The comparison callback names the run in KATA_FLEET_RUN_ID before any host starts, so every host
         # names its probes alike under any strategy; without the callback each host names its own.
-        run_id = settings["kata_fleet_run_id"] or os.environ.get(contract.RUN_ID_VARIABLE) or contract.new_run_id()
+        run_id = settings["kata_fleet_run_id"] or os.environ.get(_runid.VARIABLE) or _runid.new_run_id()
         args = _settings.module_args(settings, wanted, run_id)
         # An option given on the task (or in module_defaults) wins over the setting it stands for.
         args.update(self._task.args)
+        # A run id the hosts would refuse (containerd names every probe container after it) fails here, before
+        # anything runs, with the modules' own reason.
+        problem = _runid.problem(args["run_id"]) if args.get("run_id") else None
+        if problem:
+            named = ("run_id" if "run_id" in self._task.args else
+                     "kata_fleet_run_id" if settings["kata_fleet_run_id"] else _runid.VARIABLE)
+            return self._stop(result, "settings", "%s: %s" % (named, problem))
 
         if self._task.check_mode:
             result.update(changed=False, msg=_settings.check_mode_lines(
@@ -111,9 +124,10 @@ class ActionModule(ActionBase):
             carried = result[contract.CARRIED_KEY] = {}
         # Only the controller's evaluation counts: a module's output never brings its own.
         carried.pop("policy_check", None)
+        entry = host_entry(module_result) if policies is not None or changes.PRELOADED is not None else None
         if policies is not None:
             host = str(task_vars.get("inventory_hostname") or "")
-            checked = _policy.outcome(_policy.evaluate(policies, host, host_entry(module_result)))
+            checked = _policy.outcome(_policy.evaluate(policies, host, entry))
             carried["policy_check"] = checked
             if checked.get("warnings"):
                 result["warnings"] = list(result.get("warnings") or []) + checked["warnings"]
@@ -128,9 +142,52 @@ class ActionModule(ActionBase):
                 audit.get("findings_by_severity"), dict) else None
             messages.append("workload_audit: %s error finding(s) among the running containers (see the audit)" % (
                 errors if isinstance(errors, int) and not isinstance(errors, bool) else "some"))
+        weakened = self._weakened(settings, task_vars, entry, result)
+        if weakened:
+            # The evidence stays in the result as it is: the callback writes the same report and bundle, and keeps
+            # the host's status what the other failures make it (changes.WEAKENING_KEY).
+            result[changes.WEAKENING_KEY] = {"message": weakened, "other_failures": bool(messages),
+                                             "other_msg": "; ".join(messages) if messages else None}
+            messages.append(weakened)
         result["failed"] = bool(messages)
         if messages:
             result["msg"] = "; ".join(messages)
         else:
             result.pop("msg", None)
         return result
+
+    @staticmethod
+    def _weakened(settings, task_vars, entry, result):
+        """The failure message when this host weakened since the previous run and that fails it, else None.
+
+        Only against the previous bundle the comparison callback read and
+        verified once at the play's start (changes.PRELOADED, inherited by
+        this forked worker); nothing preloaded (the callback is not enabled,
+        kata_fleet_require_comparison false), a host that is not in it, or
+        settings naming another bundle: not judged here (the report at the end
+        still is). A refused previous bundle fails every host, as it fails the
+        report.
+        """
+        result.pop(changes.WEAKENING_KEY, None)
+        preloaded = changes.PRELOADED
+        if not isinstance(preloaded, dict):
+            return None
+        if any(settings.get(name) is not None and settings.get(name) != preloaded["settings"].get(name)
+               for name in changes.PRELOAD_SETTINGS):
+            return None
+        fail = settings.get("kata_fleet_fail_on_weakening")
+        if not (preloaded["fail_on_weakening"] if fail is None else fail):
+            return None
+        previous = preloaded["previous"]
+        refusal = changes.refusal(previous)
+        if refusal:
+            # The report says FAIL (no-weakening is an error on every host) when the previous bundle is refused:
+            # the exit status says it too, or a tampered evidence/latest would hide a weakening.
+            return ("the previous bundle %s was refused (%s), so no weakening since it can be ruled out; restore "
+                    "it, name a bundle that verifies with kata_fleet_compare_with, or set "
+                    "kata_fleet_fail_on_weakening: false" % (previous.get("path"), refusal))
+        host = str(task_vars.get("inventory_hostname") or "")
+        reasons, section = changes.host_weakening(previous, host, entry)
+        if not reasons:
+            return None
+        return changes.weakening_message(section, host)

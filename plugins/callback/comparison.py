@@ -27,8 +27,11 @@ description:
     C(KATA_FLEET_RUN_ID) in the controller process (unless it is already set, for example to an AWX job id),
     before any host runs a task; C(playbooks/verify.yml) names its run from it, so every host gets the same run
     id under any strategy, C(free) included, where C(run_once) does not hold. An extra variable
-    C(kata_fleet_run_id) (C(-e)) names the run instead. A host whose results name another run, or a run id that
-    is not 1 to 64 letters, digits, C(.), C(_) or C(-), is failed with that reason; its results are kept.
+    C(kata_fleet_run_id) (C(-e)) names the run instead. A run id is 1 to 40 ASCII letters and digits joined by
+    single C(.), C(_) or C(-) (containerd names every probe container after it); a C(KATA_FLEET_RUN_ID) that is
+    not one is not used (a warning says why, and the run gets a new id), a C(kata_fleet_run_id) that is not one
+    fails every host before anything runs on it, with the same reason. A host whose results name another run,
+    or a run id that is not one, is failed with that reason; its results are kept.
   - An existing run folder is never written into; a second run with the same id gets C(<run id>-2) and a warning.
   - A play that sets the play variable C(kata_fleet_report=false) (C(playbooks/bootstrap.yml), whose
     smoke check runs a probe) is left out of the table and the bundle.
@@ -36,7 +39,8 @@ description:
     error; an output that cannot be rendered is a warning, and every other file is written. C(report.json) is
     always written and always valid JSON (a NaN or infinity a host sent becomes null, listed under C(errors)).
     A callback cannot change the play's result, so a failing error-severity policy fails the run
-    through the M(kata_fleet.runtimes.verify_host) task (or a M(kata_fleet.runtimes.policy_check) task) instead.
+    through the M(kata_fleet.runtimes.verify_host) task (or a M(kata_fleet.runtimes.policy_check) task) instead,
+    and so does a weakening since the previous run (see O(fail_on_weakening)).
   - A M(kata_fleet.runtimes.verify_host) result that stopped before the host (a setting or a policy is wrong,
     or check mode) does not make a report; a run where no host got further writes no table and no bundle.
 requirements:
@@ -143,6 +147,10 @@ options:
       - A weakening since the previous run (a handler went from vm-isolated or user-space-kernel to shared-kernel or
         unknown, a probed handler is missing, a host that answered is unreachable) fails the C(no-weakening) policy
         with error severity, so the report's result is C(fail); C(false) makes it a warning.
+      - When the play starts the callback reads and verifies the previous bundle once, in ansible-playbook's own
+        process, and each M(kata_fleet.runtimes.verify_host) task (in a worker forked from it) fails its host when
+        that host weakened, so ansible-playbook exits non-zero; the report is the same (the host's status stays what
+        its other results make it, the C(no-weakening) policy fails). An unreachable host already fails the run.
       - A previous bundle that fails its checks (checksums, signature) is refused, never compared, and makes the
         policy an error on every host.
       - The variable C(kata_fleet_fail_on_weakening) overrides it.
@@ -186,7 +194,9 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, console, contract, model
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import build_view
 # The verify_host action's helpers, imported here so that ansible-playbook's own process reads the settings'
 # spec once and every worker it forks (one per host and task) inherits them instead of importing them again.
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy, _settings  # noqa: F401 pylint: disable=unused-import
@@ -242,7 +252,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self, display=None):
-        super(CallbackModule, self).__init__(display=display)
+        super().__init__(display=display)
         self.hosts = {}
         self.playbooks = []
         self.started = utc_now()
@@ -255,6 +265,10 @@ class CallbackModule(CallbackBase):
         self.evidence_dir = None
         # kata_fleet_compare_with, _fail_on_weakening, _compare_public_keys as verify_host hands them over.
         self.compare_settings = {}
+        # The previous bundle as changes.preload read it at the last play's start, and the (evidence dir,
+        # compare_with, public keys) it was found with: the report at the end reuses it when they still hold.
+        self.preloaded = None
+        self.preloaded_with = None
         try:
             _settings.spec()
         except Exception:  # pylint: disable=broad-except  # the action reports an unreadable spec on its own
@@ -264,25 +278,75 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook):
         self.playbooks.append(playbook._file_name)
-        given = os.environ.get(contract.RUN_ID_VARIABLE)
-        if given is not None and contract.run_id_problem(given):
-            self._display.warning("kata-fleet: %s is not used: %s" % (contract.RUN_ID_VARIABLE, contract.run_id_problem(given)))
+        given = os.environ.get(_runid.VARIABLE)
+        if given and _runid.problem(given):
+            self._display.warning("kata-fleet: %s is not used: %s" % (_runid.VARIABLE, _runid.problem(given)))
             given = None
         # The forks that run each host's tasks inherit this process's environment.
-        self.run_id = self.run_id or given or contract.new_run_id()
-        os.environ[contract.RUN_ID_VARIABLE] = self.run_id
+        self.run_id = self.run_id or given or _runid.new_run_id()
+        os.environ[_runid.VARIABLE] = self.run_id
 
     def v2_playbook_on_play_start(self, play):
         self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")
         manager = play.get_variable_manager() if hasattr(play, "get_variable_manager") else None
         named = (getattr(manager, "extra_vars", None) or {}).get("kata_fleet_run_id")
-        if named is not None:
-            problem = contract.run_id_problem(named)
+        if named is not None and named != "":
+            problem = _runid.problem(named)
             if problem:
-                self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not a run id: %s" % problem)
+                # The verify_host action fails every host with the same reason before anything runs on it.
+                self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not used: %s" % problem)
             else:
                 self.run_id = named
         self.progress = {"done": set(), "failed": set(), "total": _play_hosts(play, manager), "began": {}}
+        self._preload(play, manager)
+
+    # ---------------------------------------------------------------- the previous bundle, once per play
+
+    def _play_settings(self, play, manager):
+        """kata_fleet_evidence_dir, _compare_with, _compare_public_keys, _fail_on_weakening as the play's first host
+        sees them (inventory, group_vars, play vars, -e), templated; unset ones left out."""
+        hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
+        names = changes.PRELOAD_SETTINGS + ("kata_fleet_fail_on_weakening",)
+        variables = manager.get_vars(play=play, host=hosts[0] if hosts else None)
+        if not any(name in variables for name in names):
+            return {}
+        # pylint: disable=import-outside-toplevel  # only a play that sets one of them needs templating
+        from ansible.template import Templar
+        templar = Templar(loader=getattr(manager, "_loader", None) or getattr(play, "_loader", None), variables=variables)
+        given = dict((name, _policy.plain(templar.template(variables[name]))) for name in names
+                     if variables.get(name) is not None)
+        # Converted as the verify_host action converts them (a key given as one string becomes a list), so the
+        # action can tell whether its host's settings name the bundle preloaded here.
+        settings, _problems = _settings.validate(given, callback=True)
+        return dict((name, settings[name]) for name in given if settings.get(name) is not None)
+
+    def _preload(self, play, manager):
+        """Find and verify the previous bundle ONCE, here in ansible-playbook's own process, before the workers fork.
+
+        changes.PRELOADED holds it (or why it was refused): every verify_host action of the play, in a worker
+        forked from this process, judges its own host against it (a weakening fails the host, so
+        ansible-playbook's exit status), and the report at the end is compared with the same bundle.
+        """
+        changes.clear_preloaded()
+        if not self.play_reported or manager is None:
+            return
+        try:
+            settings = self._play_settings(play, manager)
+            keys = settings.get("kata_fleet_compare_public_keys") or self.get_option("compare_public_keys")
+            root = settings.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
+            fail = settings.get("kata_fleet_fail_on_weakening")
+            changes.preload(str(root) if root else None,
+                            settings.get("kata_fleet_compare_with") or self.get_option("compare_with"),
+                            [keys] if isinstance(keys, str) else keys, self.get_option("signing_key"),
+                            boolean(self.get_option("fail_on_weakening") if fail is None else fail, strict=False),
+                            settings)
+            self.preloaded = changes.PRELOADED
+            self.preloaded_with = (str(root) if root else None, settings.get("kata_fleet_compare_with")
+                                   or self.get_option("compare_with"), keys)
+        except Exception as error:  # pylint: disable=broad-except  # the report at the end compares as before
+            changes.clear_preloaded()
+            self._warn("the previous bundle could not be read at the start of the play (the report at the end "
+                       "still compares with it, but no host is failed for a weakening)", error)
 
     # ---------------------------------------------------------------- collecting
 
@@ -342,7 +406,16 @@ class CallbackModule(CallbackBase):
             contract.keep(record, _short_action(result._task), result._result)
             self._show_progress(result, True)
         if not ignore_errors:
-            contract.fail(record, result._task.get_name(), _short_action(result._task), result._result)
+            data = result._result
+            weakening = data.get(changes.WEAKENING_KEY) if isinstance(data, dict) else None
+            if _short_action(result._task) == contract.VERIFY_ACTION and isinstance(weakening, dict):
+                # verify_host failed the host for a weakening (so ansible-playbook's exit status says it): the report
+                # shows it as the no-weakening policy's failure, as it always has, and the host's status is what
+                # the other failures, if any, make it.
+                if not weakening.get("other_failures"):
+                    return
+                data = dict(data, msg=weakening.get("other_msg") or "verify_host failed")
+            contract.fail(record, result._task.get_name(), _short_action(result._task), data)
 
     def v2_runner_on_unreachable(self, result):
         if self.play_reported:
@@ -362,7 +435,7 @@ class CallbackModule(CallbackBase):
             "versions": {"ansible_core": ansible_version, "collection": collection_version()},
             "playbooks": self.playbooks,
             "inventory": [str(item) for item in context.CLIARGS.get("inventory") or []],
-        }, self.run_id or contract.new_run_id())
+        }, self.run_id or _runid.new_run_id())
 
     def _warn(self, what, error):
         self._display.warning("kata-fleet: %s: %s: %s" % (what, type(error).__name__, error))
@@ -399,8 +472,13 @@ class CallbackModule(CallbackBase):
         """
         try:
             keys = self._compare_setting("compare_public_keys", custom)
-            section = changes.for_run(report, str(root) if root else None, self._compare_setting("compare_with", custom),
-                                      [keys] if isinstance(keys, str) else keys, self.get_option("signing_key"))
+            compare_with = self._compare_setting("compare_with", custom)
+            if self.preloaded is not None and self.preloaded_with == (str(root) if root else None, compare_with, keys):
+                # The bundle the play's hosts were judged against, read once at the play's start.
+                section = changes.section_for(self.preloaded["previous"], report)
+            else:
+                section = changes.for_run(report, str(root) if root else None, compare_with,
+                                          [keys] if isinstance(keys, str) else keys, self.get_option("signing_key"))
             changes.judge(report, section, boolean(self._compare_setting("fail_on_weakening", custom), strict=False))
         except Exception as error:  # pylint: disable=broad-except  # the report is written without its changes
             self._warn("the changes since the previous run could not be made", error)
@@ -426,7 +504,7 @@ class CallbackModule(CallbackBase):
         view, view_error = None, None
         try:
             limit = self.get_option("listed_hosts")
-            view = model.build_view(report, listed_hosts=limit or None)
+            view = build_view(report, listed_hosts=limit or None)
             view["changes"] = changes.page_view(report.get("changes"))
         except Exception as error:  # pylint: disable=broad-except
             view_error = "%s: %s" % (type(error).__name__, error)

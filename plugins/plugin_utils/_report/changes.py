@@ -20,13 +20,20 @@ was left out, and ``summary`` counts everything.
 ``no-weakening`` policy's result per host, shaped as _policy.evaluate's, so
 _policy.merge_results takes it like any other policy.  ``render_text`` is the
 CLI's output (templates/changes.txt.j2).
+
+``preload`` (the comparison callback, when a play starts, in ansible-playbook's
+own process) reads and checks the previous bundle once into ``PRELOADED``;
+the verify_host action, in a worker forked from that process, judges its own
+host with ``host_weakening`` (``compare`` on two one-host reports) and fails
+it on a weakening, so the exit status says it.  ``combine`` joins the
+sections of a merged bundle's parts.
 """
 
 import math
 import os
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import format as fmt
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import formatting as fmt
 
 VERSION = 1
 STATUSES = ("compared", "refused", "none")
@@ -64,11 +71,18 @@ MEASURES = (
     ("startup_median", "startup", "total", "median", 0.5, "s", None),
     ("http_p50", "http", "latency", "p50", 0.5, "s", None),
     ("http_p99", "http", "latency", "p99", 0.99, "s", None),
-    ("memory_pss", "http", "memory", "total_pss_kib", 0.5, "KiB", ("memory", "total")),
+    ("memory_pss", "http", "memory", "total_pss_kib", 0.5, "KiB", None),
 )
 # A value moved when the two runs differ by more than this many standard errors of the difference
 # (about one false alarm in 370 comparisons of two runs of one unchanged host, for normal noise).
 NOISE_SIGMAS = 3.0
+# Memory per idle container (the PSS of its shim, VMM, virtiofsd and workload) is ONE reading per run: report.json
+# records no spread for it. It is judged against a stated rule instead: it moved when the two readings differ by
+# more than MEMORY_SHARE of the previous one and by more than MEMORY_FLOOR_KIB (a few pages shared with more or
+# fewer other processes move a small shim's PSS by some hundred KiB). docs/evidence.md says so.
+MEMORY_MEASURE = "memory_pss"
+MEMORY_SHARE = 0.10
+MEMORY_FLOOR_KIB = 1024.0
 
 
 class DiffError(ValueError):
@@ -233,6 +247,20 @@ def moved(old, new):
             "change": "worse" if difference > 0 else "better"}
 
 
+def moved_by_rule(old_value, new_value):
+    """The item for memory per idle container when it moved by the stated rule (no spread recorded), else None.
+
+    It moved when the readings differ by more than MEMORY_SHARE of the previous
+    reading and by more than MEMORY_FLOOR_KIB; ``noise`` is that threshold.
+    """
+    threshold = max(MEMORY_FLOOR_KIB, MEMORY_SHARE * abs(old_value))
+    difference = new_value - old_value
+    if abs(difference) <= threshold:
+        return None
+    return {"old": old_value, "new": new_value, "noise": round(threshold, 9),
+            "change": "worse" if difference > 0 else "better"}
+
+
 # ------------------------------------------------------------------ the comparison
 
 
@@ -339,10 +367,13 @@ def _host_changes(name, old_entry, new_entry, old_policies, new_policies, lists,
             after = measurement(new_runtimes[handler], measure)
             if before[0] is None or after[0] is None:
                 continue
-            if before[1] is None or after[1] is None:
+            if measure[0] == MEMORY_MEASURE:
+                item = moved_by_rule(before[0], after[0])
+            elif before[1] is None or after[1] is None:
                 counts["performance_not_judged"] += 1
                 continue
-            item = moved(before, after)
+            else:
+                item = moved(before, after)
             if item:
                 item.update({"host": shown, "handler": handler, "measure": measure[0], "unit": measure[5]})
                 lists["performance"].append(item)
@@ -752,8 +783,8 @@ def public_key_of(private_key, timeout=KEY_TIMEOUT):
     return lines[0]
 
 
-def for_run(report, evidence_dir, compare_with=None, public_keys=None, signing_key=None, max_items=MAX_ITEMS):
-    """The ``changes`` section of a run's ``report`` against its previous bundle; never raises.
+def load_previous(evidence_dir, compare_with=None, public_keys=None, signing_key=None):
+    """The previous bundle, found and checked ONCE: a dict the run's comparisons share; never raises.
 
     The previous bundle is ``compare_with`` (kata_fleet_compare_with), else
     <evidence_dir>/latest, which still names the previous run while this
@@ -761,29 +792,152 @@ def for_run(report, evidence_dir, compare_with=None, public_keys=None, signing_k
     key texts or files, allowed-signers lines included) verify its signature;
     without them, the public key of ``signing_key`` (this controller's own
     key) does, so the previous signed bundle of the same controller verifies.
-    A bundle that nothing can verify is ``refused`` with the reason, never
-    compared unverified.
+
+    The dict: ``path`` (None: no previous bundle), ``report`` (its report.json,
+    only when every check passed), ``facts`` (verify.inspect_bundle's),
+    ``problems`` (why it was refused), ``refused`` (a reason that is not the
+    bundle's: keys that cannot be used, a comparison that broke), ``derived``
+    (a signing key whose public key could not be derived).
     """
-    current = _run(report)
-    path = previous_bundle(evidence_dir, compare_with)
-    if path is None:
-        return empty("none", current=current)
-    keys, derived = [item for item in _list(public_keys) if item], []
+    previous = {"path": previous_bundle(evidence_dir, compare_with), "report": None, "facts": None, "problems": [],
+                "refused": None, "derived": []}
+    if previous["path"] is None:
+        return previous
+    keys = [item for item in _list(public_keys) if item]
     if not keys and signing_key:
         try:
             keys = [public_key_of(signing_key)]
         except DiffError as error:
-            derived.append("%s, so no key could verify a signed previous bundle" % error)
+            previous["derived"].append("%s, so no key could verify a signed previous bundle" % error)
     try:
-        section = against_bundle(path, report, keys or None, max_items)
+        previous["report"], previous["facts"], previous["problems"] = _check(previous["path"], keys or None)
     except DiffError as error:
-        return empty("refused", _run({}, None, path), ["the public keys cannot be used: %s" % error], current)
+        previous["refused"] = "the public keys cannot be used: %s" % error
+    except Exception as error:  # pylint: disable=broad-except  # a check that broke is named, never a traceback
+        previous["refused"] = "the comparison failed: %s: %s" % (type(error).__name__, error)
+    return previous
+
+
+def section_for(previous, report, max_items=MAX_ITEMS):
+    """The ``changes`` section of a run's ``report`` against ``previous`` (load_previous's); never raises.
+
+    A bundle that nothing could verify is ``refused`` with the reason, never
+    compared unverified.
+    """
+    current = _run(report)
+    if previous["path"] is None:
+        return empty("none", current=current)
+    if previous["refused"]:
+        return empty("refused", _run({}, None, previous["path"]), [previous["refused"]], current)
+    try:
+        if previous["report"] is None:
+            section = empty("refused", _run({}, previous["facts"], previous["path"]),
+                            previous["problems"] or ["the bundle could not be read"], current)
+        else:
+            section = compare(previous["report"], report, _run(previous["report"], previous["facts"], previous["path"]),
+                              current, max_items)
     except Exception as error:  # pylint: disable=broad-except  # a comparison that broke is named, never a traceback
-        return empty("refused", _run({}, None, path), ["the comparison failed: %s: %s" % (type(error).__name__, error)],
-                     current)
-    if section["status"] == "refused" and derived:
-        section["problems"] = (section["problems"] + [text(item, PROBLEM_LIMIT) for item in derived])[:MAX_PROBLEMS]
+        return empty("refused", _run({}, None, previous["path"]),
+                     ["the comparison failed: %s: %s" % (type(error).__name__, error)], current)
+    if section["status"] == "refused" and previous["derived"]:
+        section["problems"] = (section["problems"] + [text(item, PROBLEM_LIMIT) for item in previous["derived"]])[
+            :MAX_PROBLEMS]
     return section
+
+
+def for_run(report, evidence_dir, compare_with=None, public_keys=None, signing_key=None, max_items=MAX_ITEMS):
+    """The ``changes`` section of a run's ``report`` against its previous bundle (load_previous, section_for)."""
+    return section_for(load_previous(evidence_dir, compare_with, public_keys, signing_key), report, max_items)
+
+
+# ------------------------------------------------------------------ preloaded for the play's hosts
+
+# Set by the comparison callback in ansible-playbook's own process when a play starts, before any worker forks
+# for the play's tasks: ansible-core's workers are forked (ansible.utils.multiprocessing's context is 'fork'),
+# so each verify_host action sees it as it was, and the previous bundle is read and verified once per play, not
+# once per host.  None: nothing preloaded (the callback is not enabled, or the play is not reported), and the
+# action does not judge.  See preload().
+PRELOADED = None
+# What the verify_host action adds to its result when it failed the host for a weakening: the callback keeps
+# the host's status as the report has always had it (the no-weakening policy fails the run), not a failed host.
+WEAKENING_KEY = "kata_fleet_weakening"
+
+
+def preload(evidence_dir, compare_with=None, public_keys=None, signing_key=None, fail_on_weakening=True,
+            settings=None):
+    """Find and check the previous bundle once (load_previous) and keep it in ``PRELOADED``; returns it.
+
+    ``settings``: the kata_fleet_evidence_dir / _compare_with /
+    _compare_public_keys values the play's variables gave (None when unset):
+    a host whose own settings name another bundle is not judged by the action
+    (the callback then compares the report with that bundle at the end).
+    """
+    global PRELOADED  # pylint: disable=global-statement  # the one holder the forked workers inherit
+    PRELOADED = {"previous": load_previous(evidence_dir, compare_with, public_keys, signing_key),
+                 "fail_on_weakening": bool(fail_on_weakening),
+                 "settings": dict((name, (settings or {}).get(name)) for name in PRELOAD_SETTINGS)}
+    return PRELOADED
+
+
+def clear_preloaded():
+    global PRELOADED  # pylint: disable=global-statement
+    PRELOADED = None
+
+
+PRELOAD_SETTINGS = ("kata_fleet_evidence_dir", "kata_fleet_compare_with", "kata_fleet_compare_public_keys")
+
+
+def refusal(previous):
+    """Why the previous bundle (load_previous's) was refused, as one bounded line; None when it was not
+    refused (none found, or it verified)."""
+    previous = _dict(previous)
+    if previous.get("path") is None or (previous.get("report") is not None and not previous.get("refused")):
+        return None
+    reasons = [previous["refused"]] if previous.get("refused") else _list(previous.get("problems"))
+    return text("; ".join(str(item) for item in reasons[:MAX_REASONS]) or "the bundle could not be read",
+                PROBLEM_LIMIT)
+
+
+def host_weakening(previous, host, new_entry):
+    """(reasons, section) of one host's new report.json entry against its entry in ``previous`` (load_previous's).
+
+    The same rules as the whole report's (``compare`` on two one-host
+    reports).  ``reasons`` is None when nothing can be judged: no previous
+    bundle, a refused one, or a host that is not in it; else the weakening
+    reasons ([] for none).
+    """
+    old_report = _dict(previous).get("report")
+    old_entry = _dict(_dict(old_report).get("hosts")).get(host) if isinstance(host, str) else None
+    if not isinstance(old_entry, dict) or not isinstance(new_entry, dict):
+        return None, None
+    old_one = {"run_id": old_report.get("run_id"), "started": old_report.get("started"),
+               "finished": old_report.get("finished"), "schema": old_report.get("schema"), "hosts": {host: old_entry}}
+    section = compare(old_one, {"hosts": {host: new_entry}})
+    return list(section["weakened"].get(text(host)) or []), section
+
+
+def weakening_message(section, host):
+    """The host's failure message for a weakening: since which run, what it was and is now, how to accept it."""
+    previous = _dict(_dict(section).get("previous"))
+    shown = text(host)
+    parts = []
+    for item in _list(_dict(section).get("hosts")):
+        if item.get("host") == shown and item.get("weakening"):
+            parts.append("this host answered (%s), now it is %s" % (item.get("old"), item.get("new")))
+    for item in _list(_dict(section).get("runtimes")):
+        if item.get("host") != shown or item.get("direction") != "weakening":
+            continue
+        if item.get("new") is None:
+            parts.append("%s on this host was %s, now it is not probed (removed from containerd's configuration, "
+                         "or no longer probed)" % (item.get("handler"), describe_isolation(item.get("old"))))
+        else:
+            parts.append("%s on this host was %s, now %s" % (
+                item.get("handler"), describe_isolation(item.get("old")), describe_isolation(item.get("new"))))
+    if not parts:
+        parts = _list(_dict(section.get("weakened")).get(shown))
+    when = previous.get("finished") or previous.get("started")
+    return "weakened since run %s (%s): %s; kata_fleet_fail_on_weakening: false accepts it" % (
+        previous.get("run_id") or "?", _date(when), "; ".join(parts[:MAX_REASONS]) or "see the report's changes")
 
 
 def judge(report, section, fail_on_weakening=True):
@@ -805,6 +959,61 @@ def judge(report, section, fail_on_weakening=True):
     report["result"] = model.overall_result(hosts, policies)
     report["changes"] = section
     return report
+
+
+def combine(parts, merged_report=None, max_items=MAX_ITEMS):
+    """One ``changes`` section from the sections of the parts of a merged bundle (merge.py); None when no part has one.
+
+    ``parts``: [(part number, section, {host: name in the merged report})].
+    Each part was compared with its own previous bundle by the same rules, so
+    nothing is compared again: counts are added, lists joined (hosts renamed
+    as the merged report names them), weakenings first, each list cut to
+    ``max_items``.  Status: ``refused`` when a part's was, ``none`` when no
+    part had a previous run, else ``compared``; ``problems`` names the parts
+    that differ (refused, no previous run, another previous run).  The
+    parts' no-weakening results are each host's own and stay as they are.
+    """
+    usable = [(number, section, renamed or {}) for number, section, renamed in parts
+              if isinstance(section, dict) and section.get("status") in STATUSES]
+    if not usable:
+        return None
+    statuses = [section["status"] for _number, section, _renamed in usable]
+    status = "refused" if "refused" in statuses else "none" if set(statuses) == {"none"} else "compared"
+    compared = [item for item in usable if item[1]["status"] == "compared"] or usable
+    previous = _dict(compared[0][1].get("previous")) or None
+    problems = []
+    for number, section, _renamed in usable:
+        if section["status"] == "refused":
+            problems.extend("part %d: %s" % (number, problem) for problem in _list(section.get("problems")))
+        elif section["status"] == "none" and status != "none":
+            problems.append("part %d: no previous run to compare with, its hosts are not compared" % number)
+        elif section["status"] == "compared" and previous is not None and \
+                _dict(section.get("previous")).get("run_id") != previous.get("run_id"):
+            problems.append("part %d: compared with run %s, not %s" % (
+                number, _dict(section.get("previous")).get("run_id"), previous.get("run_id")))
+    combined = empty(status, previous, problems, _run(merged_report) if merged_report is not None else None)
+    lists, weakened = _collector(), {}
+    for number, section, renamed in usable:
+        for key, value in _dict(section.get("summary")).items():
+            if key in combined["summary"] and isinstance(value, int) and not isinstance(value, bool):
+                combined["summary"][key] += value
+        for key, value in _dict(section.get("left_out")).items():
+            if key in combined["left_out"] and isinstance(value, int) and not isinstance(value, bool):
+                combined["left_out"][key] += value
+        for host, reasons in _dict(section.get("weakened")).items():
+            weakened[renamed.get(host, host)] = _list(reasons)
+        for key in LISTS:
+            for item in _list(section.get(key)):
+                if isinstance(item, dict):
+                    item = dict(item)
+                    item["host"] = renamed.get(item.get("host"), item.get("host"))
+                    lists[key].append(item)
+    combined["weakened"] = dict(sorted(weakened.items()))
+    for key in LISTS:
+        items = sorted(lists[key], key=_order)
+        combined[key] = items[:max_items]
+        combined["left_out"][key] += max(0, len(items) - max_items)
+    return combined
 
 
 def page_view(changes, listed=LISTED):

@@ -8,7 +8,7 @@ Each part is checked by verify.inspect_bundle before anything in it is read
 the model writes).  A part that fails is named and left out, with its
 reason.  The hosts of the parts that pass go through the same code the
 callback uses: model.build_report (host entries conformed, summary,
-policies, result), model.to_json, model.build_view, bundle.outputs and
+policies, result), model.to_json, view.build_view, bundle.outputs and
 bundle.write_bundle (new folder, checksums, signature, ``latest``).
 
 * A host found in two parts is shown once per part, as ``<host> (part N)``,
@@ -28,7 +28,9 @@ import platform
 import socket
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, contract, model, verify
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, contract, model, verify
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report.view import build_view
 
 MAX_PARTS = 1000
 DEFAULT_LISTED_HOSTS = 500
@@ -99,8 +101,8 @@ def check_input(parts, run_id=None, signing_key=None):
             raise MergeError("part %d (%s) is part %d (%s) again: each bundle is merged once" % (
                 number, part, seen[real], parts[seen[real] - 1]))
         seen[real] = number
-    if run_id is not None and contract.run_id_problem(run_id):
-        raise MergeError(contract.run_id_problem(run_id))
+    if run_id is not None and _runid.problem(run_id):
+        raise MergeError(_runid.problem(run_id))
     if signing_key is not None and not os.path.isfile(os.fspath(signing_key)):
         raise MergeError("signing key %s is not a file: give the SSH private key to sign the merged bundle with"
                          % os.fspath(signing_key))
@@ -188,7 +190,7 @@ def merged_report(used, refused, run_id=None, allow_mixed_run_ids=False, control
                                              % (item["part"], item["path"], item["reason"])})
     run_ids = _union([[report["run_id"]] for _n, _p, report, _f in used])
     if run_id is None:
-        run_id = run_ids[0] if len(run_ids) == 1 else contract.new_run_id()
+        run_id = run_ids[0] if len(run_ids) == 1 else _runid.new_run_id()
     run = {
         "started": min(report["started"] for _n, _p, report, _f in used),
         "finished": max(report["finished"] for _n, _p, report, _f in used),
@@ -198,6 +200,13 @@ def merged_report(used, refused, run_id=None, allow_mixed_run_ids=False, control
         "inventory": _union([report.get("inventory") or [] for _n, _p, report, _f in used]),
     }
     merged = model.build_report(records, run, run_id, policies=per_host)
+    # What changed since the last run: each part's section, made by the same rules against its own previous bundle,
+    # joined (changes.combine); each host's no-weakening result is its part's, already among the policies.
+    combined = changes.combine([(number, report.get("changes"), dict(
+        (host, shown) for (host, owner), shown in renamed.items() if owner == number))
+        for number, _path, report, _facts in used], merged)
+    if combined is not None:
+        merged["changes"] = combined
     merged["errors"] = carried + merged["errors"] + notes
     if refused:
         merged["result"] = "fail"
@@ -236,7 +245,8 @@ def merge(parts, out, public_keys=None, allow_mixed_run_ids=False, signing_key=N
     json_text = model.to_json(report)
     view, view_error = None, None
     try:
-        view = model.build_view(report, listed_hosts=listed_hosts or None)
+        view = build_view(report, listed_hosts=listed_hosts or None)
+        view["changes"] = changes.page_view(report.get("changes"))
     except Exception as error:  # pylint: disable=broad-except  # as in the callback: report.json and junit.xml still go
         view_error = "%s: %s" % (type(error).__name__, error)
     try:

@@ -35,6 +35,7 @@ import stat
 import subprocess
 import tempfile
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, contract, model
 
@@ -233,7 +234,7 @@ def report_problems(report):
     problems = []
     if report.get("schema") != model.SCHEMA:
         return ["%s has schema %s, not %s" % (REPORT, repr(report.get("schema"))[:80], model.SCHEMA)]
-    problem = contract.run_id_problem(report.get("run_id"))
+    problem = _runid.problem(report.get("run_id"))
     if problem:
         problems.append(problem)
     for key in ("started", "finished"):

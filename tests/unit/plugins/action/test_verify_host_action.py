@@ -50,7 +50,7 @@ def module_result(run_id="run-1", failed=None):
     return outcome
 
 
-class Fake(object):
+class Fake:
     """The action with a fake task, connection and templar; ``module`` is what _execute_module gives (or raises)."""
 
     def __init__(self, args=None, check_mode=False, module=None):
@@ -80,7 +80,7 @@ class Fake(object):
 @pytest.fixture(autouse=True)
 def callback_enabled(monkeypatch):
     monkeypatch.setattr(_settings, "callback_enabled", lambda: True)
-    monkeypatch.setenv(contract.RUN_ID_VARIABLE, "run-1")
+    monkeypatch.setenv("KATA_FLEET_RUN_ID", "run-1")
 
 
 # ---------------------------------------------------------------- settings

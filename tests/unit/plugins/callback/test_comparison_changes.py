@@ -7,7 +7,6 @@ the first through <evidence dir>/latest before its own bundle is written.
 import copy
 import json
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import jsonschema
@@ -194,11 +193,12 @@ def test_judge_replaces_an_earlier_no_weakening_entry(tmp_path):
 def test_the_verify_host_action_hands_the_comparison_settings_over_checked(monkeypatch):
     """The three settings go through the role's argument spec, then ride in the action's result (changes.SETTINGS)."""
     from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings
-    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
-    from test_verify_host_action import Fake, module_result
+    # The action's tests live next to the action's other tests (run alone, this file's folder is not that one).
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "tests" / "unit" / "plugins" / "action"))
+    from test_verify_host_action import Fake, module_result  # pylint: disable=import-error
 
     monkeypatch.setattr(_settings, "callback_enabled", lambda: True)
-    monkeypatch.setenv(contract.RUN_ID_VARIABLE, "run-1")
+    monkeypatch.setenv("KATA_FLEET_RUN_ID", "run-1")
     result = Fake().run(kata_fleet_runtimes=["runc"], kata_fleet_fail_on_weakening="no",
                         kata_fleet_compare_with="/srv/evidence/golden", kata_fleet_compare_public_keys=["/keys/ci.pub"])
     assert result["kata_fleet_fail_on_weakening"] is False

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, model, verify
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, changes, model, verify, view as report_view
 
 from conftest import REPO_ROOT
 
@@ -282,8 +282,63 @@ def test_a_measurement_without_a_spread_is_not_judged(base):
         _startup(hosts["dev-vm"]).update(n=1, stdev=None, median=9.0)
     section = changes.compare(base, changed(base, one_sample))
     assert not [item for item in section["performance"] if item["measure"] == "startup_median"]
-    # Memory per idle container is one sample per run today: counted as not judged, never guessed.
-    assert section["summary"]["performance_not_judged"] >= 2
+    assert section["summary"]["performance_not_judged"] >= 1
+
+
+def _memory(entry):
+    return entry["runtimes"]["runc"]["http"]["memory"]
+
+
+def test_memory_per_idle_container_is_one_reading_judged_by_the_stated_rule(base):
+    """No spread is recorded for memory: it moved beyond MEMORY_SHARE of the previous reading and MEMORY_FLOOR_KIB."""
+    before = _memory(base["hosts"]["dev-vm"])["total_pss_kib"]
+    assert before == 13618 and "n" not in _memory(base["hosts"]["dev-vm"])
+
+    def grown(kib):
+        return changed(base, lambda hosts: _memory(hosts["dev-vm"]).update(total_pss_kib=kib))
+    # 13618 KiB: the threshold is 10% of it, 1361.8 KiB (more than the 1 MiB floor).
+    item = only(changes.compare(base, grown(before + 1400))["performance"], measure="memory_pss")
+    assert (item["change"], item["unit"], item["old"], item["new"]) == ("worse", "KiB", before, before + 1400)
+    assert item["noise"] == pytest.approx(1361.8)
+    assert changes.compare(base, grown(before + 1300))["performance"] == []
+    assert only(changes.compare(base, grown(before - 1400))["performance"], measure="memory_pss")["change"] == "better"
+    # A small container: the 1 MiB floor holds (a few shared pages are not a change).
+    small = changed(base, lambda hosts: _memory(hosts["dev-vm"]).update(total_pss_kib=2000))
+    assert changes.compare(small, changed(base, lambda hosts: _memory(hosts["dev-vm"]).update(total_pss_kib=2900))
+                           )["performance"] == []
+    moved = changes.compare(small, changed(base, lambda hosts: _memory(hosts["dev-vm"]).update(total_pss_kib=3100)))
+    assert only(moved["performance"], measure="memory_pss")["noise"] == 1024.0
+    # Judged, so not counted among the measurements without a spread; never a weakening.
+    assert changes.compare(base, grown(before + 1400))["summary"]["performance_not_judged"] == \
+        changes.compare(base, rejudge(base))["summary"]["performance_not_judged"]
+    assert changes.compare(base, grown(before * 3))["weakened"] == {}
+
+
+def test_one_host_is_judged_by_the_same_rules_as_the_report(base):
+    """host_weakening (the verify_host action's) is compare on one-host reports: the same reasons as the report's."""
+    new = changed(base, lambda hosts: kata(hosts).update(verdict="shared-kernel", sandbox=None))
+    previous = {"path": "/evidence/latest", "report": base, "facts": {}, "problems": [], "refused": None, "derived": []}
+    reasons, section = changes.host_weakening(previous, "lab-laptop", new["hosts"]["lab-laptop"])
+    assert reasons == changes.compare(base, new)["weakened"]["lab-laptop"] == ["kata: vm-isolated -> shared-kernel"]
+    message = changes.weakening_message(section, "lab-laptop")
+    assert message == ("weakened since run %s (2026-12-01): kata on this host was vm-isolated, now "
+                       "shared-kernel; kata_fleet_fail_on_weakening: false accepts it" % OLD_ID), message
+    assert changes.host_weakening(previous, "dev-vm", new["hosts"]["dev-vm"])[0] == []
+    # Nothing to judge: a host not in the previous run, a refused or missing previous bundle.
+    assert changes.host_weakening(previous, "node-new", new["hosts"]["dev-vm"]) == (None, None)
+    refused = dict(previous, report=None, problems=["report.json does not match its checksum"])
+    assert changes.host_weakening(refused, "lab-laptop", new["hosts"]["lab-laptop"]) == (None, None)
+    assert changes.host_weakening({"path": None, "report": None}, "lab-laptop", {}) == (None, None)
+
+
+def test_a_removed_handler_is_named_in_the_message(base):
+    previous = {"path": "/evidence/latest", "report": base, "facts": {}, "problems": [], "refused": None, "derived": []}
+    entry = copy.deepcopy(base["hosts"]["lab-laptop"])
+    del entry["runtimes"]["kata"]
+    reasons, section = changes.host_weakening(previous, "lab-laptop", entry)
+    assert reasons == ["kata: handler removed (was vm-isolated)"]
+    assert "kata on this host was vm-isolated, now it is not probed" in \
+        changes.weakening_message(section, "lab-laptop")
 
 
 # ------------------------------------------------------------------ old and hostile reports
@@ -376,7 +431,7 @@ def write(root, report, signing_key=None):
     """A bundle as the callback writes it; returns its folder."""
     json_text = model.to_json(report)
     folder, _written, _warnings = bundle.write_bundle(report["run_id"], str(root), bundle.outputs(
-        report, json_text, model.build_view(report), None, None), signing_key)
+        report, json_text, report_view.build_view(report), None, None), signing_key)
     return folder
 
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _policy
-from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, merge, model, verify
+from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import bundle, merge, model, verify, view as report_view
 
 from conftest import REPO_ROOT
 
@@ -45,7 +45,7 @@ def write_part(root, names, run_id=RUN_ID, signing_key=None, report=None, json_t
     report = report if report is not None else part_report(names, run_id, **run)
     json_text = json_text if json_text is not None else model.to_json(report)
     try:
-        view, view_error = model.build_view(report), None
+        view, view_error = report_view.build_view(report), None
     except Exception as error:  # pylint: disable=broad-except  # a hostile report: the bundle still gets written
         view, view_error = None, str(error)
     folder, _written, _warnings = bundle.write_bundle(run_id, str(root), bundle.outputs(report, json_text, view, None,
@@ -364,3 +364,78 @@ def test_command_line_exit_codes_and_messages(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["merge", good])
     assert exited.value.code == 2
+
+
+# ------------------------------------------------------------------ what changed, per part, merged
+
+
+def judged_part(names, previous_handlers=None):
+    """A part's report as the callback makes it: compared with its previous run (``previous_handlers``: host ->
+    extra handler that host had before, judged user-space-kernel), then changes.judge."""
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes
+    report = part_report(names)
+    previous = copy.deepcopy(report)
+    previous["run_id"] = "20261130T040000-0a1b"
+    for host, handler in (previous_handlers or {}).items():
+        runtimes = previous["hosts"][host]["runtimes"]
+        runtimes[handler] = copy.deepcopy(runtimes["runc"])
+        runtimes[handler]["isolation"].update(verdict="user-space-kernel", sandbox="gvisor")
+    return changes.judge(report, changes.compare(previous, report))
+
+
+def test_parts_that_carry_changes_merge_into_one_consistent_section(tmp_path):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes
+    first = judged_part(["lab-laptop"])
+    second = judged_part(["dev-vm"], {"dev-vm": "runsc"})
+    third = judged_part(["dev-vm", "node-unreachable"], {"dev-vm": "runsc"})
+    parts = [write_part(tmp_path / "c1", ["lab-laptop"], report=first),
+             write_part(tmp_path / "c2", ["dev-vm"], report=second),
+             write_part(tmp_path / "c3", ["dev-vm", "node-unreachable"], report=third)]
+    done = merge.merge(parts, str(tmp_path / "merged"))
+    report = done["report"]
+    jsonschema.validate(report, _schema())
+    section = report["changes"]
+    assert section["status"] == "compared" and section["problems"] == []
+    assert section["previous"]["run_id"] == "20261130T040000-0a1b"
+    assert section["current"]["run_id"] == report["run_id"]
+    # Counts add up over the parts; hosts are named as the merged report names them.
+    for key in changes.SUMMARY_KEYS:
+        assert section["summary"][key] == sum(part["changes"]["summary"][key] for part in (first, second, third)), key
+    assert section["summary"]["hosts_weakened"] == 2
+    assert sorted(section["weakened"]) == ["dev-vm (part 2)", "dev-vm (part 3)"]
+    assert sorted(item["host"] for item in section["runtimes"]) == ["dev-vm (part 2)", "dev-vm (part 3)"]
+    assert set(item["host"] for key in changes.LISTS for item in section[key]) <= set(report["hosts"])
+    # One no-weakening policy, each host's result its part's; the weakenings fail the merged result.
+    [policy] = [item for item in report["policies"] if item["name"] == changes.WEAKENING_POLICY]
+    statuses = dict((item["host"], item["status"]) for item in policy["results"])
+    assert statuses == {"lab-laptop": "pass", "dev-vm (part 2)": "fail", "dev-vm (part 3)": "fail",
+                        "node-unreachable": "skip"}
+    assert policy["severity"] == "error" and report["result"] == "fail"
+    # The same as judging the merged section again with changes.judge: nothing is counted twice.
+    again = changes.judge(copy.deepcopy(report), section)
+    assert again["policies"] == report["policies"] and again["result"] == report["result"]
+    # The merged bundle verifies and can itself be the previous bundle of the next run; the outputs show it.
+    assert verify.verify_bundle(done["folder"])[1] == []
+    assert "## Changes since 20261130T040000-0a1b" in open(os.path.join(done["folder"], "report.md")).read()
+
+
+def test_a_part_without_a_previous_run_or_refused_is_named(tmp_path):
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import changes
+    compared = judged_part(["lab-laptop"])
+    first_run = changes.judge(part_report(["dev-vm"]), changes.empty("none", current=None))
+    parts = [write_part(tmp_path / "c1", ["lab-laptop"], report=compared),
+             write_part(tmp_path / "c2", ["dev-vm"], report=first_run)]
+    section = merge.merge(parts, str(tmp_path / "merged"))["report"]["changes"]
+    assert section["status"] == "compared"
+    assert section["problems"] == ["part 2: no previous run to compare with, its hosts are not compared"]
+    refused = changes.judge(part_report(["dev-vm"]), changes.empty("refused", None, ["SHA256SUMS does not match"]))
+    parts[1] = write_part(tmp_path / "c3", ["dev-vm"], report=refused)
+    report = merge.merge(parts, str(tmp_path / "merged2"))["report"]
+    assert report["changes"]["status"] == "refused"
+    assert report["changes"]["problems"] == ["part 2: SHA256SUMS does not match"]
+    [policy] = [item for item in report["policies"] if item["name"] == changes.WEAKENING_POLICY]
+    assert dict((item["host"], item["status"]) for item in policy["results"]) == {"lab-laptop": "pass",
+                                                                                  "dev-vm": "error"}
+    # Parts without a changes section (older bundles) merge without one.
+    plain = [write_part(tmp_path / "c4", ["lab-laptop"]), write_part(tmp_path / "c5", ["dev-vm"])]
+    assert "changes" not in merge.merge(plain, str(tmp_path / "merged3"))["report"]
