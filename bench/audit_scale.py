@@ -29,7 +29,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _audit 
 import audit_node  # noqa: E402
 
 
-class Module(object):
+class Module:
     """Just enough of AnsibleModule for ContainerdClient: binaries and ``containerd config dump``."""
 
     def get_bin_path(self, name, required=False, opt_dirs=None):

@@ -24,7 +24,7 @@ from ansible.module_utils import basic
 EXTRA = 0.5  # seconds beyond the process's own lifetime that count as an outlier
 
 
-class Watch(object):
+class Watch:
     """Process lifetimes (Popen to reaped) and select() calls on an empty selector."""
 
     def __init__(self):

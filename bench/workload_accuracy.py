@@ -38,7 +38,7 @@ WALL = re.compile(r"^A wall s\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", re.M)
 RUNC = {"runtime_type": "io.containerd.runc.v2", "options": {}}
 
 
-class Module(object):
+class Module:
     """What ContainerdClient needs of AnsibleModule, outside Ansible."""
 
     def get_bin_path(self, name, required=False, opt_dirs=None):

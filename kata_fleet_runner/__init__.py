@@ -26,9 +26,6 @@ __all__ = ["KataFleetRunError", "RunResult", "run_playbook", "PLAYBOOKS", "Merge
 
 COLLECTION = "kata_fleet.runtimes"
 CALLBACK = COLLECTION + ".comparison"
-# The module whose result carries every capability's result (contract.VERIFY_ACTION; this package imports no plugin).
-VERIFY_ACTION = "verify_host"
-CARRIED_KEY = "module_results"
 # Short names of the collection's playbooks (playbooks/<name>.yml, FQCN kata_fleet.runtimes.<name>).
 PLAYBOOKS = ("verify", "bootstrap")
 # Bounds of the run's knobs: beyond them a value is a typo, not a wish (ansible-runner takes whole seconds).
@@ -44,7 +41,7 @@ class KataFleetRunError(Exception):
     """Bad input to run_playbook; the message names the problem and the fix."""
 
 
-class RunResult(object):
+class RunResult:
     """One finished run: ansible-runner's outcome, its artifacts, and the evidence bundle it wrote."""
 
     def __init__(self, status, rc, stdout, events, artifacts_dir, evidence_dir, report, private_data_dir):
@@ -61,22 +58,21 @@ class RunResult(object):
         """{host: module result} of the tasks whose action ends in ``action``, ok or failed (the last one wins).
 
         verify.yml runs every capability in one verify_host task, whose result carries each capability's
-        result under its module's name (plugins/plugin_utils/_report/contract.py): ``results("isolation_probe")``
-        finds it there too.
+        result under its module's name: ``results("isolation_probe")`` finds it there too, as the comparison
+        callback does (plugins/plugin_utils/_report/contract.py, ``unpack``).
         """
+        contract = _report_module("contract")
         found = {}
         for event in self.events:
-            data = event.get("event_data", {})
-            if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+            data = event.get("event_data")
+            if event.get("event") not in ("runner_on_ok", "runner_on_failed") or not isinstance(data, dict):
                 continue
-            task_action = data.get("task_action", "")
-            result = data.get("res")
-            carried = result.get(CARRIED_KEY) if isinstance(result, dict) else None
-            if task_action.endswith(action):
-                found[data["host"]] = result
-            elif task_action.endswith(VERIFY_ACTION) and isinstance(carried, dict) \
-                    and isinstance(carried.get(action), dict):
-                found[data["host"]] = carried[action]
+            short = str(data.get("task_action") or "").rsplit(".", 1)[-1]
+            if short == action:
+                found[data.get("host")] = data.get("res")
+            elif short == contract.VERIFY_ACTION:
+                found.update((data.get("host"), result) for name, result in contract.unpack(short, data.get("res"))
+                             if name == action)
         return found
 
     def __repr__(self):
@@ -234,6 +230,7 @@ def _check(extravars, forks, limit, envvars, timeout, on_event):
                                     % (limit,))
     if envvars is not None and not isinstance(envvars, Mapping):
         raise KataFleetRunError("envvars must be a dict of environment variable names to values, not %r" % (envvars,))
+    _check_run_id(extravars, envvars)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not (isinstance(timeout, int) or math.isfinite(timeout))
                                 or not 0 < timeout <= MAX_TIMEOUT):
@@ -242,6 +239,19 @@ def _check(extravars, forks, limit, envvars, timeout, on_event):
     if on_event is not None and not callable(on_event):
         raise KataFleetRunError("on_event must be a function taking one event dict, not %r" % (on_event,))
     return limit
+
+
+def _check_run_id(extravars, envvars):
+    """A run id the hosts would refuse fails here, with the reason the callback, the action and the modules give."""
+    runid = _collection_module("plugins.module_utils._runid")
+    given = (("extravars kata_fleet_run_id", (extravars or {}).get("kata_fleet_run_id")),
+             ("envvars " + runid.VARIABLE, (envvars or {}).get(runid.VARIABLE)),
+             (runid.VARIABLE + " in this process's environment",
+              None if runid.VARIABLE in (envvars or {}) else os.environ.get(runid.VARIABLE)))
+    for where, value in given:
+        # Not a string: the verify_host action's settings check names it (an empty one means "not given").
+        if isinstance(value, str) and value and runid.problem(value):
+            raise KataFleetRunError("%s: %s" % (where, runid.problem(value)))
 
 
 def run_playbook(playbook, inventory, private_data_dir=None, evidence_dir=None, extravars=None, forks=None,
@@ -329,7 +339,7 @@ def _run(playbook, inventory, private_data_dir, evidence_dir, extravars, forks, 
 # ------------------------------------------------------------------ merging the bundles of a sliced run
 
 
-class MergeResult(object):
+class MergeResult:
     """One merged bundle: its folder, the merged report, which parts were used and which refused (and why)."""
 
     def __init__(self, evidence_dir, report, written, warnings, used, refused, console=None):
@@ -348,7 +358,12 @@ class MergeResult(object):
 
 def _report_module(module, root=ROOT):
     """plugins/plugin_utils/_report/<module>.py of this very collection (a checkout's or an installed one)."""
-    name = "ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report." + module
+    return _collection_module("plugins.plugin_utils._report." + module, root)
+
+
+def _collection_module(module, root=ROOT):
+    """``module`` (dotted: plugins.module_utils._runid) of this very collection (a checkout's or an installed one)."""
+    name = "ansible_collections.kata_fleet.runtimes." + module
     if __name__ != "ansible_collections.kata_fleet.runtimes.kata_fleet_runner":
         where, collections_dir = layout(root)
         path = str(Path(root) / "collections") if where == "checkout" else collections_dir and str(collections_dir)
@@ -358,7 +373,7 @@ def _report_module(module, root=ROOT):
         import importlib
         return importlib.import_module(name)
     except ImportError as error:
-        raise KataFleetRunError("the collection's report code is not importable (%s): run from a checkout or an "
+        raise KataFleetRunError("the collection's code is not importable (%s): run from a checkout or an "
                                 "installed kata_fleet.runtimes, with ansible-core and Jinja2 in this Python" % error)
 
 

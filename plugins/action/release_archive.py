@@ -10,10 +10,6 @@ then checks its sha256 like any download.  Everything else goes to the module
 unchanged.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 from urllib.parse import urlsplit
 
@@ -27,7 +23,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = True
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         module_args = dict(self._task.args)
         controller_dir = module_args.pop("controller_dir", None)
         if controller_dir and module_args.get("url"):

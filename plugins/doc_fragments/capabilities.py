@@ -4,7 +4,7 @@
 """Options of each capability, shared by its own module and verify_host (which runs them all)."""
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     # probe_image's options (O(image) is a registry image to pull instead of building one).
     IMAGE = r"""

@@ -4,7 +4,7 @@
 """Options shared by every module that talks to containerd."""
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:

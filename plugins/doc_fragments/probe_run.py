@@ -4,7 +4,7 @@
 """Options shared by the modules that run probe containers."""
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:
@@ -28,8 +28,8 @@ options:
     default: 60
   run_id:
     description:
-      - Names this run in container names and labels. At most 40 letters and digits, joined by single
-        C(.), C(_) or C(-).
+      - Names this run in container names and labels. 1 to 40 ASCII letters and digits, joined by single
+        C(.), C(_) or C(-) (the rule of C(plugins/module_utils/_runid.py), which the controller checks too).
       - Defaults to a UTC timestamp plus a random suffix.
     type: str
 """

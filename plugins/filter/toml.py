@@ -6,10 +6,6 @@
 Documented in the sidecar files toml_value.yml, toml_key.yml, toml_document.yml and systemd_path.yml.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _toml
@@ -42,7 +38,7 @@ def _wrap(function):
     return call
 
 
-class FilterModule(object):
+class FilterModule:
 
     def filters(self):
         return {

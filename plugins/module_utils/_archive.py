@@ -46,10 +46,6 @@ interrupted fallback swap left without its destination): never anything
 found by its name alone.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import binascii
 import ctypes
 import errno
@@ -542,7 +538,7 @@ def set_files(staging, file_sets):
     return items
 
 
-class Journal(object):
+class Journal:
     """Our temporary paths outside the work folder, written down before they exist.
 
     The file ``<marker_dir>/<name>.json.pending`` lists them; ``sweep`` on the

@@ -63,7 +63,7 @@ CALL_TIMEOUT = 15
 MAX_FINDINGS = 500
 MAX_PATTERNS = 64
 
-ID_PATTERN = _containerd.RUN_ID_PATTERN
+ID_PATTERN = _containerd.ID_PATTERN
 ID_MAX = _containerd.ID_MAX_LENGTH
 # Kubernetes: a pod name is a DNS subdomain (253), a namespace and a container name DNS labels (63).
 POD_NAME_PATTERN = re.compile(r"\A[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\Z")
@@ -89,7 +89,7 @@ class AuditError(Exception):
 
 # -- the process table, read once --------------------------------------------------
 
-class _Scoped(object):
+class _Scoped:
     """Keeps _witness's tree walk to the task's own shim: pids() lists only the processes below it.
 
     _witness._tree scans every pid the reader lists for each task; on a node of
@@ -419,7 +419,7 @@ def expected_class(runtime, binary_name, handler):
 
 # -- the audit ------------------------------------------------------------------------------
 
-class _Calls(object):
+class _Calls:
     """Read-only ctr calls through the client (its ctr_argv and bounded runner), counted, per namespace."""
 
     def __init__(self, client):

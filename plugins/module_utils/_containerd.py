@@ -25,7 +25,7 @@ import os
 import re
 import time
 
-from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec, _owner
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _exec, _owner, _runid
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import kill_tree, process_table
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._owner import FOREIGN, STALE
 
@@ -36,7 +36,8 @@ LABEL_EXPIRES = "io.kata-fleet.expires"
 # nerdctl keeps a container's name in this label; its id is 64 hex digits.
 NERDCTL_NAME_LABEL = "nerdctl/name"
 # containerd ids: alphanumeric runs joined by single '.', '_' or '-' (identifiers.Validate), at most 76 long.
-RUN_ID_PATTERN = re.compile(r"\A[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z")
+# A run id is part of every name, so it follows the same grammar: one pattern, kept with the run id's rule.
+ID_PATTERN = _runid.PATTERN
 ID_MAX_LENGTH = 76
 OWNER_PATTERN = _owner.OWNER_PATTERN
 EXPIRES_PATTERN = _owner.EXPIRES_PATTERN
@@ -55,19 +56,6 @@ CRI_PLUGIN_IDS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime")
 
 class ContainerdError(Exception):
     """A failure whose message already tells the user what is wrong and what to do."""
-
-
-class ProbeRun(object):
-    """What one container run returned."""
-
-    def __init__(self, rc, stdout, stderr, timed_out, seconds, overflow=None):
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-        self.timed_out = timed_out
-        self.seconds = seconds
-        # None, or the sentence saying how much output was over the capture limit and discarded.
-        self.overflow = overflow
 
 
 def _split_dotted_key(key):
@@ -160,7 +148,7 @@ def ownership(labels, now):
     """
     labels = labels if isinstance(labels, dict) else {}
     run_id, owner, expires = (labels.get(LABEL_RUN_ID), labels.get(LABEL_OWNER), labels.get(LABEL_EXPIRES))
-    if not all(isinstance(value, str) for value in (run_id, owner, expires)) or not RUN_ID_PATTERN.match(run_id):
+    if not all(isinstance(value, str) for value in (run_id, owner, expires)) or not _runid.valid(run_id):
         return FOREIGN
     return _owner.state(owner, expires, now)
 
@@ -225,13 +213,13 @@ def runsc_cleanup_argv(handler, namespace, container_id, trusted=None):
     options = (handler or {}).get("options") or {}
     binary, root = options.get("BinaryName"), options.get("Root") or RUNC_ROOT
     if (handler or {}).get("runtime_type") != RUNC_SHIM_TYPE or not isinstance(binary, str) \
-            or not os.path.isabs(binary) or not isinstance(root, str) or not os.path.isabs(root) or not RUN_ID_PATTERN.match(container_id) \
+            or not os.path.isabs(binary) or not isinstance(root, str) or not os.path.isabs(root) or not ID_PATTERN.match(container_id) \
             or not trusted(binary):
         return None
     return [binary, "--root", os.path.join(root, namespace), "delete", "--force", container_id]
 
 
-class ContainerdClient(object):
+class ContainerdClient:
     """ctr or nerdctl against one containerd instance and namespace."""
 
     def __init__(self, module, address, namespace, config_path, client="auto", runner=None):
@@ -409,7 +397,10 @@ class ContainerdClient(object):
         }
 
     def run_once(self, name, image, handler, command, run_id, timeout):
-        """Run ``command`` in a new container; remove it whatever happens."""
+        """Run ``command`` in a new container; remove it whatever happens.
+
+        Returns the _exec.Result of the run, ``timed_out`` also when timeout(1) ended it.
+        """
         labels = self.owner_labels(run_id, timeout)
         # timeout(1) still bounds the run should this process die; _exec's own limit is the backstop behind it.
         argv = ["timeout", "--kill-after=%d" % KILL_GRACE_SECONDS, "%ds" % timeout] + \
@@ -419,8 +410,8 @@ class ContainerdClient(object):
         except ContainerdError:
             self.remove(name, handler)
             raise
-        result = ProbeRun(done.rc, done.stdout, done.stderr, done.timed_out or done.rc in TIMEOUT_EXIT_CODES,
-                          done.seconds, done.overflow_note())
+        result = _exec.Result(done.rc, done.stdout, done.stderr, done.seconds,
+                              done.timed_out or done.rc in TIMEOUT_EXIT_CODES, done.stdout_dropped, done.stderr_dropped)
         if done.rc != 0:
             # Only what carries this run's token goes: a same-named container of another run ("already exists") stays.
             self.remove(name, handler)
@@ -470,7 +461,7 @@ class ContainerdClient(object):
             for cid in out.split() if rc == 0 else []:
                 # The filter's answer is checked, not trusted: only a container that carries this very name and
                 # kata-fleet's labels counts (a ctr that ignored the filter would list every container).
-                info = self._info("containers", cid) if cid != name and RUN_ID_PATTERN.match(cid) else None
+                info = self._info("containers", cid) if cid != name and ID_PATTERN.match(cid) else None
                 labels = (info or {}).get("Labels") or {}
                 if labels.get(NERDCTL_NAME_LABEL) == name and ownership(labels, time.time()) != FOREIGN:
                     ids.append(cid)
@@ -603,7 +594,7 @@ class ContainerdClient(object):
         containers = [c for c in listed if c.startswith(NAME_PREFIX) or c in labelled]
         containers += [c for c in labelled if c not in containers]
         for cid in containers:
-            if not RUN_ID_PATTERN.match(cid):
+            if not ID_PATTERN.match(cid):
                 continue
             info = self._info("containers", cid)
             if info is None:
@@ -618,7 +609,7 @@ class ContainerdClient(object):
         rc, out, err = self.module.run_command(self.ctr_argv("snapshots", "list"))
         for line in out.splitlines()[1:] if rc == 0 else []:
             key = line.split()[0] if line.split() else ""
-            if not key.startswith(NAME_PREFIX) or key in containers or not RUN_ID_PATTERN.match(key):
+            if not key.startswith(NAME_PREFIX) or key in containers or not ID_PATTERN.match(key):
                 continue
             info = self._info("snapshots", key)
             if info is None:

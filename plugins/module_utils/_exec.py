@@ -37,7 +37,7 @@ class ExecError(Exception):
     """The command could not be started (bad argv, missing binary)."""
 
 
-class Result(object):
+class Result:
     """What one command did: rc (negative: killed by that signal), bounded output, timing."""
 
     def __init__(self, rc, stdout, stderr, seconds, timed_out=False, stdout_dropped=0, stderr_dropped=0):
@@ -61,7 +61,7 @@ class Result(object):
             self.stdout_dropped, self.stderr_dropped)
 
 
-class _Capture(object):
+class _Capture:
     """At most ``limit`` bytes kept; everything after counted and dropped."""
 
     def __init__(self, limit):

@@ -125,7 +125,7 @@ def host_networks(module, ip):
     return networks
 
 
-class _AllocationLock(object):
+class _AllocationLock:
     """An exclusive flock on OWNER_DIR/.allocate.lock while a /30 is chosen and recorded."""
 
     def __enter__(self):
@@ -139,7 +139,7 @@ class _AllocationLock(object):
         os.close(self.fd)
 
 
-class ProbeNetwork(object):
+class ProbeNetwork:
     """One namespace + veth pair; ``create`` then ``remove`` (safe to call twice).
 
     The /30 is allocated by ``create`` (None before): the first of ``cidr``

@@ -245,7 +245,7 @@ def printable(text, limit=512):
     return _clean(text, limit)[0]
 
 
-class _Facts(object):
+class _Facts:
     """Collects one side's facts and the errors of the values that were refused."""
 
     def __init__(self, sections):

@@ -51,7 +51,7 @@ def _params(cmdline):
     return (cmdline or "").split()
 
 
-class _Signals(object):
+class _Signals:
     def __init__(self):
         self.names = []
         self.evidence = []

@@ -63,7 +63,7 @@ class WitnessError(Exception):
 
 # -- readers -------------------------------------------------------------------
 
-class ProcReader(object):
+class ProcReader:
     """The live host: /proc through _owner, the host's namespaces those of this module process."""
 
     def __init__(self, proc="/proc"):
@@ -106,7 +106,7 @@ class ProcReader(object):
         return _owner.is_trusted_shim(info)
 
 
-class RecordedReader(object):
+class RecordedReader:
     """A recorded tree (tests/unit/fixtures/witness/*.json) replayed: the same questions, the recorded answers.
 
     ``processes`` list pid, ppid, tgid, uids, name, exe, ns, root and

@@ -180,7 +180,7 @@ def _function_problems(node):
     return problems
 
 
-class Policy(object):
+class Policy:
     """One validated policy with its compiled expressions."""
 
     def __init__(self, name, severity, description, expect, applies_to=None, detail=None, controls=()):

@@ -140,7 +140,7 @@ def table_rows(stdout, host, runtime):
     return rows
 
 
-class DelayRelay(object):
+class DelayRelay:
     """A TCP relay that holds every chunk for ``delay`` seconds in each direction (a slow link in user space).
 
     Used where the kernel has no netem qdisc.  Bytes keep their order; the
@@ -235,7 +235,7 @@ class DelayRelay(object):
             self._thread.join(10)
 
 
-class FleetHost(object):
+class FleetHost:
     """One simulated host: namespaces, veth pair, containerd, sshd."""
 
     def __init__(self, fleet, index, root_address, host_address, prefix):
@@ -493,7 +493,7 @@ class FleetHost(object):
                  what="veth %s gone" % self.root_link)
 
 
-class Fleet(object):
+class Fleet:
     """``size`` simulated hosts, an SSH client key and known_hosts for them; ``stop`` removes everything."""
 
     def __init__(self, size):
@@ -531,7 +531,7 @@ class Fleet(object):
 
     @staticmethod
     def _address_lock():
-        class Lock(object):
+        class Lock:
             def __enter__(self):
                 self.handle = open(ALLOCATION_LOCK, "a")
                 fcntl.flock(self.handle, fcntl.LOCK_EX)

@@ -24,7 +24,7 @@ NOTHING_LEFT = {"containers": [], "tasks": [], "snapshots": [], "shims": [], "ne
                 "runsc": []}
 
 
-class Containerd(object):
+class Containerd:
     """One containerd daemon with its own directories; stopped and removed by ``stop``.
 
     The fleet tests (tests/fleet) run one per simulated host: ``namespace`` is
@@ -148,7 +148,7 @@ class Containerd(object):
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-class PlaybookRun(object):
+class PlaybookRun:
     """A finished run (kata_fleet_runner.RunResult) and what the tests read from its output."""
 
     def __init__(self, result, evidence_dir):

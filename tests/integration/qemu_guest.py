@@ -122,7 +122,7 @@ class GuestTimeout(GuestError):
     pass
 
 
-class GuestRun(object):
+class GuestRun:
     """One guest's run: the script's output, the kernel console, exit status, timings."""
 
     def __init__(self, output, console, status, seconds, argv, kernel):

@@ -26,7 +26,7 @@ import qemu_guest  # noqa: E402  (puts the collection on sys.path)
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _hostinfo, _probe  # noqa: E402  pylint: disable=wrong-import-position
 
 
-class LocalModule(object):
+class LocalModule:
     """What _hostinfo.host_sections needs of an AnsibleModule, doing it for real on this machine."""
 
     def get_bin_path(self, arg, required=False, opt_dirs=None):

@@ -107,7 +107,7 @@ def script(text):
     return ("#!/bin/sh\n# kata-fleet test STAND-IN, not the real program\n%s\n" % text).encode()
 
 
-class Mirror(object):
+class Mirror:
     """The mirror directory, its checksums, and an HTTP server on loopback."""
 
     def __init__(self, root):

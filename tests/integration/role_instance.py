@@ -30,7 +30,7 @@ def sha256(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-class Instance(object):
+class Instance:
     """A containerd instance the role manages; everything lives under two directories."""
 
     def __init__(self, tmp_dir, name="roletest"):

@@ -70,7 +70,7 @@ def _runtime_name(container):
     return runtime.get("Name") if isinstance(runtime, dict) else "-"
 
 
-class ScriptedCtr(object):
+class ScriptedCtr:
     """The ctr of one node: ``namespaces`` {ns: {"containers": {id: info dict}, "tasks": {id: (pid, status)}}}."""
 
     def __init__(self, namespaces):

@@ -19,7 +19,7 @@ RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded" / "this
 ACTIONS = ("host_facts", "isolation_probe", "startup_bench", "http_latency")
 
 
-class FakeDisplay(object):
+class FakeDisplay:
     verbosity = 0
 
     def __init__(self):
@@ -82,8 +82,8 @@ def host_results(run_id, mutate=None):
 def run_play(evidence_dir, hosts, run_id="run-1", unreachable=(), env_run_id=None, play_vars=None, **overrides):
     """A whole play: ``hosts`` maps name -> results (dict action -> result); returns (callback, display)."""
     callback, display = make_callback(evidence_dir=str(evidence_dir), **overrides)
-    previous = os.environ.get(comparison.contract.RUN_ID_VARIABLE)
-    os.environ[comparison.contract.RUN_ID_VARIABLE] = env_run_id or run_id
+    previous = os.environ.get(comparison._runid.VARIABLE)
+    os.environ[comparison._runid.VARIABLE] = env_run_id or run_id
     try:
         callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/verify.yml"))
         callback.v2_playbook_on_play_start(SimpleNamespace(vars=play_vars or {}, get_variable_manager=lambda: None))
@@ -98,7 +98,7 @@ def run_play(evidence_dir, hosts, run_id="run-1", unreachable=(), env_run_id=Non
                                                       custom={}))
     finally:
         if previous is None:
-            os.environ.pop(comparison.contract.RUN_ID_VARIABLE, None)
+            os.environ.pop(comparison._runid.VARIABLE, None)
         else:
-            os.environ[comparison.contract.RUN_ID_VARIABLE] = previous
+            os.environ[comparison._runid.VARIABLE] = previous
     return callback, display

@@ -16,7 +16,7 @@ SHIM = "containerd-shim-runc-v2"
 NOBODY = 65534
 
 
-class StandIns(object):
+class StandIns:
     def __init__(self):
         self.trusted_dir = tempfile.mkdtemp(prefix="kf-unit-shim-", dir="/run")
         os.chmod(self.trusted_dir, 0o755)

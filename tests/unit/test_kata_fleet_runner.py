@@ -201,7 +201,7 @@ def test_no_bundle_without_the_line_or_the_report(tmp_path):
 
 # run_playbook with a stand-in for ansible-runner
 
-class FakeAnsibleRunner(object):
+class FakeAnsibleRunner:
     """Records ansible_runner.run's arguments, feeds the event handler, and answers like a Runner."""
 
     def __init__(self, events=(), stdout="", rc=0):
@@ -465,3 +465,64 @@ def test_results_finds_what_a_verify_host_task_carries():
     assert result.results("host_facts") == {"node1": {"changed": False}}
     assert result.results("http_latency") == {}
     assert set(result.results("verify_host")) == {"node1", "node2"}
+
+
+# issue 23: one run id rule; an id the hosts would refuse is refused here, before anything runs
+
+BAD_RUN_IDS = ["job-12--x", "run-", "x" * 50, "ünïcode", "run-1\n", "../x"]
+
+
+def _runid():
+    return kata_fleet_runner._collection_module("plugins.module_utils._runid")  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("run_id", BAD_RUN_IDS)
+@pytest.mark.parametrize("where", ["extravars", "envvars", "environment"])
+def test_a_run_id_the_hosts_would_refuse_is_refused_before_anything_runs(tmp_path, fake_runner, monkeypatch,
+                                                                         run_id, where):
+    monkeypatch.delenv("KATA_FLEET_RUN_ID", raising=False)
+    arguments = {}
+    if where == "extravars":
+        arguments["extravars"] = {"kata_fleet_run_id": run_id}
+        named = "extravars kata_fleet_run_id"
+    elif where == "envvars":
+        arguments["envvars"] = {"KATA_FLEET_RUN_ID": run_id}
+        named = "envvars KATA_FLEET_RUN_ID"
+    else:
+        monkeypatch.setenv("KATA_FLEET_RUN_ID", run_id)
+        named = "KATA_FLEET_RUN_ID in this process's environment"
+    with pytest.raises(KataFleetRunError) as failure:
+        kata_fleet_runner.run_playbook("verify", {"all": {"hosts": {"n": {}}}}, private_data_dir=tmp_path / "pdd",
+                                       **arguments)
+    # the same reason the callback, the verify_host action and the modules give
+    assert str(failure.value) == "%s: %s" % (named, _runid().problem(run_id))
+    assert fake_runner.calls == [] and not (tmp_path / "pdd").exists()
+
+
+@pytest.mark.parametrize("arguments", [{"extravars": {"kata_fleet_run_id": "x" * 40}},
+                                       {"extravars": {"kata_fleet_run_id": ""}},
+                                       {"envvars": {"KATA_FLEET_RUN_ID": "awx-job-4711"}}])
+def test_a_good_or_empty_run_id_runs(tmp_path, fake_runner, monkeypatch, arguments):
+    monkeypatch.setenv("KATA_FLEET_RUN_ID", "bad--ambient")  # the caller's envvars win over it, or it is unused
+    if "envvars" not in arguments:
+        monkeypatch.delenv("KATA_FLEET_RUN_ID")
+    kata_fleet_runner.run_playbook("verify", {"all": {"hosts": {"n": {}}}}, private_data_dir=tmp_path, **arguments)
+    assert len(fake_runner.calls) == 1
+
+
+def test_cli_refuses_a_bad_run_id_in_one_line(tmp_path, capsys, fake_runner, monkeypatch):
+    monkeypatch.delenv("KATA_FLEET_RUN_ID", raising=False)
+    assert cli.main(["verify", "-i", str(tmp_path), "-e", "kata_fleet_run_id=job-12--x"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "kata_fleet_runner: error: extravars kata_fleet_run_id: %s\n" % (
+        _runid().problem("job-12--x"))
+    assert fake_runner.calls == []
+
+
+def test_results_skips_events_without_event_data():
+    events = [{"event": "verbose", "stdout": "CryptographyDeprecationWarning: ..."},
+              {"event": "runner_on_ok", "event_data": "hostile"},
+              {"event": "runner_on_ok", "event_data": {"host": "node1", "task_action": "kata_fleet.runtimes.host_facts",
+                                                       "res": {"changed": False}}}]
+    assert RunResult("successful", 0, "", events, None, None, None, None).results("host_facts") == {
+        "node1": {"changed": False}}

@@ -10,16 +10,16 @@ a host's record here, so they can never disagree on which results count, how a
 failed probe is kept, or what the run is called.
 """
 
-import os
-import re
-import time
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _capabilities, _runid
 
+# Which module gives which capability is module_utils/_capabilities.py's map (the verify_host module runs by it).
 # The module (short name) -> the key its per-handler results come back under, also when it failed.
-PROBE_RESULTS = {"isolation_probe": "isolation", "startup_bench": "startup", "http_latency": "http"}
-PROBES = ("isolation", "startup", "http")
+PROBES = _capabilities.PER_HANDLER
+PROBE_RESULTS = dict((module, capability) for capability, module in _capabilities.MODULES if capability in PROBES)
 # The capabilities beyond the probes (module short name -> the key of its result, and of the host's record):
 # kept whole, also when the capability failed (its message then under ``error`` in the kept dict).
-CAPABILITY_RESULTS = {"workload_bench": "workload", "workload_audit": "audit"}
+CAPABILITY_RESULTS = dict((module, capability) for capability, module in _capabilities.MODULES
+                          if capability not in PROBES)
 # A kept capability's error message is cut to this many characters (it comes from the host).
 MAX_CAPABILITY_ERROR = 4000
 # verify_host runs every capability in one module run; its result carries each one's result under the name of
@@ -29,8 +29,8 @@ VERIFY_ACTION = "verify_host"
 CARRIED_KEY = "module_results"
 # The verify_host action adds the policies it evaluated on the controller as ``module_results.policy_check``
 # (the policy_check action's result), so one task's result holds the host's whole record.
-CARRIED_RESULTS = (("host_facts", "probe_image") + tuple(PROBE_RESULTS)
-                   + ("workload_bench", "workload_audit", "policy_check"))
+CARRIED_RESULTS = (_capabilities.HOST_MODULES + tuple(module for capability, module in _capabilities.MODULES)
+                   + ("policy_check",))
 # Where the verify_host action stopped: "settings" (a setting or policy is wrong: nothing ran on the host),
 # "check" (check mode: nothing ran), "host" (the module ran). Set by the action on the controller, never
 # taken from the module's output. Only a result that reached the host makes the run reported.
@@ -47,27 +47,6 @@ RESULT_KEYS = ("host_facts",) + PROBES + (VERIFY_ACTION,)
 # A play that runs none of these (bootstrap.yml, say) gets no table and no bundle.
 REPORTED_ACTIONS = frozenset(["host_facts", "policy_check", VERIFY_ACTION]) | frozenset(PROBE_RESULTS)
 STATUSES = ("ok", "failed", "unreachable", "skipped")
-
-# A run id names a folder of the evidence directory: letters and digits first,
-# then letters, digits, '.', '_', '-' (no '/', no '..', no leading dot), at most 64.
-RUN_ID = re.compile(r"\A[0-9A-Za-z][0-9A-Za-z._-]{0,63}\Z")
-# How the controller hands its run id to every host (playbooks/verify.yml reads it).
-RUN_ID_VARIABLE = "KATA_FLEET_RUN_ID"
-
-
-def new_run_id():
-    """UTC time and 4 hex digits: sorts by time, and two runs in one second still differ."""
-    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(2).hex())
-
-
-def run_id_problem(value):
-    """None for a usable run id, else why it is not one (a sentence naming the rule)."""
-    if not isinstance(value, str):
-        return "the run id must be a string, not %s" % type(value).__name__
-    if not RUN_ID.match(value) or ".." in value:
-        return ("run id %r is not 1 to 64 letters, digits, '.', '_' or '-' starting with a letter or digit "
-                "(and without '..')" % value[:80])
-    return None
 
 
 def new_record():
@@ -189,6 +168,6 @@ def check_run_id(record, run_id):
     seen = [value for value in record.get("run_ids") or [] if value != run_id]
     if not seen:
         return None
-    problem = run_id_problem(seen[0])
+    problem = _runid.problem(seen[0])
     return "the host's results name run %r, not this run %r%s: they are not this run's evidence" % (
         str(seen[0])[:80], run_id, " (%s)" % problem if problem else "")

@@ -86,7 +86,7 @@ def test_summary():
 # ---------------------------------------------------------------- ansible-playbook
 
 
-class Play(object):
+class Play:
     """One ansible-playbook run of a generated playbook on localhost."""
 
     def __init__(self, tmp_path, canned, tasks):

@@ -3,8 +3,11 @@
 import os
 from types import SimpleNamespace
 
+import pytest
+
 from callback_harness import host_results, make_callback, run_play, task
 
+from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _runid
 from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import contract
 
 
@@ -41,7 +44,7 @@ def test_the_playbook_start_names_the_run_for_every_fork(monkeypatch):
     callback, _display = make_callback()
     callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
     first = os.environ["KATA_FLEET_RUN_ID"]
-    assert first == callback.run_id and contract.run_id_problem(first) is None
+    assert first == callback.run_id and _runid.problem(first) is None
     # A run id given from outside (an AWX job id, say) wins.
     monkeypatch.setenv("KATA_FLEET_RUN_ID", "awx-job-4711")
     callback, _display = make_callback()
@@ -57,6 +60,46 @@ def test_an_extra_variable_names_the_run(tmp_path):
     assert callback.run_id == "nightly-42"
 
 
+# Ids the old controller rule (64 characters, any separators) let through and every host then refused.
+BAD_RUN_IDS = ["job-12--x", "run-", "x" * 50, "ünïcode", "run-1\n", "../../etc"]
+
+
+@pytest.mark.parametrize("run_id", BAD_RUN_IDS)
+def test_a_bad_run_id_in_the_environment_is_not_used_with_the_rule(monkeypatch, run_id):
+    monkeypatch.setenv(_runid.VARIABLE, run_id)
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    assert display.warnings == ["kata-fleet: KATA_FLEET_RUN_ID is not used: %s" % _runid.problem(run_id)]
+    # the forks get a run id every host takes
+    assert callback.run_id != run_id and os.environ[_runid.VARIABLE] == callback.run_id
+    assert _runid.valid(callback.run_id)
+
+
+@pytest.mark.parametrize("run_id", BAD_RUN_IDS)
+def test_a_bad_run_id_as_extra_variable_is_not_used_with_the_rule(monkeypatch, run_id):
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = SimpleNamespace(extra_vars={"kata_fleet_run_id": run_id},
+                              _inventory=SimpleNamespace(get_hosts=lambda pattern: []))
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert display.warnings == ["kata-fleet: the extra variable kata_fleet_run_id is not used: %s"
+                                % _runid.problem(run_id)]
+    assert callback.run_id == "run-1"
+
+
+def test_a_good_extra_variable_names_the_run(monkeypatch):
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = SimpleNamespace(extra_vars={"kata_fleet_run_id": "x" * 40},
+                              _inventory=SimpleNamespace(get_hosts=lambda pattern: []))
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert display.warnings == [] and callback.run_id == "x" * 40
+
+
 def test_one_record_for_the_callback_and_the_policy_action(tmp_path):
     """The callback's record of a host equals the one policy_check builds from the registered results."""
     results = host_results("run-1")
@@ -70,7 +113,7 @@ def _verify_host_play(tmp_path, hosts, failed=()):
     """A play whose hosts each return one verify_host result carrying the separate modules' results."""
     from callback_harness import result as make_result
     callback, display = make_callback(evidence_dir=str(tmp_path))
-    os.environ[contract.RUN_ID_VARIABLE] = "run-1"
+    os.environ[_runid.VARIABLE] = "run-1"
     try:
         callback.v2_playbook_on_start(SimpleNamespace(_file_name="playbooks/verify.yml"))
         manager = SimpleNamespace(_inventory=SimpleNamespace(get_hosts=lambda pattern: list(hosts) + ["later"]))
@@ -86,7 +129,7 @@ def _verify_host_play(tmp_path, hosts, failed=()):
                 callback.v2_runner_on_ok(make_result(name, "verify_host", data))
         callback.v2_playbook_on_stats(SimpleNamespace(processed=dict((name, {}) for name in hosts), custom={}))
     finally:
-        os.environ.pop(contract.RUN_ID_VARIABLE, None)
+        os.environ.pop(_runid.VARIABLE, None)
     return callback, display
 
 

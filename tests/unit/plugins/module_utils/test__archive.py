@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _archive
 
 
-class TarModule(object):
+class TarModule:
     """Enough of AnsibleModule for _archive: real commands, given params."""
 
     def __init__(self, params, check_mode=False):

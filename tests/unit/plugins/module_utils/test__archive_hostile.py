@@ -42,7 +42,7 @@ def build(path, members, mode="w:gz"):
     return digest(path)
 
 
-class _Zeros(object):
+class _Zeros:
     """A file of ``size`` zero bytes that is never held in memory."""
 
     def __init__(self, size):
@@ -335,7 +335,7 @@ def test_27_controller_dir_refuses_a_url_that_names_no_archive_file(url, monkeyp
     from ansible.plugins.action import ActionBase
     from ansible_collections.kata_fleet.runtimes.plugins.action import release_archive as action
 
-    class Task(object):
+    class Task:
         args = {"name": "kata", "url": url, "controller_dir": "/srv/archives", "checksum": "a" * 64}
 
     plugin = object.__new__(action.ActionModule)

@@ -987,7 +987,7 @@ def test_two_instances_name_the_same_probe_differently(fake_module):
 def test_container_names_are_valid_containerd_ids_within_76_characters(fake_module, handler):
     _module, client = _client(fake_module)
     name = client.container_name("r" * 40, handler, "s") + "w12"
-    assert len(name) <= 76 and _containerd.RUN_ID_PATTERN.match(name), name
+    assert len(name) <= 76 and _containerd.ID_PATTERN.match(name), name
     # two long handler names that share their first characters stay apart
     assert client.container_name("r" * 40, "kata-" + "x" * 45, "s") != client.container_name("r" * 40, "kata-" + "x" * 46, "s")
 
@@ -1004,7 +1004,7 @@ def test_run_once_output_is_bounded_and_overflow_reported(fake_module):
     run = client.run_once(NAME, IMAGE, RUNC, COMMAND, "run1", 30)
     assert seen == {"timeout": 30 + _containerd.KILL_GRACE_SECONDS + 2, "max_bytes": _containerd.MAX_OUTPUT_BYTES}
     assert run.seconds == 0.1234 and run.stdout == "x" * 10
-    assert "stdout %d bytes" % (20 * 1024 * 1024) in run.overflow
+    assert isinstance(run, _exec.Result) and "stdout %d bytes" % (20 * 1024 * 1024) in run.overflow_note()
 
 
 def test_run_once_timed_out_by_exec_cleans_up(fake_module):

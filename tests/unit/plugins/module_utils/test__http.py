@@ -104,7 +104,7 @@ class _NotFound(_Quiet):
     status = 404
 
 
-class _Served(object):
+class _Served:
     """An http.server in a daemon thread at ``url``; ``stop()`` ends it and frees the port."""
 
     def __init__(self, handler, delay=0.0):
@@ -138,7 +138,7 @@ def _serve(handler):
     return served
 
 
-class _RawServer(object):
+class _RawServer:
     """A listening socket whose connections ``behaviour(connection)`` handles, one thread per accept."""
 
     def __init__(self, behaviour=None):

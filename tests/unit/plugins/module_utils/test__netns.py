@@ -197,7 +197,7 @@ def test_concurrent_allocations_never_share_a_subnet(dirs):
         "sys.path.insert(0, %r)\n"
         "from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _netns\n"
         "_netns.OWNER_DIR = %r\n"
-        "class M(object):\n"
+        "class M:\n"
         "    def get_bin_path(self, name, required=False):\n"
         "        return '/bin/true'\n"
         "    def run_command(self, argv):\n"

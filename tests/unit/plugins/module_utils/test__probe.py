@@ -185,7 +185,7 @@ def test_module_reports_forged_output_as_a_failed_probe(fixture_text, tmp_path, 
 
     removed = []
 
-    class Client(object):
+    class Client:
         def _bounded(self, argv, timeout, max_bytes=None):
             with open(argv[argv.index("--log-uri") + 1][len("file://"):], "w") as handle:
                 handle.write(_runc(fixture_text) + _forged_kata_sections(None))
