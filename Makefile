@@ -16,17 +16,18 @@ PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -rs
 # accepts that runs on Python 3.11. `make matrix ANSIBLE_CORE_MATRIX="2.17.14 2.18.19 2.19.14"` runs all three.
 ANSIBLE_CORE_MATRIX ?= 2.17.14 2.18.19
 
-.PHONY: lock help runtime-venv venv prereqs bootstrap verify test sanity lint changelog unit integration fleet matrix sample bench fleet-bench ee clean
+.PHONY: lock help runtime-venv venv prereqs bootstrap verify test check sanity lint changelog unit integration fleet matrix sample bench fleet-bench ee clean
 
 help:
 	@echo "make verify   bootstrap containerd on localhost if needed, then verify it (table + evidence)"
 	@echo "make test     prerequisites, then sanity, lint, changelog, unit, integration, matrix, systemd node (two lanes), fleet; a summary of skips"
+	@echo "make check    the everyday lane, a few minutes: sanity, ansible-lint, changelog, unit tests (no machine needed)"
 	@echo "make prereqs  install the Debian packages and caches make test needs (as root; .ci/run does it)"
 	@echo "make matrix   ansible-test sanity + the verify integration test under ansible-core $(ANSIBLE_CORE_MATRIX)"
 	@echo "make changelog  antsibull-changelog lint, and CHANGELOG.md rendered from changelogs/ is up to date"
 	@echo "make fleet    verify.yml across simulated hosts over real SSH, faults included (docs/fleet.md)"
 	@echo "make bench    the benchmarks in bench/ (figures in bench/README.md)"
-	@echo "make sample   regenerate docs/sample-bundle from the recorded fixtures"
+	@echo "make sample   regenerate docs/sample-bundle and README.md's sample tables from the recorded fixtures"
 	@echo "make ee       the collection artifact and the execution environment's build context (docs/awx.md)"
 
 # One venv, in two layers: what running the collection needs (requirements.txt; enough for
@@ -68,6 +69,10 @@ verify: bootstrap
 test: venv
 	VENV=$(VENV) MAKE="$(MAKE)" RESULTS=$(RESULTS) tools/test.sh
 
+# The everyday lane: what needs no containerd, VM or SSH (a few minutes; make test runs all of it and more).
+check: venv
+	$(MAKE) --no-print-directory sanity lint changelog unit
+
 # Debian packages, the sid containerd cache: what make test needs (as root).
 prereqs:
 	tools/prereqs.sh --install
@@ -100,8 +105,10 @@ fleet: venv
 matrix:
 	ANSIBLE_CORE_MATRIX="$(ANSIBLE_CORE_MATRIX)" PYTHON=$(PYTHON) RESULTS=$(RESULTS) tools/matrix.sh
 
-# A real systemd node (tests/node, docs/bootstrap.md): a Debian 12 VM under QEMU (TCG) gets bootstrap.yml and
-# verify.yml over SSH; as root. The image is built once per recipe and cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}.
+# A real systemd node (tests/node, docs/bootstrap.md): a Debian 12 (bookworm) and a Debian 13 (trixie) VM under
+# QEMU (TCG) get bootstrap.yml and verify.yml over SSH; as root. Each suite's image is built once per recipe and
+# cached in $${KF_NODE_CACHE:-/var/cache/kata-fleet-node}. Every scenario on both suites unless
+# KF_NODE_SUITES says otherwise (e.g. KF_NODE_SUITES=trixie:core; tests/node/node_selection.py).
 .PHONY: node-test
 node-test: venv
 	$(CHECK_PREREQS)
@@ -123,6 +130,7 @@ thousand-bench: venv
 sample: venv
 	rm -rf docs/sample-bundle
 	$(VENV)/bin/python tools/sample_bundle.py docs/sample-bundle
+	$(VENV)/bin/python tools/readme_sample.py
 
 # The AWX / Automation Platform execution environment (docs/awx.md): the collection artifact in build/ee,
 # then the build context in build/ee/context; build the image there with podman or docker.

@@ -300,7 +300,7 @@ def machine():
 
 
 # -- cleanup --------------------------------------------------------------------------
-class Cleanup(object):
+class Cleanup:
     """Remove what the bench and the playbooks it ran left, whatever happened."""
 
     def __init__(self, keep_image):
@@ -545,7 +545,7 @@ def module_argv_check(ctr_path, image, labels):
     try:
         from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _containerd  # noqa: E402
 
-        class Stub(object):
+        class Stub:
             @staticmethod
             def get_bin_path(name, *args, **kwargs):
                 return ctr_path if name == "ctr" else None

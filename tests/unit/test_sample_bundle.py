@@ -22,6 +22,18 @@ def test_committed_sample_matches_the_code(tmp_path):
         assert "report.html" in match and "SHA256SUMS" in match
 
 
+def test_readme_sample_tables_match_the_code():
+    # README.md's two sample tables are the console's rendering of recorded runs (tools/readme_sample.py).
+    import readme_sample  # pylint: disable=import-outside-toplevel
+    assert readme_sample.main(["--check"]) == 0, "README.md's sample tables are stale: run `make sample`"
+    text = readme_sample.this_machine()
+    assert "| runsc   |" in text and "user-space-kernel" in text and "Host sees" in text
+    assert "| kata    |" in readme_sample.lab_laptop() and "vm-isolated" in readme_sample.lab_laptop()
+    with open(readme_sample.README) as handle:
+        stale = handle.read().replace("| runsc   |", "| runsx   |", 1)
+    assert readme_sample.rendered(stale)[0] != stale  # the check can fail
+
+
 def test_sample_shows_kata_and_runc_side_by_side():
     report = sample_bundle.sample_report()
     lab = report["hosts"]["lab-laptop"]["runtimes"]
@@ -44,7 +56,7 @@ def test_every_output_agrees_with_report_json_value_for_value(tmp_path):
     import xml.etree.ElementTree as ET
     from html.parser import HTMLParser
 
-    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import console, format as fmt, model
+    from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils._report import console, formatting as fmt, model, view as report_view
 
     assert sample_bundle.main(str(tmp_path)) == 0
     folder = tmp_path / sample_bundle.RUN_ID
@@ -129,7 +141,7 @@ def test_every_output_agrees_with_report_json_value_for_value(tmp_path):
     # the console
     report_again = sample_bundle.sample_report()
     model.to_json(report_again)
-    text = console.render(model.build_view(report_again), 400)
+    text = console.render(report_view.build_view(report_again), 400)
     for (host, runtime), want in expected.items():
         if want["Startup med/p95"]:
             assert any(line.startswith(host) and " %s " % runtime in line and want["Startup med/p95"] in line
