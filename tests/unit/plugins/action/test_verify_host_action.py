@@ -425,3 +425,17 @@ def test_verify_yml_with_an_unreachable_host_and_a_wrong_setting(tmp_path):
     assert "kata_fleet_probe_timeout" in report["hosts"]["wrong"]["error"]
     cases = list(ET.parse(str(tmp_path / "evidence" / "latest" / "junit.xml")).getroot().iter("testcase"))
     assert any(case.get("name") == "gone" for case in cases)
+
+
+def test_importing_the_action_reads_the_spec_before_the_workers_fork():
+    # ansible-playbook's main process imports the action (the strategy loads its class) and then forks a worker
+    # per host: the spec read and the default policies compiled at import are inherited, not redone per host.
+    import subprocess
+    import sys
+    code = ("from ansible_collections.kata_fleet.runtimes.plugins.action import verify_host\n"
+            "from ansible_collections.kata_fleet.runtimes.plugins.plugin_utils import _settings\n"
+            "print(len(_settings._SPEC) > 10 and 'kata_fleet_runtimes' in _settings._SPEC)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT / "collections")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
