@@ -27,7 +27,8 @@ description:
     C(KATA_FLEET_RUN_ID) in the controller process (unless it is already set, for example to an AWX job id),
     before any host runs a task; C(playbooks/verify.yml) names its run from it, so every host gets the same run
     id under any strategy, C(free) included, where C(run_once) does not hold. An extra variable
-    C(kata_fleet_run_id) (C(-e)) names the run instead. A run id is 1 to 40 ASCII letters and digits joined by
+    C(kata_fleet_run_id) (C(-e)) names the run instead; a template in it (AWX's C(awx-{{ awx_job_id }})) is
+    rendered with the play's variables as the hosts render it. A run id is 1 to 40 ASCII letters and digits joined by
     single C(.), C(_) or C(-) (containerd names every probe container after it); a C(KATA_FLEET_RUN_ID) that is
     not one is not used (a warning says why, and the run gets a new id), a C(kata_fleet_run_id) that is not one
     fails every host before anything runs on it, with the same reason. A host whose results name another run,
@@ -289,7 +290,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")
         manager = play.get_variable_manager() if hasattr(play, "get_variable_manager") else None
-        named = (getattr(manager, "extra_vars", None) or {}).get("kata_fleet_run_id")
+        named = self._rendered_run_id((getattr(manager, "extra_vars", None) or {}).get("kata_fleet_run_id"),
+                                      play, manager)
         if named is not None and named != "":
             problem = _runid.problem(named)
             if problem:
@@ -299,6 +301,26 @@ class CallbackModule(CallbackBase):
                 self.run_id = named
         self.progress = {"done": set(), "failed": set(), "total": _play_hosts(play, manager), "began": {}}
         self._preload(play, manager)
+
+    def _rendered_run_id(self, value, play, manager):
+        """An extra variable kata_fleet_run_id as the hosts will see it: a template (AWX's "awx-{{ awx_job_id }}")
+        rendered with the play's variables, as the verify_host action renders it; None when it cannot be."""
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return value
+        # pylint: disable=import-outside-toplevel  # only a templated run id needs the templar
+        from ansible.template import Templar
+        try:
+            variables = manager.get_vars(play=play) if hasattr(manager, "get_vars") else dict(manager.extra_vars)
+            templar = Templar(loader=getattr(manager, "_loader", None), variables=variables)
+            try:  # ansible-core 2.19 renders only text trusted as a template, as -e and AWX's extra vars are
+                from ansible.template import trust_as_template
+            except ImportError:  # 2.17, 2.18: every string is a template
+                def trust_as_template(text):
+                    return text
+            return str(_policy.plain(templar.template(trust_as_template(value))))
+        except Exception as error:  # pylint: disable=broad-except  # named, and the run gets its own id
+            self._warn("the extra variable kata_fleet_run_id could not be rendered, so it is not used", error)
+            return None
 
     # ---------------------------------------------------------------- the previous bundle, once per play
 

@@ -100,6 +100,42 @@ def test_a_good_extra_variable_names_the_run(monkeypatch):
     assert display.warnings == [] and callback.run_id == "x" * 40
 
 
+class _Vars:
+    """What the callback asks of ansible-core's VariableManager for a templated run id."""
+
+    def __init__(self, extra):
+        self.extra_vars = extra
+        self._loader = None
+        self._inventory = SimpleNamespace(get_hosts=lambda pattern: [])
+
+    def get_vars(self, play=None):
+        return dict(self.extra_vars)
+
+
+def test_a_templated_extra_variable_is_rendered_as_the_hosts_render_it(monkeypatch):
+    # AWX: kata_fleet_run_id: "awx-{{ awx_job_id }}". The verify_host action renders it for every host; the
+    # callback read it raw and named the run itself, so every host was failed as another run's evidence.
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = _Vars({"kata_fleet_run_id": "awx-{{ awx_job_id }}", "awx_job_id": 4711})
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert display.warnings == [] and callback.run_id == "awx-4711"
+
+
+def test_a_template_that_renders_to_a_bad_id_or_not_at_all_is_not_used(monkeypatch):
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    for extra, words in (({"kata_fleet_run_id": "job-{{ job }}", "job": "12--x"}, "not used: "),
+                         ({"kata_fleet_run_id": "job-{{ undefined_here }}"}, "could not be rendered")):
+        callback, display = make_callback()
+        callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+        manager = _Vars(extra)
+        callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                           get_variable_manager=lambda manager=manager: manager))
+        assert callback.run_id == "run-1" and len(display.warnings) == 1 and words in display.warnings[0]
+
+
 def test_one_record_for_the_callback_and_the_policy_action(tmp_path):
     """The callback's record of a host equals the one policy_check builds from the registered results."""
     results = host_results("run-1")
