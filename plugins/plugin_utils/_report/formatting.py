@@ -7,6 +7,7 @@ The model formats each cell with these functions; the renderers only place
 the text.  None (not measured, or refused as absurd) prints as ``MISSING``.
 """
 
+import functools
 import math
 import re
 import unicodedata
@@ -29,10 +30,31 @@ HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 REPLACEMENT = "\ufffd"
 # OWASP's CSV-injection rule: a cell a spreadsheet would read as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The escapers below see the same short values over and over (a kernel, a CPU model, a verdict on every row:
+# about 1.3 million calls for the outputs of 10,000 hosts): short texts are remembered, bounded in count and
+# size, so a report costs one look-up per repeated cell (bench/README.md, 9.6).
+MEMO_TEXT = 256
+MEMO_ENTRIES = 1 << 15
+
+
+def memo(function):
+    """``function(text)`` remembered for texts of at most MEMO_TEXT characters (exact str only; a subclass, such
+    as Markdown that is already text, and longer texts go straight to ``function``)."""
+    remembered = functools.lru_cache(maxsize=MEMO_ENTRIES)(function)
+
+    def call(text):
+        if type(text) is str and len(text) <= MEMO_TEXT:  # pylint: disable=unidiomatic-typecheck
+            return remembered(text)
+        return function(text)
+    call.__doc__ = function.__doc__
+    call.cache_clear = remembered.cache_clear
+    return call
 
 
 def number(value, bounds):
     """``value`` as a float when it is a real number within ``bounds``, else None."""
+    if type(value) is float:  # pylint: disable=unidiomatic-typecheck  # most figures: one test, then the bounds
+        return value if math.isfinite(value) and bounds[0] <= value <= bounds[1] else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
@@ -120,7 +142,11 @@ def csv_cell(value):
     """A CSV cell a spreadsheet shows as text, never runs (OWASP: prefix a formula start with ')."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = "" if value is None else str(value)
+    return _csv_text("" if value is None else str(value))
+
+
+@memo
+def _csv_text(text):
     if not text.isprintable():  # every hidden character is unprintable: the common case skips the look-up
         text = hidden(text)
     return "'" + text if text.startswith(_FORMULA_START) else text

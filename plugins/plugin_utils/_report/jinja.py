@@ -49,7 +49,11 @@ def md(value):
     no HTML, no table break, no line break."""
     if isinstance(value, MarkdownText):
         return value
-    text = "" if value is None else str(value)
+    return _md_text("" if value is None else str(value))
+
+
+@fmt.memo
+def _md_text(text):
     if not text.isprintable():
         text = fmt.hidden(text.replace("\r\n", " ").replace("\r", " ").replace("\n", " "))
     if _MD_SPECIAL.search(text) is None and not _MD_START.match(text):

@@ -49,8 +49,13 @@ def _seconds(started, finished):
     return max((end - begin).total_seconds(), 0.0)
 
 
+@fmt.memo
+def _attr_value(text):
+    return quoteattr(_text(text))
+
+
 def _attrs(pairs):
-    return "".join(' %s=%s' % (name, quoteattr(_text(value))) for name, value in pairs)
+    return "".join(' %s=%s' % (name, _attr_value("%s" % ("" if value is None else value))) for name, value in pairs)
 
 
 class _Suite:

@@ -77,3 +77,29 @@ def test_csv_cell_replaces_a_leading_tab_or_return_so_nothing_starts_a_formula()
 
 def test_csv_cell_keeps_numbers_and_empties():
     assert fmt.csv_cell(0) == 0 and fmt.csv_cell(None) == "" and fmt.csv_cell(True) == "True"
+
+
+def test_memo_remembers_short_exact_strings_only():
+    calls = []
+
+    @fmt.memo
+    def shout(text):
+        calls.append(text)
+        return text.upper()
+
+    assert shout("runc") == "RUNC" and shout("runc") == "RUNC" and calls == ["runc"]
+    long_text = "x" * (fmt.MEMO_TEXT + 1)
+    assert shout(long_text) == long_text.upper() and shout(long_text) == long_text.upper()
+    assert calls.count(long_text) == 2  # too long to remember: computed each time, memory stays bounded
+
+    class Marked(str):
+        pass
+    assert shout(Marked("runc")) == "RUNC" and calls.count("runc") == 2  # a subclass is never served a plain str
+
+
+def test_remembered_cells_equal_the_computed_ones():
+    expected = {"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0", "6.1.0-13-amd64": "6.1.0-13-amd64",
+                "a\u202eb": "a\ufffdb", "": "", "+1": "'+1", "-" + "x" * 300: "'-" + "x" * 300}
+    for _twice in range(2):  # the second round is served from memory for the short ones
+        assert dict((value, fmt.csv_cell(value)) for value in expected) == expected
+    assert fmt.csv_cell(True) == "True" and fmt.csv_cell(1) == 1 and fmt.csv_cell(1.5) == 1.5
