@@ -249,8 +249,11 @@ def _check_run_id(extravars, envvars):
              (runid.VARIABLE + " in this process's environment",
               None if runid.VARIABLE in (envvars or {}) else os.environ.get(runid.VARIABLE)))
     for where, value in given:
-        # Not a string: the verify_host action's settings check names it (an empty one means "not given").
-        if isinstance(value, str) and value and runid.problem(value):
+        # Not a string: the verify_host action's settings check names it (an empty one means "not given"). An
+        # extra variable that is a template ("awx-{{ awx_job_id }}") is checked once rendered, by the callback
+        # and the action.
+        templated = where.startswith("extravars") and isinstance(value, str) and ("{{" in value or "{%" in value)
+        if isinstance(value, str) and value and not templated and runid.problem(value):
             raise KataFleetRunError("%s: %s" % (where, runid.problem(value)))
 
 

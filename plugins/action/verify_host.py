@@ -112,6 +112,16 @@ class ActionModule(ActionBase):
             named = ("run_id" if "run_id" in self._task.args else
                      "kata_fleet_run_id" if settings["kata_fleet_run_id"] else _runid.VARIABLE)
             return self._stop(result, "settings", "%s: %s" % (named, problem))
+        # The comparison callback named the run (KATA_FLEET_RUN_ID, from -e kata_fleet_run_id rendered with the
+        # play's variables): a host whose own kata_fleet_run_id renders otherwise would be failed at the end as
+        # another run's evidence, after all its probes ran; it stops here instead.
+        callback_id = os.environ.get(_runid.VARIABLE)
+        if settings["kata_fleet_run_id"] and callback_id and "run_id" not in self._task.args \
+                and settings["kata_fleet_run_id"] != callback_id and _settings.callback_enabled():
+            return self._stop(result, "settings", (
+                "kata_fleet_run_id is %s on this host, but the comparison callback names this run %s: a template in "
+                "it uses a variable that differs per host; name the run with extra variables only (-e)" % (
+                    settings["kata_fleet_run_id"], callback_id)))
 
         if self._task.check_mode:
             result.update(changed=False, msg=_settings.check_mode_lines(
@@ -190,8 +200,9 @@ class ActionModule(ActionBase):
         preloaded = changes.PRELOADED
         if not isinstance(preloaded, dict):
             return None
-        if any(settings.get(name) is not None and settings.get(name) != preloaded["settings"].get(name)
-               for name in changes.PRELOAD_SETTINGS):
+        # Exactly the bundle this host's own settings name: unset and set differ too (the first host's
+        # kata_fleet_compare_with is not every host's).
+        if any(settings.get(name) != preloaded["settings"].get(name) for name in changes.PRELOAD_SETTINGS):
             return None
         fail = settings.get("kata_fleet_fail_on_weakening")
         if not (preloaded["fail_on_weakening"] if fail is None else fail):

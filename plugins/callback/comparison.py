@@ -299,18 +299,26 @@ class CallbackModule(CallbackBase):
                 self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not used: %s" % problem)
             else:
                 self.run_id = named
+        if self.run_id:
+            # The forks of this process see the run's name: the verify_host action stops a host whose own
+            # kata_fleet_run_id renders otherwise, before anything runs on it.
+            os.environ[_runid.VARIABLE] = self.run_id
         self.progress = {"done": set(), "failed": set(), "total": _play_hosts(play, manager), "began": {}}
         self._preload(play, manager)
 
     def _rendered_run_id(self, value, play, manager):
         """An extra variable kata_fleet_run_id as the hosts will see it: a template (AWX's "awx-{{ awx_job_id }}")
         rendered with the play's variables, as the verify_host action renders it; None when it cannot be."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # AWX's YAML extra vars: 4711 is a number, and the hosts' spec makes it "4711"
         if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
             return value
         # pylint: disable=import-outside-toplevel  # only a templated run id needs the templar
         from ansible.template import Templar
         try:
-            variables = manager.get_vars(play=play) if hasattr(manager, "get_vars") else dict(manager.extra_vars)
+            # The play's first host's variables, as for the previous bundle's settings (group_vars included).
+            hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
+            variables = manager.get_vars(play=play, host=hosts[0] if hosts else None)
             templar = Templar(loader=getattr(manager, "_loader", None), variables=variables)
             try:  # ansible-core 2.19 renders only text trusted as a template, as -e and AWX's extra vars are
                 from ansible.template import trust_as_template
@@ -356,12 +364,12 @@ class CallbackModule(CallbackBase):
             settings = self._play_settings(play, manager)
             keys = settings.get("kata_fleet_compare_public_keys") or self.get_option("compare_public_keys")
             root = settings.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
-            fail = settings.get("kata_fleet_fail_on_weakening")
+            # The callback's own fail_on_weakening: a host's kata_fleet_fail_on_weakening is applied by its own
+            # action (the first host's is not every host's default).
             changes.preload(str(root) if root else None,
                             settings.get("kata_fleet_compare_with") or self.get_option("compare_with"),
                             [keys] if isinstance(keys, str) else keys, self.get_option("signing_key"),
-                            boolean(self.get_option("fail_on_weakening") if fail is None else fail, strict=False),
-                            settings)
+                            boolean(self.get_option("fail_on_weakening"), strict=False), settings)
             self.preloaded = changes.PRELOADED
             self.preloaded_with = (str(root) if root else None, settings.get("kata_fleet_compare_with")
                                    or self.get_option("compare_with"), keys)

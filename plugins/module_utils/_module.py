@@ -223,5 +223,8 @@ def handlers_outcome(result, entries, fact, data, problems=()):
     failed = sorted(name for name, entry in entries.items() if entry["status"] != "ok")
     messages = list(problems) + ["%s: %s" % (name, entries[name]["error"]) for name in failed]
     if messages:
-        return dict({"failed": True}, **dict(result, msg="; ".join(messages)))
+        outcome = {"failed": True}  # first, as every probe's failed result has it
+        outcome.update(result)
+        outcome.update(failed=True, msg="; ".join(messages))  # whatever ``result`` carried
+        return outcome
     return dict(result, ansible_facts={fact: data})

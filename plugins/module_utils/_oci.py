@@ -23,7 +23,7 @@ APPLETS = (
     "nproc", "printf", "sh", "sleep", "true", "uname", "wc",
 )
 DIRECTORIES = ("bin", "dev", "etc", "proc", "sys", "tmp", "www")
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: the layer stored uncompressed (one image tag per layer format)
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
 REPOSITORY = "localhost/kata-fleet/probe"
 

@@ -501,6 +501,7 @@ def test_a_run_id_the_hosts_would_refuse_is_refused_before_anything_runs(tmp_pat
 
 @pytest.mark.parametrize("arguments", [{"extravars": {"kata_fleet_run_id": "x" * 40}},
                                        {"extravars": {"kata_fleet_run_id": ""}},
+                                       {"extravars": {"kata_fleet_run_id": "awx-{{ awx_job_id }}", "awx_job_id": 1}},
                                        {"envvars": {"KATA_FLEET_RUN_ID": "awx-job-4711"}}])
 def test_a_good_or_empty_run_id_runs(tmp_path, fake_runner, monkeypatch, arguments):
     monkeypatch.setenv("KATA_FLEET_RUN_ID", "bad--ambient")  # the caller's envvars win over it, or it is unused

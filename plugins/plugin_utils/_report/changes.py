@@ -293,7 +293,10 @@ def _host_changes(name, old_entry, new_entry, old_policies, new_policies, lists,
         return reasons, strengthened, changed
 
     old_runtimes, new_runtimes = _runtimes(old_entry), _runtimes(new_entry)
-    for handler in sorted(set(old_runtimes) | set(new_runtimes)):
+    # A host that answered but did not probe isolation at all this time (--tags startup, --skip-tags isolation) says
+    # nothing about its boundaries: not judged, never "not probed now" for every handler. (A host that failed is.)
+    judged = new_status != "ok" or any(isolation(probes) is not None for probes in new_runtimes.values())
+    for handler in sorted(set(old_runtimes) | set(new_runtimes)) if judged else ():
         before = isolation(old_runtimes.get(handler)) if handler in old_runtimes else None
         after = isolation(new_runtimes.get(handler)) if handler in new_runtimes else None
         old_bound, new_bound = boundary(before), boundary(after)
@@ -440,9 +443,10 @@ SUMMARY_KEYS = ("hosts_before", "hosts_now", "hosts_compared", "hosts_unchanged"
 
 
 def _order(item):
+    """Weakenings first, then by host and what changed; every key text, whatever a part's report.json holds."""
     return (0 if item.get("weakening") or item.get("direction") == "weakening" else 1,
-            item.get("host") or "", item.get("handler") or "", item.get("component") or item.get("policy")
-            or item.get("measure") or "")
+            text(item.get("host")) or "", text(item.get("handler")) or "",
+            text(item.get("component") or item.get("policy") or item.get("measure")) or "")
 
 
 def compare(old_report, new_report, previous=None, current=None, max_items=MAX_ITEMS):
@@ -1001,12 +1005,17 @@ def combine(parts, merged_report=None, max_items=MAX_ITEMS):
             if key in combined["left_out"] and isinstance(value, int) and not isinstance(value, bool):
                 combined["left_out"][key] += value
         for host, reasons in _dict(section.get("weakened")).items():
-            weakened[renamed.get(host, host)] = _list(reasons)
+            if isinstance(host, str):
+                weakened[renamed.get(host, host)] = _list(reasons)
         for key in LISTS:
             for item in _list(section.get(key)):
-                if isinstance(item, dict):
+                # A part's section is its report.json's: an item without a host name of text is left out.
+                if isinstance(item, dict) and isinstance(item.get("host"), str) and all(
+                        value is None or isinstance(value, (str, int, float, dict)) and not (
+                            isinstance(value, dict) and name not in ("old", "new"))
+                        for name, value in item.items()):
                     item = dict(item)
-                    item["host"] = renamed.get(item.get("host"), item.get("host"))
+                    item["host"] = renamed.get(item["host"], item["host"])
                     lists[key].append(item)
     combined["weakened"] = dict(sorted(weakened.items()))
     for key in LISTS:

@@ -202,9 +202,14 @@ def merged_report(used, refused, run_id=None, allow_mixed_run_ids=False, control
     merged = model.build_report(records, run, run_id, policies=per_host)
     # What changed since the last run: each part's section, made by the same rules against its own previous bundle,
     # joined (changes.combine); each host's no-weakening result is its part's, already among the policies.
-    combined = changes.combine([(number, report.get("changes"), dict(
-        (host, shown) for (host, owner), shown in renamed.items() if owner == number))
-        for number, _path, report, _facts in used], merged)
+    try:
+        combined = changes.combine([(number, report.get("changes"), dict(
+            (host, shown) for (host, owner), shown in renamed.items() if owner == number))
+            for number, _path, report, _facts in used], merged)
+    except Exception as error:  # pylint: disable=broad-except  # a part's hostile section is named, never a traceback
+        combined = None
+        notes.append({"host": None, "error": "merge: the parts' changes sections could not be joined, so the merged "
+                      "bundle has none: %s: %s" % (type(error).__name__, changes.text(str(error), changes.PROBLEM_LIMIT))})
     if combined is not None:
         merged["changes"] = combined
     merged["errors"] = carried + merged["errors"] + notes

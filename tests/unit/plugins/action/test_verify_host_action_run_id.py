@@ -55,10 +55,22 @@ def test_check_mode_refuses_it_too():
 
 @pytest.mark.parametrize("variables, expected", [({"kata_fleet_run_id": "x" * 40}, "x" * 40), ({}, "run-1"),
                                                  ({"kata_fleet_run_id": ""}, "run-1")])
-def test_a_good_run_id_reaches_the_module(variables, expected):
+def test_a_good_run_id_reaches_the_module(monkeypatch, variables, expected):
+    # The comparison callback exports the run's name (the extra variable, rendered) before the workers fork.
+    monkeypatch.setenv(_runid.VARIABLE, variables.get("kata_fleet_run_id") or "run-1")
     fake = Fake()
     result = fake.run(**variables)
     assert result[contract.STAGE_KEY] == "host" and [call["args"]["run_id"] for call in fake.calls] == [expected]
+
+
+def test_a_host_whose_run_id_renders_otherwise_than_the_callbacks_stops_before_it_runs(monkeypatch):
+    # -e 'kata_fleet_run_id=fleet-{{ site }}' with a per-host site: the callback named the run fleet-a, this host
+    # renders fleet-b. Before, it ran every probe and was failed at the end as another run's evidence.
+    monkeypatch.setenv(_runid.VARIABLE, "fleet-a")
+    fake = Fake()
+    result = fake.run(kata_fleet_run_id="fleet-b")
+    assert result["failed"] is True and fake.calls == []
+    assert "fleet-b on this host" in result["msg"] and "names this run fleet-a" in result["msg"]
 
 
 def test_without_any_run_id_the_action_makes_one_by_the_rule(monkeypatch):

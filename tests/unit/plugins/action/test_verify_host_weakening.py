@@ -110,8 +110,20 @@ def test_the_play_variables_choose_the_bundle_and_fail_on_weakening(tmp_path):
     preloaded = changes.PRELOADED
     assert preloaded["previous"]["path"] == str(tmp_path / "golden" / FIRST)
     assert preloaded["previous"]["report"]["run_id"] == FIRST
-    assert preloaded["fail_on_weakening"] is False
+    # The callback's own default stays: each host's kata_fleet_fail_on_weakening is applied by its own action
+    # (the first host's value is not every host's).
+    assert preloaded["fail_on_weakening"] is True
     assert preloaded["settings"]["kata_fleet_compare_with"] == str(tmp_path / "golden" / FIRST)
+
+
+def test_a_host_that_does_not_name_the_first_hosts_bundle_is_not_judged_against_it(tmp_path):
+    # The first host (group or host vars) names a golden bundle; this host names none, so its previous bundle is
+    # <evidence>/latest, not the golden one: the action leaves it to the report at the end.
+    previous_run(tmp_path / "golden")
+    start(tmp_path / "evidence", variables={"kata_fleet_compare_with": str(tmp_path / "golden" / FIRST)})
+    assert Fake().run()["failed"] is False
+    judged = Fake().run(kata_fleet_compare_with=str(tmp_path / "golden" / FIRST))
+    assert judged["failed"] is True and judged["msg"].startswith("weakened since run %s" % FIRST)
 
 
 def test_no_previous_bundle_and_a_play_that_is_not_reported(tmp_path):

@@ -108,7 +108,7 @@ class _Vars:
         self._loader = None
         self._inventory = SimpleNamespace(get_hosts=lambda pattern: [])
 
-    def get_vars(self, play=None):
+    def get_vars(self, play=None, host=None):
         return dict(self.extra_vars)
 
 
@@ -122,6 +122,17 @@ def test_a_templated_extra_variable_is_rendered_as_the_hosts_render_it(monkeypat
     callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
                                                        get_variable_manager=lambda: manager))
     assert display.warnings == [] and callback.run_id == "awx-4711"
+    assert os.environ[_runid.VARIABLE] == "awx-4711"  # what the forked verify_host actions compare with
+
+
+def test_a_whole_number_run_id_is_the_text_the_hosts_take(monkeypatch):
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = _Vars({"kata_fleet_run_id": 4711})
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert display.warnings == [] and callback.run_id == "4711"
 
 
 def test_a_template_that_renders_to_a_bad_id_or_not_at_all_is_not_used(monkeypatch):

@@ -152,6 +152,19 @@ def test_a_probed_handler_removed_is_a_weakening_an_added_one_information(base):
     assert section["runtimes"][0]["handler"] == "kata"
 
 
+def test_a_run_that_probed_no_isolation_on_a_host_does_not_judge_its_boundaries(base):
+    # verify.yml --tags startup (or --skip-tags isolation): no handler has an isolation result on the host. That
+    # is no evidence of a weaker boundary; it failed every host as "not probed now" (and so the exit status).
+    def startup_only(hosts):
+        for probes in hosts["lab-laptop"]["runtimes"].values():
+            probes["isolation"] = None
+    section = changes.compare(base, changed(base, startup_only))
+    assert section["weakened"] == {} and [item for item in section["runtimes"] if item["host"] == "lab-laptop"] == []
+    reasons, _one = changes.host_weakening({"report": base}, "lab-laptop",
+                                           changed(base, startup_only)["hosts"]["lab-laptop"])
+    assert reasons == []
+
+
 def test_a_handler_still_configured_but_no_longer_probed_is_a_weakening(base):
     def unprobed(hosts):
         hosts["lab-laptop"]["runtimes"]["kata"]["isolation"] = None

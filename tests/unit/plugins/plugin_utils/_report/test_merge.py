@@ -439,3 +439,20 @@ def test_a_part_without_a_previous_run_or_refused_is_named(tmp_path):
     # Parts without a changes section (older bundles) merge without one.
     plain = [write_part(tmp_path / "c4", ["lab-laptop"]), write_part(tmp_path / "c5", ["dev-vm"])]
     assert "changes" not in merge.merge(plain, str(tmp_path / "merged3"))["report"]
+
+
+@pytest.mark.parametrize("hostile", [[{"host": ["x"], "handler": "runc"}],
+                                     [{"host": 1, "handler": "runc"}, {"host": "a", "handler": "runc"}],
+                                     [{"host": "dev-vm", "handler": {"a": 1}}]])
+def test_a_part_with_a_hostile_changes_section_merges_without_a_traceback(tmp_path, hostile):
+    # An unsigned part's report.json is whatever its author wrote: a changes item whose host is not text was a
+    # TypeError out of merge (unhashable, or str < int in the sort) instead of a named, bounded result.
+    report = judged_part(["dev-vm"], {"dev-vm": "runsc"})
+    report["changes"]["runtimes"] = hostile
+    parts = [write_part(tmp_path / "c1", ["lab-laptop"], report=judged_part(["lab-laptop"])),
+             write_part(tmp_path / "c2", ["dev-vm"], report=report)]
+    done = merge.merge(parts, str(tmp_path / "merged"))
+    shown = done["report"].get("changes", {}).get("runtimes", [])
+    assert all(isinstance(item["host"], str) for item in shown)
+    assert not [item for item in shown if item.get("handler") == {"a": 1}]
+    assert verify.verify_bundle(done["folder"])[1] == []
