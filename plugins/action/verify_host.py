@@ -112,15 +112,16 @@ class ActionModule(ActionBase):
             named = ("run_id" if "run_id" in self._task.args else
                      "kata_fleet_run_id" if settings["kata_fleet_run_id"] else _runid.VARIABLE)
             return self._stop(result, "settings", "%s: %s" % (named, problem))
-        # The comparison callback named the run (KATA_FLEET_RUN_ID, from -e kata_fleet_run_id rendered with the
-        # play's variables): a host whose own kata_fleet_run_id renders otherwise would be failed at the end as
+        # The comparison callback named the run (KATA_FLEET_RUN_ID, from kata_fleet_run_id as the play's first host
+        # renders it when the play starts): a host whose own kata_fleet_run_id renders otherwise would be failed at the end as
         # another run's evidence, after all its probes ran; it stops here instead.
         callback_id = os.environ.get(_runid.VARIABLE)
         if settings["kata_fleet_run_id"] and callback_id and "run_id" not in self._task.args \
                 and settings["kata_fleet_run_id"] != callback_id and _settings.callback_enabled():
             return self._stop(result, "settings", (
-                "kata_fleet_run_id is %s on this host, but the comparison callback names this run %s: a template in "
-                "it uses a variable that differs per host; name the run with extra variables only (-e)" % (
+                "kata_fleet_run_id is %s on this host, but the comparison callback named this run %s (the play's "
+                "first host's kata_fleet_run_id): give every host of the play one run id (-e, group_vars/all or the "
+                "play's vars), not a host variable or a template of one" % (
                     settings["kata_fleet_run_id"], callback_id)))
 
         if self._task.check_mode:

@@ -290,13 +290,13 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         self.play_reported = str(play.vars.get("kata_fleet_report", True)).lower() not in ("false", "no", "0")
         manager = play.get_variable_manager() if hasattr(play, "get_variable_manager") else None
-        named = self._rendered_run_id((getattr(manager, "extra_vars", None) or {}).get("kata_fleet_run_id"),
-                                      play, manager)
+        variables = self._first_host_variables(play, manager)
+        named = self._rendered(variables, manager, "kata_fleet_run_id")
         if named is not None and named != "":
             problem = _runid.problem(named)
             if problem:
                 # The verify_host action fails every host with the same reason before anything runs on it.
-                self._display.warning("kata-fleet: the extra variable kata_fleet_run_id is not used: %s" % problem)
+                self._display.warning("kata-fleet: kata_fleet_run_id is not used: %s" % problem)
             else:
                 self.run_id = named
         if self.run_id:
@@ -304,53 +304,64 @@ class CallbackModule(CallbackBase):
             # kata_fleet_run_id renders otherwise, before anything runs on it.
             os.environ[_runid.VARIABLE] = self.run_id
         self.progress = {"done": set(), "failed": set(), "total": _play_hosts(play, manager), "began": {}}
-        self._preload(play, manager)
+        self._preload(play, manager, variables)
 
-    def _rendered_run_id(self, value, play, manager):
-        """An extra variable kata_fleet_run_id as the hosts will see it: a template (AWX's "awx-{{ awx_job_id }}")
-        rendered with the play's variables, as the verify_host action renders it; None when it cannot be."""
+    def _first_host_variables(self, play, manager):
+        """The variables of the play's first host as the play starts (inventory, group_vars, play vars, -e, by
+        Ansible's precedence): where the run's name and the previous bundle's settings are read, ONCE per play.
+        Only the extra variables when the inventory cannot be asked (named in a warning)."""
+        extra = dict(getattr(manager, "extra_vars", None) or {})
+        if manager is None or not hasattr(manager, "get_vars"):
+            return extra
+        try:
+            hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
+            return manager.get_vars(play=play, host=hosts[0] if hosts else None)
+        except Exception as error:  # pylint: disable=broad-except  # named; -e still names the run
+            self._warn("the play's variables could not be read at its start (only extra variables are used)", error)
+            return extra
+
+    def _rendered(self, variables, manager, name):
+        """Variable ``name`` as the hosts will see it: a template (AWX's "awx-{{ awx_job_id }}") rendered with
+        ``variables``, as the verify_host action renders it; None when unset or when it cannot be rendered."""
+        value = variables.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # AWX's YAML extra vars: 4711 is a number, and the hosts' spec makes it "4711"
-        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        if value is None or isinstance(value, (bool, float)) or (
+                isinstance(value, str) and "{{" not in value and "{%" not in value):
             return value
-        # pylint: disable=import-outside-toplevel  # only a templated run id needs the templar
+        # pylint: disable=import-outside-toplevel  # only a templated value needs the templar
         from ansible.template import Templar
         try:
-            # The play's first host's variables, as for the previous bundle's settings (group_vars included).
-            hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
-            variables = manager.get_vars(play=play, host=hosts[0] if hosts else None)
             templar = Templar(loader=getattr(manager, "_loader", None), variables=variables)
-            try:  # ansible-core 2.19 renders only text trusted as a template, as -e and AWX's extra vars are
+            try:  # ansible-core 2.19 renders only text trusted as a template, as the play's own variables are
                 from ansible.template import trust_as_template
             except ImportError:  # 2.17, 2.18: every string is a template
                 def trust_as_template(text):
                     return text
-            return str(_policy.plain(templar.template(trust_as_template(value))))
-        except Exception as error:  # pylint: disable=broad-except  # named, and the run gets its own id
-            self._warn("the extra variable kata_fleet_run_id could not be rendered, so it is not used", error)
+            if isinstance(value, str):
+                value = trust_as_template(value)
+            rendered = _policy.plain(templar.template(value))
+            return str(rendered) if name == "kata_fleet_run_id" else rendered
+        except Exception as error:  # pylint: disable=broad-except  # named, and the setting is not used
+            self._warn("%s could not be rendered, so it is not used" % name, error)
             return None
 
     # ---------------------------------------------------------------- the previous bundle, once per play
 
-    def _play_settings(self, play, manager):
+    def _play_settings(self, variables, manager):
         """kata_fleet_evidence_dir, _compare_with, _compare_public_keys, _fail_on_weakening as the play's first host
-        sees them (inventory, group_vars, play vars, -e), templated; unset ones left out."""
-        hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
-        names = changes.PRELOAD_SETTINGS + ("kata_fleet_fail_on_weakening",)
-        variables = manager.get_vars(play=play, host=hosts[0] if hosts else None)
-        if not any(name in variables for name in names):
-            return {}
-        # pylint: disable=import-outside-toplevel  # only a play that sets one of them needs templating
-        from ansible.template import Templar
-        templar = Templar(loader=getattr(manager, "_loader", None) or getattr(play, "_loader", None), variables=variables)
-        given = dict((name, _policy.plain(templar.template(variables[name]))) for name in names
-                     if variables.get(name) is not None)
+        sees them, rendered; unset ones left out."""
+        given = {}
+        for name in changes.PRELOAD_SETTINGS + ("kata_fleet_fail_on_weakening",):
+            value = self._rendered(variables, manager, name)
+            if value is not None:
+                given[name] = value
         # Converted as the verify_host action converts them (a key given as one string becomes a list), so the
         # action can tell whether its host's settings name the bundle preloaded here.
         settings, _problems = _settings.validate(given, callback=True)
         return dict((name, settings[name]) for name in given if settings.get(name) is not None)
 
-    def _preload(self, play, manager):
+    def _preload(self, play, manager, variables):
         """Find and verify the previous bundle ONCE, here in ansible-playbook's own process, before the workers fork.
 
         changes.PRELOADED holds it (or why it was refused): every verify_host action of the play, in a worker
@@ -361,7 +372,7 @@ class CallbackModule(CallbackBase):
         if not self.play_reported or manager is None:
             return
         try:
-            settings = self._play_settings(play, manager)
+            settings = self._play_settings(variables, manager)
             keys = settings.get("kata_fleet_compare_public_keys") or self.get_option("compare_public_keys")
             root = settings.get("kata_fleet_evidence_dir") or self.get_option("evidence_dir")
             # The callback's own fail_on_weakening: a host's kata_fleet_fail_on_weakening is applied by its own

@@ -70,7 +70,7 @@ def test_a_host_whose_run_id_renders_otherwise_than_the_callbacks_stops_before_i
     fake = Fake()
     result = fake.run(kata_fleet_run_id="fleet-b")
     assert result["failed"] is True and fake.calls == []
-    assert "fleet-b on this host" in result["msg"] and "names this run fleet-a" in result["msg"]
+    assert "fleet-b on this host" in result["msg"] and "named this run fleet-a" in result["msg"]
 
 
 def test_without_any_run_id_the_action_makes_one_by_the_rule(monkeypatch):

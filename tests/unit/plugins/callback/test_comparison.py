@@ -84,7 +84,7 @@ def test_a_bad_run_id_as_extra_variable_is_not_used_with_the_rule(monkeypatch, r
                               _inventory=SimpleNamespace(get_hosts=lambda pattern: []))
     callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
                                                        get_variable_manager=lambda: manager))
-    assert display.warnings == ["kata-fleet: the extra variable kata_fleet_run_id is not used: %s"
+    assert display.warnings == ["kata-fleet: kata_fleet_run_id is not used: %s"
                                 % _runid.problem(run_id)]
     assert callback.run_id == "run-1"
 
@@ -123,6 +123,42 @@ def test_a_templated_extra_variable_is_rendered_as_the_hosts_render_it(monkeypat
                                                        get_variable_manager=lambda: manager))
     assert display.warnings == [] and callback.run_id == "awx-4711"
     assert os.environ[_runid.VARIABLE] == "awx-4711"  # what the forked verify_host actions compare with
+
+
+class _GroupVars(_Vars):
+    """kata_fleet_run_id in group_vars/all or the inventory's all:vars: no extra variable at all."""
+
+    def __init__(self, group):
+        super().__init__({})
+        self.group = group
+
+    def get_vars(self, play=None, host=None):
+        return dict(self.group)
+
+
+def test_a_group_variable_names_the_run_as_an_extra_variable_does(monkeypatch):
+    # The fleet's inventory said kata_fleet_run_id once for all hosts; the callback read only -e, named the run
+    # itself, and the verify_host action stopped every host as naming another run.
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = _GroupVars({"kata_fleet_run_id": "fleet-{{ quarter }}", "quarter": "q4"})
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert display.warnings == [] and callback.run_id == "fleet-q4" == os.environ[_runid.VARIABLE]
+
+
+def test_unreadable_play_variables_are_named_and_extra_variables_still_name_the_run(monkeypatch):
+    monkeypatch.setenv(_runid.VARIABLE, "run-1")
+    callback, display = make_callback()
+    callback.v2_playbook_on_start(SimpleNamespace(_file_name="verify.yml"))
+    manager = _Vars({"kata_fleet_run_id": "nightly-7"})
+    manager._inventory = SimpleNamespace(get_hosts=lambda pattern: 1 / 0)
+    callback.v2_playbook_on_play_start(SimpleNamespace(vars={"kata_fleet_report": False}, hosts="all",
+                                                       get_variable_manager=lambda: manager))
+    assert callback.run_id == "nightly-7"
+    assert len(display.warnings) == 1 and "could not be read at its start" in display.warnings[0]
+    assert "ZeroDivisionError" in display.warnings[0] or "division" in display.warnings[0]
 
 
 def test_a_whole_number_run_id_is_the_text_the_hosts_take(monkeypatch):
