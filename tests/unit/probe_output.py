@@ -40,3 +40,12 @@ def facts(text):
 def use_nonce(monkeypatch, nonce=NONCE):
     """Make the module under test draw ``nonce``, so recorded output can carry it."""
     monkeypatch.setattr(_probe, "new_nonce", lambda: nonce)
+
+
+def recorded_host(monkeypatch, fixture_text):
+    """The host's own sections as this machine recorded them with the runc fixture (same boot), not the live /proc;
+    the module draws the test NONCE. Patch ``host_sections`` where the module under test looks it up."""
+    use_nonce(monkeypatch)
+    found = sections(fixture_text("runc_probe_output.txt"))
+    found.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
+    return found

@@ -17,7 +17,7 @@ from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _contai
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils._linux import process_start_ticks
 from ansible_collections.kata_fleet.runtimes.plugins.modules import host_facts, isolation_probe, probe_image
 from detached_runs import script_detached_runs
-from probe_output import NONCE, framed, sections as recorded_sections, use_nonce
+from probe_output import NONCE, framed, recorded_host
 from ctr_answers import CTR, DIGEST, IMAGE, IMAGES_HEADER, KATA_CONFIG, KATA_TABLES, NAMESPACE, RUN_ID, TAG, cleanup, ctr, images_ls, script_containerd
 
 CONTAINERD = "/usr/bin/containerd"
@@ -30,9 +30,7 @@ def _container(handler, run_id=RUN_ID):
 @pytest.fixture
 def host_view(monkeypatch, fixture_text):
     """The host's sections: this machine as recorded with the runc fixture (same boot), not the live /proc."""
-    use_nonce(monkeypatch)
-    sections = recorded_sections(fixture_text("runc_probe_output.txt"))
-    sections.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
+    sections = recorded_host(monkeypatch, fixture_text)
     monkeypatch.setattr(_isolation, "host_sections", lambda module: dict(sections))
     return sections
 

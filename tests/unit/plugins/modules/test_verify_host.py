@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.kata_fleet.runtimes.plugins.module_utils import _hostinfo, _oci, _startup
 from ansible_collections.kata_fleet.runtimes.plugins.modules import verify_host
-from probe_output import framed, sections as recorded_sections, use_nonce
+from probe_output import framed, recorded_host
 from detached_runs import script_detached_runs
 from ctr_answers import IMAGES_HEADER, NAMESPACE, RUN_ID, TAG, images_ls, script_containerd
 
@@ -20,9 +20,7 @@ from ctr_answers import IMAGES_HEADER, NAMESPACE, RUN_ID, TAG, images_ls, script
 @pytest.fixture
 def host(monkeypatch, fixture_text):
     """This machine as recorded with the runc fixture (same boot), not the live /proc."""
-    use_nonce(monkeypatch)
-    sections = recorded_sections(fixture_text("runc_probe_output.txt"))
-    sections.update(proc_entries="136", net_names="eth0\nifb0\nifb1\nlo", dmesg="rc=0\n[    0.000000] Linux version")
+    sections = recorded_host(monkeypatch, fixture_text)
     monkeypatch.setattr(_hostinfo, "host_sections", lambda module: dict(sections))
     monkeypatch.setattr(_startup, "read_boot_id", sections["boot_id"].strip)
     return sections
