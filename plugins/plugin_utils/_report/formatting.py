@@ -48,6 +48,7 @@ def memo(function):
         return function(text)
     call.__doc__ = function.__doc__
     call.cache_clear = remembered.cache_clear
+    call.remembered = remembered  # for a caller that has already checked the text (one Python call less per cell)
     return call
 
 
@@ -140,6 +141,8 @@ def terminal(text):
 
 def csv_cell(value):
     """A CSV cell a spreadsheet shows as text, never runs (OWASP: prefix a formula start with ')."""
+    if type(value) is str and len(value) <= MEMO_TEXT:  # pylint: disable=unidiomatic-typecheck  # most cells
+        return _csv_text.remembered(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     return _csv_text("" if value is None else str(value))

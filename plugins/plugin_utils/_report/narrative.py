@@ -51,9 +51,10 @@ def handler_summary(report):
         host = as_dict(entry.get("host"))
         for handler, probes in sorted(as_dict(entry.get("runtimes")).items()):
             probes = as_dict(probes)
-            info = handlers.setdefault(handler, {"hosts": 0, "verdicts": {}, "pairs": {}, "cpu": {}, "proc": [],
-                                                 "host_proc": [], "modules": [], "host_modules": [], "dmesg": {},
-                                                 "interfaces": {}, "figures": {}})
+            info = handlers.get(handler)
+            if info is None:  # not setdefault: that builds eleven containers per host and runtime to throw away
+                info = handlers[handler] = {"hosts": 0, "verdicts": {}, "pairs": {}, "cpu": {}, "proc": [], "host_proc": [],
+                                            "modules": [], "host_modules": [], "dmesg": {}, "interfaces": {}, "figures": {}}
             info["hosts"] += 1
             isolation = as_dict(probes.get("isolation"))
             verdict, sandbox = verdict_of(isolation)

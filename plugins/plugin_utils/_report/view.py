@@ -157,28 +157,33 @@ def _interfaces(view, notes, where):
     return ", ".join(names) or "-"
 
 
-def _modules(view):
-    if view.get("modules") is not None:
-        return fmt.count(view["modules"])
-    return "n/a" if view.get("modules_available") is False else fmt.MISSING
-
-
 def _check(value, bounds, what, notes, where):
     why = fmt.problem(value, bounds, what)
     if why:
         notes.append("%s: %s" % (where, why))
 
 
+def _count(value, what, notes, where):
+    """A count as its cell ("136"), None when absent; an absurd one is noted once and shown as MISSING."""
+    if value is None:
+        return None
+    number = fmt.number(value, fmt.COUNT_RANGE)
+    if number is None:
+        _check(value, fmt.COUNT_RANGE, what, notes, where)
+        return fmt.MISSING
+    return "%d" % number
+
+
 def view_cells(view, notes, where):
     """Kernel, CPU, /proc, modules, interfaces: the same cells for the host's view and each container's."""
     view = as_dict(view)
-    _check(view.get("proc_entries"), fmt.COUNT_RANGE, "/proc count", notes, where)
-    _check(view.get("modules"), fmt.COUNT_RANGE, "module count", notes, where)
+    proc = _count(view.get("proc_entries"), "/proc count", notes, where)  # noted in this order: /proc, modules
+    modules = _count(view.get("modules"), "module count", notes, where)
     return {
         "kernel": fmt.host_text(view.get("kernel_release") or fmt.MISSING, 256),
         "cpu_model": fmt.host_text(view.get("cpu_model") or fmt.MISSING, 256),
-        "proc_entries": fmt.count(view.get("proc_entries")) if view.get("proc_entries") is not None else fmt.MISSING,
-        "modules": _modules(view),
+        "proc_entries": proc or fmt.MISSING,
+        "modules": modules or ("n/a" if view.get("modules_available") is False else fmt.MISSING),
         "interfaces": _interfaces(view, notes, where),
     }
 

@@ -4,6 +4,7 @@ import hashlib
 import os
 import stat
 import subprocess
+import threading
 
 import pytest
 
@@ -47,6 +48,35 @@ def test_modes_default_to_0750_and_0640_and_can_be_chosen(tmp_path):
         assert stat.S_IMODE(os.stat(os.path.join(folder, "a.txt")).st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_a_file_is_written_while_the_next_one_renders(tmp_path, monkeypatch):
+    rendering = threading.Event()
+    real = bundle.write_file
+
+    def write_file(folder, name, text, mode):
+        if name == "a.txt":  # written one after the other, this would wait for a render that never starts
+            assert rendering.wait(10), "a.txt was written before b.txt began to render"
+        return real(folder, name, text, mode)
+
+    def render_b():
+        rendering.set()
+        return "b"
+    monkeypatch.setattr(bundle, "write_file", write_file)
+    folder, written, warnings = bundle.write_bundle(RUN_ID, str(tmp_path), [_ok("a.txt"), ("b.txt", render_b)])
+    assert warnings == [] and written == ["a.txt", "b.txt", "SHA256SUMS"]
+    sums = (tmp_path / RUN_ID / "SHA256SUMS").read_text()
+    assert sums == "".join("%s  %s\n" % (hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest(), name)
+                           for name in ("a.txt", "b.txt"))
+
+
+def test_a_failed_write_costs_its_file_only(tmp_path):
+    # A renderer's text that cannot be written (not text at all) fails in the writer, named like a failed render.
+    folder, written, warnings = bundle.write_bundle(RUN_ID, str(tmp_path), [_ok("a.txt"), ("b.txt", lambda: 42),
+                                                                            _ok("c.txt")])
+    assert written == ["a.txt", "c.txt", "SHA256SUMS"]
+    assert len(warnings) == 1 and warnings[0].startswith("kata-fleet evidence: could not write b.txt: TypeError: ")
+    assert sorted(os.listdir(folder)) == ["SHA256SUMS", "a.txt", "c.txt"]  # no temporary file left either
 
 
 def test_a_broken_renderer_costs_its_file_only(tmp_path):
