@@ -538,7 +538,7 @@ class CallbackModule(CallbackBase):
             return
         self._compare(report, root, custom)
         try:
-            json_text = model.to_json(report)
+            json_text = model.to_json_parts(report)
         except Exception as error:  # pylint: disable=broad-except
             self._warn("the report could not be built", error)
             return

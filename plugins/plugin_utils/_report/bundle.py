@@ -65,15 +65,35 @@ def run_folder(root, run_id, dir_mode=DIR_MODE):
                       % (root, run_id, MAX_SUFFIX - 1))
 
 
+def _blocks(text):
+    """``text`` (one str, or a list of str written one after the other: model.to_json_parts) as UTF-8 blocks of
+    about _CHUNK characters."""
+    if isinstance(text, str):
+        for start in range(0, len(text), _CHUNK):
+            yield text[start:start + _CHUNK].encode("utf-8", "surrogateescape")
+        return
+    if not isinstance(text, (list, tuple)) or not all(isinstance(part, str) for part in text):
+        raise TypeError("a file's text must be a str or a list of str, not %s" % type(text).__name__)
+    batch, size = [], 0
+    for part in text:
+        batch.append(part)
+        size += len(part)
+        if size >= _CHUNK:
+            yield "".join(batch).encode("utf-8", "surrogateescape")
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode("utf-8", "surrogateescape")
+
+
 def write_file(folder, name, text, mode=FILE_MODE):
-    """Write ``text`` as ``folder/name`` through an exclusive temporary file; returns its SHA-256 (hex)."""
+    """Write ``text`` (a str, or a list of str: ``_blocks``) as ``folder/name`` through an exclusive temporary file;
+    returns its SHA-256 (hex)."""
     digest = hashlib.sha256()
     handle, temporary = tempfile.mkstemp(prefix=".%s." % name, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
             os.fchmod(out.fileno(), mode)
-            for start in range(0, len(text), _CHUNK):
-                block = text[start:start + _CHUNK].encode("utf-8", "surrogateescape")
+            for block in _blocks(text):
                 digest.update(block)
                 out.write(block)
         os.replace(temporary, os.path.join(folder, name))
@@ -175,6 +195,7 @@ def write_bundle(run_id, root, renderers, signing_key=None, dir_mode=DIR_MODE, f
 def outputs(report, json_text, view, template_dir=None, view_error=None):
     """The bundle's files and how to render each: [(name, function() -> text)], report.json first.
 
+    ``json_text`` is report.json's text or its parts (model.to_json_parts).
     ``view`` is view.build_view(report), or None when it could not be built
     (``view_error`` says why): then only report.json and junit.xml are written.
     """

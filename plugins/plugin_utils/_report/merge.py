@@ -247,7 +247,7 @@ def merge(parts, out, public_keys=None, allow_mixed_run_ids=False, signing_key=N
         raise MergeError("no part passed its checks, nothing merged:\n" + "\n".join(
             "  part %d (%s): %s" % (item["part"], item["path"], item["reason"]) for item in refused))
     report = merged_report(used, refused, run_id, allow_mixed_run_ids)
-    json_text = model.to_json(report)
+    json_text = model.to_json_parts(report)
     view, view_error = None, None
     try:
         view = build_view(report, listed_hosts=listed_hosts or None)

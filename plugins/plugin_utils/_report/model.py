@@ -388,29 +388,65 @@ def _encodes(value):
 
 
 def to_json(report):
-    """report.json's text, always valid JSON (RFC 8259: no NaN, no Infinity, no lone surrogate).
+    """report.json's text, always valid JSON (RFC 8259: no NaN, no Infinity, no lone surrogate): ``to_json_parts``
+    joined."""
+    return "".join(to_json_parts(report))
+
+
+def _parts(report, default=None):
+    """The compact JSON of ``report`` (``json.dumps(report, separators=(",", ":"))``, byte for byte) as a list of
+    texts, one per host; raises ValueError, TypeError or RecursionError as json.dumps does, and TypeError for a
+    key that is not text (json.dumps would write it as text; ``clean`` does)."""
+    encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=default).encode
+    parts = ["{"]
+    for key, value in report.items():
+        if not isinstance(key, str):
+            raise TypeError("key %r is not text" % (key,))
+        parts.append(("," if len(parts) > 1 else "") + encode(key) + ":")
+        if key != "hosts" or not isinstance(value, dict):
+            parts.append(encode(value))
+            continue
+        parts.append("{")
+        first = len(parts)
+        for name, entry in value.items():
+            if not isinstance(name, str):
+                raise TypeError("host name %r is not text" % (name,))
+            parts.append(("," if len(parts) > first else "") + encode(name) + ":" + encode(entry))
+        parts.append("}")
+    parts.append("}\n")
+    return parts
+
+
+def to_json_parts(report):
+    """report.json's text as parts to be written one after the other (one per host), always valid JSON.
 
     Compact, one line, keys in the order the model builds them: Python's C
     encoder only runs without indent, and sorting every object's keys costs a
-    quarter more at fleet size (``jq -S . report.json`` pretty-prints it sorted).  Only when
-    the report cannot be written as it is (NaN, an infinity, a lone surrogate,
+    quarter more at fleet size (``jq -S . report.json`` pretty-prints it sorted).
+    In parts, because one text of every host is built by joining the encoder's
+    pieces, twice report.json's size at once (150 MiB at 10,000 hosts; bench/README.md 9.7).
+    Only when the report cannot be written as it is (NaN, an infinity, a lone surrogate,
     nesting past the encoder's stack, an integer past Python's digit limit, a
-    value JSON has no word for) is it walked (``clean``), host by host: each
+    value JSON has no word for, a key that is not text) is it walked (``clean``), host by host: each
     refused value becomes null or its text and an entry in ``errors`` naming
     the host and where, and ``report`` is changed in place so every other
     output shows the same.
     """
     try:
-        text = json.dumps(report, separators=(",", ":"), allow_nan=False)
-        if "\\ud" not in text:
-            return text + "\n"
+        parts = _parts(report)
+        # A lone surrogate is written as \udXXX; so is half of every pair (an emoji): those cost a closer look only.
+        if not any("\\ud" in part for part in parts):
+            return parts
     except (ValueError, TypeError, RecursionError):
         pass
+    parts = None
     report["errors"] = list(report.get("errors") or [])
     hosts = {}
     for name, entry in (report.get("hosts") or {}).items():
         notes = []
         key = clean(name, ["hosts"], notes)
+        if not isinstance(key, str):  # 7, true, null: the text json.dumps writes for such a key
+            key = json.dumps(key)
         if not _encodes(entry):
             entry = clean(entry, [], notes)
         if notes:
@@ -423,7 +459,7 @@ def to_json(report):
         if not _encodes(report[key]):
             report[key] = clean(report[key], [key], notes)
     report["errors"] = clean(report["errors"], ["errors"], notes) + [{"host": None, "error": note} for note in notes]
-    return json.dumps(report, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+    return _parts(report, default=str)
 
 
 # ------------------------------------------------------------------ a result's verdict (the view, narrative, junit)

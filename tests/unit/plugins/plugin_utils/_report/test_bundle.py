@@ -128,3 +128,15 @@ def test_an_unwritable_root_raises_for_the_callback_to_report(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(OSError):
         bundle.write_bundle(RUN_ID, str(blocker / "evidence"), [_ok("a.txt")])
+
+
+def test_parts_are_written_as_their_joined_text(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "_CHUNK", 7)  # blocks end inside parts and between them
+    parts = ["{", '"a":1', ',"b\u00e9":"' + "x" * 20 + '"', "}\n"]
+    digest = bundle.write_file(str(tmp_path), "parts.json", parts)
+    expected = "".join(parts).encode("utf-8")
+    assert (tmp_path / "parts.json").read_bytes() == expected
+    assert digest == hashlib.sha256(expected).hexdigest() == bundle.write_file(str(tmp_path), "text.json", "".join(parts))
+    with pytest.raises(TypeError, match="a str or a list of str"):
+        bundle.write_file(str(tmp_path), "bad.json", ["{", 1])
+    assert sorted(os.listdir(tmp_path)) == ["parts.json", "text.json"]

@@ -126,3 +126,31 @@ def test_a_good_entry_is_left_as_it_is(probe):
     VALIDATOR.validate(report)
     assert errors == [] and report["hosts"]["h"]["runtimes"]["r"][probe] == good
     assert model.conform({"runtimes": {"r": {probe: dict(good)}}}) == []
+
+
+# ---- report.json's text in parts (one per host): the bytes json.dumps writes, without its text of every host
+
+
+def test_the_parts_are_json_dumps_byte_for_byte_one_per_host(sample_report):
+    parts = model.to_json_parts(sample_report)
+    assert "".join(parts) == json.dumps(sample_report, separators=(",", ":"), allow_nan=False) + "\n"
+    assert "".join(parts) == model.to_json(sample_report)
+    hosts = [part for part in parts if any(part.lstrip(",").startswith(json.dumps(name) + ":")
+                                           for name in sample_report["hosts"])]
+    assert len(hosts) == len(sample_report["hosts"]) == 3
+    assert json.loads("".join(parts)) == sample_report
+
+
+@pytest.mark.parametrize("hosts", [{}, {"only": {"status": "ok"}}, {"a": {}, "b\u00e9": {"x": [1.5, None, True]}}])
+def test_the_parts_of_small_and_empty_fleets_are_json_dumps_too(hosts):
+    report = {"schema": "kata_fleet.report/v1", "hosts": hosts, "errors": []}
+    assert "".join(model.to_json_parts(report)) == json.dumps(report, separators=(",", ":")) + "\n"
+
+
+def test_a_host_name_that_is_not_text_is_cleaned_into_the_parts():
+    # json.dumps would write 7 as "7" on its own; the parts name it, as clean names every key it changes.
+    report = {"schema": "kata_fleet.report/v1", "hosts": {7: {"status": "ok"}, "b": {"v": float("nan")}}, "errors": []}
+    text = "".join(model.to_json_parts(report))
+    loaded = json.loads(text)
+    assert list(loaded["hosts"]) == ["7", "b"] and loaded["hosts"]["b"]["v"] is None
+    assert [error["host"] for error in loaded["errors"]] == ["b"]
