@@ -292,6 +292,8 @@ class CallbackModule(CallbackBase):
         manager = play.get_variable_manager() if hasattr(play, "get_variable_manager") else None
         variables = self._first_host_variables(play, manager)
         named = self._rendered(variables, manager, "kata_fleet_run_id")
+        if isinstance(named, int) and not isinstance(named, bool):
+            named = str(named)  # AWX's YAML extra vars: 4711 is a number, and the hosts' spec makes it "4711"
         if named is not None and named != "":
             problem = _runid.problem(named)
             if problem:
@@ -324,9 +326,7 @@ class CallbackModule(CallbackBase):
         """Variable ``name`` as the hosts will see it: a template (AWX's "awx-{{ awx_job_id }}") rendered with
         ``variables``, as the verify_host action renders it; None when unset or when it cannot be rendered."""
         value = variables.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)  # AWX's YAML extra vars: 4711 is a number, and the hosts' spec makes it "4711"
-        if value is None or isinstance(value, (bool, float)) or (
+        if not isinstance(value, (str, list, dict)) or (
                 isinstance(value, str) and "{{" not in value and "{%" not in value):
             return value
         # pylint: disable=import-outside-toplevel  # only a templated value needs the templar
@@ -340,8 +340,7 @@ class CallbackModule(CallbackBase):
                     return text
             if isinstance(value, str):
                 value = trust_as_template(value)
-            rendered = _policy.plain(templar.template(value))
-            return str(rendered) if name == "kata_fleet_run_id" else rendered
+            return _policy.plain(templar.template(value))
         except Exception as error:  # pylint: disable=broad-except  # named, and the setting is not used
             self._warn("%s could not be rendered, so it is not used" % name, error)
             return None

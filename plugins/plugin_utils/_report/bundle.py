@@ -156,27 +156,29 @@ def write_bundle(run_id, root, renderers, signing_key=None, dir_mode=DIR_MODE, f
     def could_not(file_name, error):
         warnings.append("kata-fleet evidence: could not write %s: %s: %s" % (file_name, type(error).__name__, error))
 
+    def finish(file_name, write):
+        try:
+            digests[file_name] = write.result()
+            written.append(file_name)
+        except Exception as error:  # pylint: disable=broad-except  # a failed write costs that file only
+            could_not(file_name, error)
+
     # One file is written (hashing and writing release the GIL) while the next renders (Python, holding it): at
     # 10,000 hosts writing report.json alone takes a tenth of the end of play (bench/README.md, 9.7). At most one
     # write is in flight, so at most two rendered texts are held at once.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kata-fleet-bundle") as writer:
         in_flight = None
-        for file_name, render in list(renderers) + [(None, None)]:
-            text = None
-            if render is not None:
-                try:
-                    text = render()
-                except Exception as error:  # pylint: disable=broad-except  # one broken renderer must not cost the bundle
-                    could_not(file_name, error)
+        for file_name, render in renderers:
+            try:
+                text = render()
+            except Exception as error:  # pylint: disable=broad-except  # one broken renderer must not cost the bundle
+                could_not(file_name, error)
+                continue
             if in_flight is not None:
-                try:
-                    digests[in_flight[0]] = in_flight[1].result()
-                    written.append(in_flight[0])
-                except Exception as error:  # pylint: disable=broad-except  # a failed write costs that file only
-                    could_not(in_flight[0], error)
-                in_flight = None
-            if text is not None:
-                in_flight = (file_name, writer.submit(write_file, folder, file_name, text, file_mode))
+                finish(*in_flight)
+            in_flight = (file_name, writer.submit(write_file, folder, file_name, text, file_mode))
+        if in_flight is not None:
+            finish(*in_flight)
     write_file(folder, SUMS, sha256sums(digests), file_mode)
     written.append(SUMS)
     if signing_key:
